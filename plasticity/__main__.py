@@ -1,0 +1,5 @@
+import sys
+
+from plasticity.cli import main
+
+sys.exit(main())

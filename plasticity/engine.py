@@ -1,0 +1,121 @@
+"""The training loop: step the task, ask the rule for its delta, apply it, call probes.
+
+The loop is the only place where deltas are applied, checked (:func:`check_delta`) and
+watched for divergence, so every rule (built-in or a researcher's) gets the same
+treatment and every probe (alignment, snapshots) sees the same updates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from plasticity.errors import Diverged
+from plasticity.rules.base import check_delta, check_protocol
+
+__all__ = ["Batch", "Probe", "train", "apply_delta"]
+
+
+@dataclass
+class Batch:
+    """One update's worth of task data.
+
+    Attributes
+    ----------
+    x : ndarray, shape (T, n_in)
+        Inputs (a window of T samples, processed in order by online rules).
+    target : ndarray, optional
+        Supervised targets, shape (T, n_out) or (T,) class labels.
+    reward : float or ndarray, optional
+        A modulator for reward-driven rules.
+    """
+
+    x: np.ndarray
+    target: np.ndarray | None = None
+    reward: Any = None
+
+
+@dataclass
+class Probe:
+    """Call ``fn(step, params, state, delta, batch)`` every ``every`` updates (and after
+    the last). ``step`` counts applied updates, starting at 1."""
+
+    fn: Callable
+    every: int = 1
+
+    def __post_init__(self):
+        if int(self.every) < 1:
+            raise ValueError("a probe's interval must be >= 1")
+
+
+def apply_delta(params: dict, delta: dict) -> dict:
+    """New parameter dict with ``delta`` added (arrays not in ``delta`` are shared)."""
+    out = dict(params)
+    for key, d in delta.items():
+        out[key] = params[key] + d
+    return out
+
+
+def _check_divergence(step, params, limit):
+    for key, value in params.items():
+        if not np.all(np.isfinite(value)):
+            raise Diverged(step, f"'{key}' became non-finite")
+        peak = float(np.max(np.abs(value))) if value.size else 0.0
+        if peak > limit:
+            raise Diverged(step, f"max |{key}| = {peak:.3g} exceeded {limit:.3g}")
+
+
+def train(rule, params, *, n_updates, next_batch, signals, loss=None, rng=None, probes=(),
+          state=None, divergence_limit=1e6, progress=None):
+    """Run ``n_updates`` updates of ``rule``.
+
+    Parameters
+    ----------
+    rule : object with ``init`` and ``update``
+    params : dict[str, ndarray]
+        Initial parameters (not modified).
+    n_updates : int
+    next_batch : callable
+        ``next_batch(step) -> Batch``.
+    signals : callable
+        ``signals(params, batch) -> dict`` of local signals for the rule.
+    loss : callable, optional
+        ``loss(params, batch) -> float``; handed to the rule as ``loss_fn`` bound to the
+        current batch (for perturbation and selection rules).
+    rng : numpy.random.Generator, optional
+        Passed to the rule for its own noise.
+    probes : sequence of Probe
+    state : optional
+        Initial rule state; ``rule.init(params)`` when None.
+    divergence_limit : float
+        Largest allowed absolute parameter value; beyond it (or on NaN/inf) the loop
+        raises :class:`~plasticity.errors.Diverged`.
+    progress : tqdm-like, optional
+        Advanced by one per update.
+
+    Returns
+    -------
+    (dict, object)
+        Final parameters and rule state.
+    """
+    check_protocol(rule)
+    if state is None:
+        state = rule.init(params)
+    for step in range(1, int(n_updates) + 1):
+        batch = next_batch(step)
+        sig = signals(params, batch)
+        loss_fn = (lambda p, _b=batch: loss(p, _b)) if loss is not None else None
+        delta, state = rule.update(sig, state, params, reward=batch.reward,
+                                   loss_fn=loss_fn, rng=rng)
+        delta = check_delta(rule, delta, params)
+        params = apply_delta(params, delta)
+        _check_divergence(step, params, divergence_limit)
+        for probe in probes:
+            if step % probe.every == 0 or step == n_updates:
+                probe.fn(step, params, state, delta, batch)
+        if progress is not None:
+            progress.update(1)
+    return params, state

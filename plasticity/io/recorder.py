@@ -1,0 +1,210 @@
+"""Stream one run into one HDF5 file (the run-file contract of shared/DESIGN.md).
+
+The file is created before the simulation starts with ``status="running"`` and rewritten
+in place as the run goes: rows are buffered in memory and written, with an HDF5 flush, at
+checkpoints (every ``checkpoint_s`` seconds and at the end). A run killed between
+checkpoints therefore leaves a readable file whose status still says ``running``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from plasticity import __version__
+from plasticity.errors import RunFileError
+from plasticity.io.provenance import provenance
+
+SCHEMA_VERSION = 1
+STATUSES = ("running", "complete", "failed", "interrupted", "diverged")
+
+
+def _jsonable(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _attr(value):
+    """Convert a summary value to something HDF5 stores as a plain attribute."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        return value
+    return np.asarray(value)
+
+
+class _Table:
+    """Rows of one table (a group with a ``step`` dimension scale), buffered until flush."""
+
+    def __init__(self, path, index, index_units, units):
+        self.path, self.index, self.index_units = path, index, index_units
+        self.units = dict(units or {})
+        self.rows: list[tuple[float, dict]] = []
+
+    def write(self, h5: h5py.File):
+        if not self.rows:
+            return
+        grp = h5.require_group(self.path)
+        idx = np.asarray([r[0] for r in self.rows])
+        if self.index not in grp:
+            scale = grp.create_dataset(self.index, shape=(0,), maxshape=(None,),
+                                       dtype=idx.dtype, chunks=(1024,))
+            scale.make_scale(self.index)
+            scale.attrs["units"] = self.index_units
+        scale = grp[self.index]
+        n0 = scale.shape[0]
+        scale.resize((n0 + len(idx),))
+        scale[n0:] = idx
+        names = self.rows[0][1].keys()
+        for name in names:
+            col = np.asarray([np.asarray(r[1][name]) for r in self.rows])
+            if name not in grp:
+                chunk_rows = max(1, min(1024, (1 << 16) // max(1, col[0].nbytes)))
+                ds = grp.create_dataset(name, shape=(0, *col.shape[1:]),
+                                        maxshape=(None, *col.shape[1:]), dtype=col.dtype,
+                                        chunks=(chunk_rows, *col.shape[1:]))
+                ds.dims[0].attach_scale(scale)
+                ds.attrs["units"] = self.units.get(name, "")
+            ds = grp[name]
+            ds.resize((n0 + len(col), *ds.shape[1:]))
+            ds[n0:] = col
+        self.rows.clear()
+
+
+class Recorder:
+    """Write one run file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to create. It must not exist yet (nothing is overwritten) and its
+        directory must exist and be writable.
+    experiment : str
+        The experiment's name.
+    seed : int
+        The master seed of the run.
+    config : dict
+        The full, validated config (stored as JSON).
+    preset : str, optional
+        The preset the config started from.
+    checkpoint_s : float
+        Seconds between checkpoints (buffered rows written and the file flushed).
+    """
+
+    def __init__(self, path, *, experiment, seed, config, preset=None, checkpoint_s=5.0):
+        self.path = Path(path)
+        self._t0 = time.monotonic()
+        self._last_flush = self._t0
+        self.checkpoint_s = float(checkpoint_s)
+        self._tables: dict[str, _Table] = {}
+        try:
+            self._h5 = h5py.File(self.path, "w-", libver="latest")
+        except (FileExistsError, OSError) as exc:
+            if self.path.exists():
+                raise RunFileError(f"{self.path} already exists; refusing to overwrite it "
+                                   "(choose another --out).") from None
+            raise RunFileError(f"cannot create {self.path}: {exc}") from None
+        a = self._h5.attrs
+        a["experiment"] = experiment
+        a["status"] = "running"
+        a["seed"] = int(seed)
+        a["config"] = json.dumps(config, sort_keys=True, default=_jsonable)
+        a["preset"] = preset or ""
+        a["schema_version"] = SCHEMA_VERSION
+        a["plasticity_version"] = __version__
+        a["created"] = datetime.now(UTC).isoformat(timespec="seconds")
+        a["wall_time_s"] = 0.0
+        prov = provenance()
+        a["versions"] = json.dumps(prov.pop("versions"), sort_keys=True)
+        for key, value in prov.items():
+            a[key] = "unknown" if value is None else value
+        self._h5.require_group("summary")
+        self.flush()
+
+    # -- data -----------------------------------------------------------------------
+    def append(self, table, step, *, units=None, index="step", index_units="update",
+               **columns):
+        """Add one row to a table under ``/series/`` (or an absolute group path).
+
+        Parameters
+        ----------
+        table : str
+            Table name (``"training"`` -> ``/series/training``) or a path starting with
+            ``/`` (e.g. ``/alignment/total``).
+        step : int or float
+            The row's index value (update number, or time with ``index="time"``).
+        units : dict, optional
+            Units of the columns, stored as each dataset's ``units`` attribute.
+        **columns
+            Scalars or fixed-shape arrays, the same names in every row.
+        """
+        path = table if table.startswith("/") else f"/series/{table}"
+        tab = self._tables.get(path)
+        if tab is None:
+            tab = self._tables[path] = _Table(path, index, index_units, units)
+        elif units:
+            tab.units.update(units)
+        tab.rows.append((step, columns))
+        self.maybe_checkpoint()
+
+    def snapshot(self, name, step, array, *, units=""):
+        """Store a copy of ``array`` (e.g. a weight matrix) at ``step`` under
+        ``/snapshots/<name>`` (datasets ``step`` and ``value``)."""
+        self.append(f"/snapshots/{name}", step, units={"value": units},
+                    value=np.array(array, dtype=np.float64, copy=True))
+
+    def summary(self, **values):
+        """Set the run's scalar results as attributes of ``/summary``."""
+        grp = self._h5["summary"]
+        for key, value in values.items():
+            grp.attrs[key] = _attr(value)
+
+    def set_attrs(self, **values):
+        """Extra root attributes (e.g. a description of how the gradient was estimated)."""
+        for key, value in values.items():
+            self._h5.attrs[key] = _attr(value)
+
+    # -- lifecycle ------------------------------------------------------------------
+    def maybe_checkpoint(self):
+        """Flush if a checkpoint is due."""
+        if time.monotonic() - self._last_flush >= self.checkpoint_s:
+            self.flush()
+
+    def flush(self):
+        """Write buffered rows and flush the file to disk."""
+        for tab in self._tables.values():
+            tab.write(self._h5)
+        self._h5.attrs["wall_time_s"] = time.monotonic() - self._t0
+        self._h5.flush()
+        self._last_flush = time.monotonic()
+
+    def close(self, status, message=None):
+        """Write everything, set the final status (and an optional message), close."""
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        if not self._h5.id.valid:
+            return
+        try:
+            self.flush()
+        finally:
+            self._h5.attrs["status"] = status
+            if message:
+                self._h5.attrs["message"] = str(message)
+            self._h5.attrs["wall_time_s"] = time.monotonic() - self._t0
+            self._h5.close()
+
+    @property
+    def closed(self):
+        return not self._h5.id.valid

@@ -1,0 +1,77 @@
+"""Find experiments by name or path without importing them all.
+
+Names map to files: ``oja-pca`` is ``oja_pca.py`` in one of :func:`experiment_dirs`.
+``plasticity list`` reads only each file's docstring, so it stays fast.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from plasticity.errors import PlasticityError
+from plasticity.validation import suggest
+
+
+def experiment_dirs() -> list[Path]:
+    """The repository's ``experiments/`` plus any in ``$PLASTICITY_EXPERIMENTS``
+    (a path list, for a lab's own experiments)."""
+    dirs = [Path(p) for p in os.environ.get("PLASTICITY_EXPERIMENTS", "").split(os.pathsep)
+            if p]
+    dirs.append(Path(__file__).resolve().parents[1] / "experiments")
+    return [d for d in dirs if d.is_dir()]
+
+
+def _files():
+    seen = {}
+    for d in experiment_dirs():
+        for f in sorted(d.glob("*.py")):
+            if not f.name.startswith("_"):
+                seen.setdefault(f.stem.replace("_", "-"), f)
+    return seen
+
+
+def describe(path: Path) -> str:
+    """The first line of a file's module docstring."""
+    try:
+        doc = ast.get_docstring(ast.parse(path.read_text()))
+    except (OSError, SyntaxError):
+        return "(unreadable)"
+    return (doc or "").strip().splitlines()[0] if doc else ""
+
+
+def list_experiments() -> dict[str, str]:
+    """``{name: one-line description}`` for every experiment found."""
+    return {name: describe(path) for name, path in _files().items()}
+
+
+def load_file(path: Path):
+    """Import an experiment file and return its ``EXPERIMENT``."""
+    path = Path(path)
+    if not path.is_file():
+        raise PlasticityError(f"experiment file {path} does not exist.")
+    modname = f"plasticity_experiments.{path.stem}"
+    spec = importlib.util.spec_from_file_location(modname, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[modname] = module
+    spec.loader.exec_module(module)
+    exp = getattr(module, "EXPERIMENT", None)
+    if exp is None:
+        raise PlasticityError(f"{path} defines no EXPERIMENT.")
+    return exp
+
+
+def load(name_or_path):
+    """The experiment called ``name_or_path``, or defined in that ``.py`` file."""
+    text = str(name_or_path)
+    if text.endswith(".py"):
+        return load_file(Path(text))
+    files = _files()
+    key = text.replace("_", "-")
+    if key not in files:
+        raise PlasticityError(f"unknown experiment '{text}'{suggest(key, files)} "
+                              "(see 'plasticity list').")
+    return load_file(files[key])

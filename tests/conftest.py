@@ -1,0 +1,33 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def cli(capsys):
+    """Call the CLI in-process: ``cli(*args) -> (exit_code, stdout, stderr)``."""
+    from plasticity.cli import main
+
+    def call(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code or 0, out.out, out.err
+
+    return call
+
+
+@pytest.fixture
+def cli_proc():
+    """Run ``python -m plasticity`` in a subprocess (real exit codes, real stderr)."""
+
+    def call(*args, cwd=None, timeout=300):
+        return subprocess.run([sys.executable, "-m", "plasticity", *map(str, args)],
+                              capture_output=True, text=True, cwd=cwd, timeout=timeout)
+
+    return call
