@@ -76,9 +76,20 @@ class Hyperparameters(BaseModel):
                 format_validation_error(exc, type(self).__name__, type(self).model_fields)
             ) from None
 
+    def __setattr__(self, name, value):
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise InvalidParameterError(
+                format_validation_error(exc, type(self).__name__, type(self).model_fields)
+            ) from None
+
     def get_params(self) -> dict:
         """The hyperparameters as a plain dict (JSON-serialisable for the run file)."""
         return self.model_dump(mode="json")
+
+    def __str__(self):
+        return repr(self)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -40,5 +40,5 @@ def test_messages(kwargs, expected):
 
 def test_assignment_is_validated():
     t = Toy()
-    with pytest.raises(Exception, match="greater than 0"):
+    with pytest.raises(InvalidParameterError, match="greater than 0"):
         t.eta = 0.0
