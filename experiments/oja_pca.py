@@ -37,6 +37,8 @@ def run(cfg: OjaConfig, ctx):
     task = CorrelatedGaussian(cfg.n_inputs, data_rng, lam_1=cfg.lam_1, ratio=cfg.ratio,
                               mean_offset=cfg.mean_offset)
     pc1 = task.principal_components(1)[0]
+    # without centring the fixed point is the top eigenvector of E[x x^T] = C + m m^T
+    corr1 = np.linalg.eigh(task.covariance + np.outer(task.mean, task.mean))[1][:, -1]
     params = {"W_out": init_rng.normal(0.0, 1.0 / np.sqrt(cfg.n_inputs), (1, cfg.n_inputs))}
     n_updates = -(-cfg.n_samples // cfg.window)
     running = {"sum": np.zeros(cfg.n_inputs), "n": 0}
@@ -70,7 +72,7 @@ def run(cfg: OjaConfig, ctx):
                           probes=[Probe(record)], progress=bar)
     w = params["W_out"][0]
     ctx.summary(cos_to_pc1=abs_cosine(w, pc1), weight_norm=float(np.linalg.norm(w)),
-                n_samples=cfg.n_samples)
+                cos_to_corr1=abs_cosine(w, corr1), n_samples=cfg.n_samples)
 
 
 def plot(run):

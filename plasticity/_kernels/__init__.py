@@ -1,0 +1,1 @@
+"""Numba kernels: arrays and scalars in, no Python objects; public wrappers validate input."""

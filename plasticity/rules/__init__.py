@@ -1,0 +1,11 @@
+"""Learning rules: the protocol (:mod:`.base`) and the built-in rules.
+
+Importing this package does not import Numba: the kernels are imported by the rules'
+``update`` methods on first use.
+"""
+
+from plasticity.rules.base import Rule, RuleProtocol, check_delta, rule_name
+from plasticity.rules.hebbian import BCM, Covariance, Hebb, Oja, Sanger
+
+__all__ = ["BCM", "Covariance", "Hebb", "Oja", "Rule", "RuleProtocol", "Sanger",
+           "check_delta", "rule_name"]
