@@ -183,3 +183,38 @@ def test_same_seed_same_results(cli, tmp_path):
     assert cli("run", "oja-pca", *SMALL, "--seed", "12", "--out", p)[0] == 0
     with h5py.File(p) as f:
         assert not (f["snapshots/W_out/value"][()] == runs[0][2]).all()
+
+
+def _start_long_run(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "long.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "plasticity", "run", "oja-pca", "--quiet",
+                             "--set", "n_samples=1000000000", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(2.0)  # let it compute a while
+    assert proc.poll() is None, proc.communicate()
+    return proc, out
+
+
+@pytest.mark.parametrize("sig, status, code", [("SIGTERM", "interrupted", 143),
+                                               ("SIGINT", "interrupted", 130),
+                                               ("SIGKILL", "running", -9)])
+def test_killed_run_leaves_a_readable_file(tmp_path, sig, status, code):
+    import signal
+
+    from plasticity import open_run
+
+    proc, out = _start_long_run(tmp_path)
+    assert open_run(out).status == "running"  # readable while being written
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "Traceback" not in err
+    run = open_run(out)
+    assert run.status == status  # never "complete"
+    assert run.experiment == "oja-pca"

@@ -40,7 +40,7 @@ def _empty(W):
 @pytest.mark.parametrize("norm", [0, 1, 2])
 @pytest.mark.parametrize("given", [False, True])
 def test_hebb(shape, norm, given):
-    W, X, Y, = _data(shape, 1)
+    W, X, Y = _data(shape, 1)
     got = W.copy()
     k.hebb(got, X, Y if given else _empty(W), given, 0.01, norm)
     np.testing.assert_allclose(got, twin.hebb(W, X, Y if given else None, 0.01, norm), **TOL)

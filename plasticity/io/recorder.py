@@ -110,7 +110,10 @@ class Recorder:
         self.checkpoint_s = float(checkpoint_s)
         self._tables: dict[str, _Table] = {}
         try:
-            self._h5 = h5py.File(self.path, "w-", libver="latest")
+            # Default (oldest compatible) file format on purpose: with libver="latest" the
+            # superblock marks the file open-for-write and a killed run becomes unreadable
+            # until h5clear is run on it.
+            self._h5 = h5py.File(self.path, "w-")
         except (FileExistsError, OSError) as exc:
             if self.path.exists():
                 raise RunFileError(f"{self.path} already exists; refusing to overwrite it "

@@ -98,7 +98,8 @@ def open_run(path) -> RunFile:
     if not path.exists():
         raise RunFileError(f"{path}: no such file.")
     try:
-        h5 = h5py.File(path, "r")
+        # no file locking: a run still being written (or killed) must stay readable
+        h5 = h5py.File(path, "r", locking=False)
     except OSError:
         raise RunFileError(f"{path} is not a readable HDF5 file.") from None
     with h5:
