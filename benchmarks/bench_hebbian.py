@@ -158,8 +158,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.samples % BLOCK:
         parser.error(f"--samples must be a multiple of {BLOCK}")
+    import numba
+
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, NumPy {np.__version__}")
+          f"Python {platform.python_version()}, NumPy {np.__version__}, "
+          f"Numba {numba.__version__}")
     print(f"online, 1 output, {args.inputs} inputs, {args.samples} samples:")
     rows, t_read = bench_kernels(args.samples, args.inputs)
     print()

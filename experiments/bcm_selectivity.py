@@ -19,16 +19,15 @@ class BCMConfig(Config):
     n_patterns: int = Field(5, ge=2, description="number of input patterns K")
     n_inputs: int = Field(20, ge=2, description="input dimension")
     eta: float = Field(0.002, gt=0, description="learning rate (per presentation)")
-    tau_theta: float = Field(20.0, gt=0, description="threshold time constant (presentations)")
+    tau_theta: float = Field(20.0, ge=1, description="threshold time constant (presentations)")
     n_samples: int = Field(100000, ge=1, description="pattern presentations")
     window: int = Field(500, ge=1, description="presentations per recorded update")
     active: float = Field(0.3, gt=0, le=1, description="fraction of inputs on per pattern")
 
 
 def run(cfg: BCMConfig, ctx):
-    from plasticity.rules.hebbian import BCM
-
     from plasticity.engine import Batch, Probe, train
+    from plasticity.rules.hebbian import BCM
     from plasticity.tasks import PatternSet
 
     task_rng, data_rng, init_rng = ctx.child_rng(), ctx.child_rng(), ctx.child_rng()

@@ -27,10 +27,9 @@ class OjaConfig(Config):
 
 
 def run(cfg: OjaConfig, ctx):
-    from plasticity.rules.hebbian import Oja
-
     from plasticity.analysis import abs_cosine
     from plasticity.engine import Batch, Probe, train
+    from plasticity.rules.hebbian import Oja
     from plasticity.tasks import CorrelatedGaussian
 
     data_rng, init_rng = ctx.child_rng(), ctx.child_rng()

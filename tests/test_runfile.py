@@ -8,7 +8,7 @@ import pytest
 
 import plasticity
 from plasticity.errors import RunFileError
-from plasticity.io import STATUSES, Recorder, open_run, open_runs
+from plasticity.io import STATUSES, Recorder, open_run
 
 ROOT_ATTRS = ("experiment", "status", "seed", "config", "schema_version",
               "plasticity_version", "created", "wall_time_s", "git_commit",
@@ -97,8 +97,8 @@ def test_unfinished_file_is_readable_and_says_so(tmp_path):
     rec.flush()
     # the writer is still open (as if killed); another process reads a run that says it
     # did not finish (HDF5 refuses a second open of the same file within one process)
-    code = ("import plasticity as pl; r = pl.open_run(%r); "
-            "print(r.status, r.series['training']['loss'].tolist())" % str(p))
+    code = (f"import plasticity as pl; r = pl.open_run({str(p)!r}); "
+            "print(r.status, r.series['training']['loss'].tolist())")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.stdout.split() == ["running", "[1.0]"], res.stderr

@@ -9,7 +9,7 @@ shape ``(T, n_out)``; when ``given`` is false ``Y`` is ignored and may be empty)
 The inner loops compute the next sample's activity ``w . x[t+1]`` in the same pass that
 updates ``w``: each row is then read once per sample instead of twice, and a window is
 one pass over ``X``. The row helpers allow reassociation so that these reductions are
-vectorised (see :func:`_reduce_jit`).
+vectorised (see :func:`plasticity._config.jit_reduce`).
 
 Kernels do not validate their arguments: the rules in :mod:`plasticity.rules.hebbian` do.
 Each kernel has a plain-NumPy twin in ``tests/twins/hebbian.py``.
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from plasticity._config import jit
+from plasticity._config import jit, jit_reduce
 
 __all__ = ["bcm", "covariance", "gha", "hebb", "oja"]
 
@@ -28,25 +28,7 @@ NORM_MULTIPLICATIVE = 1
 NORM_SUBTRACTIVE = 2
 
 
-def _reduce_jit(fn):
-    """Compile a row helper with the project's flags plus reassociation and contraction.
-
-    Without ``reassoc`` LLVM must add the terms of a dot product in source order, which
-    keeps the reduction scalar and, with ``n_in = 1000``, makes a sample cost about twice
-    as much as streaming ``x`` from memory. Only ``reassoc`` and ``contract`` (fused
-    multiply-add) are enabled: ``nnan``/``ninf`` stay off, so a NaN or an infinity still
-    propagates to the delta, where :func:`plasticity.rules.base.check_delta` catches it.
-    The change in rounding is at the level of 1e-16 relative, far inside the tolerance
-    of the twin tests (which compare against BLAS dot products anyway).
-    """
-    import numba
-
-    from plasticity._config import JIT_OPTIONS
-
-    return numba.jit(**{**JIT_OPTIONS, "fastmath": {"reassoc", "contract"}})(fn)
-
-
-@_reduce_jit
+@jit_reduce
 def _dot(a, b):
     """Dot product of two 1-D arrays of equal length."""
     s = 0.0
@@ -55,7 +37,7 @@ def _dot(a, b):
     return s
 
 
-@_reduce_jit
+@jit_reduce
 def _step_scalar(w, x, s, c, a, xn):
     """``w <- c w + a (x - s)`` with scalar ``s``; return ``w_new . xn``.
 
@@ -76,7 +58,7 @@ def _step_scalar(w, x, s, c, a, xn):
     return acc
 
 
-@_reduce_jit
+@jit_reduce
 def _step_vector(w, x, m, a, xn):
     """``w <- w + a (x - m)`` with a vector shift ``m`` of shape (n_in,); return ``w_new . xn``."""
     acc = 0.0
@@ -87,7 +69,7 @@ def _step_vector(w, x, m, a, xn):
     return acc
 
 
-@_reduce_jit
+@jit_reduce
 def _step_multiplicative(w, x, a, xn):
     """``w <- (w + a x) |w| / |w + a x|``; return ``w_new . xn``.
 
@@ -111,7 +93,7 @@ def _step_multiplicative(w, x, a, xn):
     return _dot(w, xn)
 
 
-@_reduce_jit
+@jit_reduce
 def _step_gha(w, r, yi, a, xn):
     """One GHA row: ``r <- r - y_i w``, then ``w <- w + a r``; return ``w_new . xn``."""
     acc = 0.0

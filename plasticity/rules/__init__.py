@@ -9,3 +9,16 @@ from plasticity.rules.hebbian import BCM, Covariance, Hebb, Oja, Sanger
 
 __all__ = ["BCM", "Covariance", "Hebb", "Oja", "Rule", "RuleProtocol", "Sanger",
            "check_delta", "rule_name"]
+
+# Gradient references, perturbation estimators and selection-based search.
+from plasticity.rules.gradient import Backprop, FeedbackAlignment  # noqa: E402
+from plasticity.rules.perturbation import NodePerturbation, WeightPerturbation  # noqa: E402
+from plasticity.rules.selection import (  # noqa: E402
+    EvolutionStrategies,
+    GeneticAlgorithm,
+    HillClimbing,
+    SimulatedAnnealing,
+)
+
+__all__ += ["Backprop", "EvolutionStrategies", "FeedbackAlignment", "GeneticAlgorithm",
+            "HillClimbing", "NodePerturbation", "SimulatedAnnealing", "WeightPerturbation"]

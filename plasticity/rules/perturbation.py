@@ -268,10 +268,10 @@ class NodePerturbation(Rule):
             if key not in signals or signals[key] is None:
                 raise RuleError(f"Rule {self.name} needs the signal '{key}' (available: "
                                 f"{', '.join(sorted(signals)) or 'none'}).")
-        try:
-            self.net._check_params(params)
-        except ValueError as exc:
-            raise RuleError(f"Rule {self.name}: {exc}") from None
+        for key, shape in self.net.param_shapes().items():
+            if key not in params or np.shape(params[key]) != shape:
+                raise RuleError(f"Rule {self.name}: parameter '{key}' is missing or not of "
+                                f"shape {shape}, as the rule's network expects.")
         X, T = _as_targets(self, self.net, signals["input"], signals["target"],
                            self.loss_kind)
         n_batch, K, sigma = X.shape[0], self.n_samples, self.sigma
