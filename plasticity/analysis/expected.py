@@ -46,12 +46,12 @@ def _run_draws(rule, signals, state, params, *, n_draws, rng, loss_fn, reward, g
     sums: dict[str, np.ndarray] = {}
     stacks: dict[str, np.ndarray] = {}
     keys_g = sorted(grad) if grad is not None else ()
+    gflat = {k: np.asarray(grad[k], dtype=np.float64) for k in keys_g}
     if grad is not None:
-        gflat = {k: np.asarray(grad[k], dtype=np.float64) for k in keys_g}
         if metric is None:
             gg = float(sum(np.vdot(g, g) for g in gflat.values()))
         else:
-            gg = metric.dual2(flatten(gflat, keys_g))
+            gg = metric.dual2(flatten(gflat))
     sum_sq = sum_cos = sum_cos2 = 0.0
     n_pos = n_zero = 0
     update = rule.update
@@ -75,18 +75,15 @@ def _run_draws(rule, signals, state, params, *, n_draws, rng, loss_fn, reward, g
             acc += d
             if keep:
                 stacks[k][i] = d
-            if metric is None:
-                dd += np.vdot(d, d)
-                if grad is not None and k in gflat:
-                    dg += np.vdot(d, gflat[k])
-            elif k in gflat:
+            dd += np.vdot(d, d)
+            if k in gflat:
                 dg += np.vdot(d, gflat[k])
-        if metric is not None:
-            dd = metric.norm2(flatten({k: delta.get(k, np.zeros(shapes[k])) for k in keys_g},
-                                      keys_g))
+        # The cosine uses the metric's norm; the noise summary stays Euclidean.
+        ddm = dd if metric is None else metric.norm2(
+            flatten({k: delta.get(k, np.zeros(shapes[k])) for k in keys_g}))
         sum_sq += dd
         if grad is not None:
-            denom = np.sqrt(dd * gg)
+            denom = np.sqrt(ddm * gg)
             if denom > 0:
                 c = min(1.0, max(-1.0, -dg / denom))
                 sum_cos += c

@@ -83,9 +83,10 @@ class EvolutionStrategies(Rule):
 
     Parameters
     ----------
-    eta : float > 0, default 0.05
-        Learning rate (the step in parameter units is ``eta * sigma`` times a shaped
-        combination of unit directions).
+    eta : float > 0, default 0.005
+        Learning rate. With rank shaping the step norm is about
+        ``eta / sigma * sqrt(D / (12 n))`` for ``D`` parameters, whatever the loss scale,
+        so ``eta`` must shrink as the network grows.
     sigma : float > 0, default 0.05
         Exploration noise (parameter units).
     population : int >= 2, default 20
@@ -101,7 +102,7 @@ class EvolutionStrategies(Rule):
 
     name: ClassVar[str] = "es"
 
-    eta: float = Field(0.05, gt=0, allow_inf_nan=False, description="learning rate")
+    eta: float = Field(0.005, gt=0, allow_inf_nan=False, description="learning rate")
     sigma: float = Field(0.05, gt=0, allow_inf_nan=False, description="exploration noise")
     population: int = Field(20, ge=2, description="evaluations of perturbed parameters")
     antithetic: bool = True

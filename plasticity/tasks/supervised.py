@@ -118,7 +118,7 @@ class SupervisedTask:
         **kwargs
             Passed to :class:`FeedForward` (``bias``, ``init_scale``).
         """
-        hidden = [hidden] if isinstance(hidden, int) else list(hidden)
+        hidden = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
         sizes = [self.n_inputs, *hidden, self.n_outputs]
         acts = [activation] * len(hidden) + ["linear"]
         return FeedForward(sizes=sizes, activations=acts, **kwargs)
