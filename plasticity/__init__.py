@@ -7,7 +7,7 @@ notebook API below imports its dependencies on first use.
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "open_run", "open_runs", "check_rule"]
+__all__ = ["__version__", "alignment", "open_run", "open_runs", "check_rule"]
 
 
 def open_run(path):
@@ -30,3 +30,14 @@ def check_rule(rule, **kwargs):
     from plasticity.rules.checks import check_rule as _check_rule
 
     return _check_rule(rule, **kwargs)
+
+
+def __getattr__(name):
+    # Submodules with heavy imports load on first attribute access, so that
+    # ``import plasticity as pl; pl.alignment.measure(...)`` works without slowing down
+    # ``plasticity --help``.
+    if name in ("alignment",):
+        import importlib
+
+        return importlib.import_module(f"plasticity.{name}")
+    raise AttributeError(f"module 'plasticity' has no attribute {name!r}")

@@ -1,0 +1,129 @@
+"""Cost of the alignment analysis: recording it at every update, and the expected update.
+
+Run from the repository root::
+
+    python benchmarks/bench_alignment.py [--updates 500] [--hidden 100] [--draws 1000]
+
+(a) Backprop trains a 64-``hidden``-10 tanh MLP on the digits task (batches of 32) for
+``--updates`` updates, three ways, best of 3 each:
+
+* ``plain``: the engine alone;
+* ``aligned``: the rule wrapped by :func:`plasticity.analysis.measured` with the exact
+  gradient, recording every update (per array and in total) into a run file through a
+  :class:`~plasticity.io.recorder.Recorder`, including the measured loss change
+  (``actual_dloss``), i.e. the full record;
+* ``aligned, no actual_dloss``: the same without the two loss evaluations per update that
+  ``actual_dloss`` needs.
+
+The ratio aligned / plain is the overhead of the analysis (target <= 1.5x).
+
+(b) :func:`plasticity.analysis.expected_cosine` of node perturbation on a 64-100-10
+network (digits, batch 32) over ``--draws`` draws at one fixed state, best of 3
+(target < 2 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from plasticity.analysis import expected_cosine, measured  # noqa: E402
+from plasticity.engine import Batch, train  # noqa: E402
+from plasticity.io.recorder import Recorder  # noqa: E402
+from plasticity.rules import Backprop, NodePerturbation  # noqa: E402
+from plasticity.tasks.supervised import Digits  # noqa: E402
+
+
+def best_of(fn, repeats=3):
+    """Smallest wall time of ``repeats`` calls (the least disturbed by other jobs)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def bench_recording(n_updates, hidden, batch):
+    task = Digits(rng=0)
+    net = task.student(hidden)
+    params = net.init_params(np.random.default_rng(1))
+    rule = Backprop(net=net, eta=0.1, loss_kind=task.loss_kind)
+
+    def gradient(p, s):
+        return task.gradient(net, p, Batch(x=s["input"], target=s["target"]))
+
+    def once(mode):
+        data = np.random.default_rng(2)
+        kwargs = {}
+        with tempfile.TemporaryDirectory() as tmp:
+            rec = None
+            the_rule = rule
+            if mode != "plain":
+                rec = Recorder(Path(tmp) / "b.h5", experiment="bench", seed=0, config={})
+                the_rule = measured(rule, gradient, recorder=rec)
+            if mode == "aligned":
+                kwargs["loss"] = lambda p, b: task.loss(net, p, b)
+            train(the_rule, params, n_updates=n_updates,
+                  next_batch=lambda step: task.batch(batch, data),
+                  signals=lambda p, b: task.signals(net, p, b), **kwargs)
+            if rec is not None:
+                rec.close("complete")
+
+    return {mode: best_of(lambda m=mode: once(m))
+            for mode in ("plain", "aligned", "aligned, no actual_dloss")}
+
+
+def bench_expected(n_draws, batch):
+    task = Digits(rng=0)
+    net = task.student(100)
+    params = net.init_params(np.random.default_rng(1))
+    rule = NodePerturbation(net=net, eta=0.05, sigma=1e-3, loss_kind=task.loss_kind)
+    fixed = task.batch(batch, np.random.default_rng(3))
+    signals = task.signals(net, params, fixed)
+    grad = task.gradient(net, params, fixed)
+    result = {}
+
+    def once():
+        result.update(expected_cosine(rule, signals, None, params, grad, n_draws=n_draws,
+                                      rng=4, loss_fn=lambda p: task.loss(net, p, fixed)))
+
+    seconds = best_of(once)
+    return seconds, result["expected_cos"], result["mean_cos"]
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--updates", type=int, default=500)
+    parser.add_argument("--hidden", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--draws", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    print(f"Python {platform.python_version()}, NumPy {np.__version__}, "
+          f"{platform.processor() or platform.machine()}")
+    times = bench_recording(args.updates, args.hidden, args.batch)
+    plain = times["plain"]
+    print(f"\n(a) digits 64-{args.hidden}-10, backprop, batch {args.batch}, "
+          f"{args.updates} updates (best of 3)")
+    print("| run | seconds | ratio to plain |")
+    print("|---|---:|---:|")
+    for mode, sec in times.items():
+        print(f"| {mode} | {sec:.3f} | {sec / plain:.2f}x |")
+    seconds, exp_cos, mean_cos = bench_expected(args.draws, args.batch)
+    print(f"\n(b) expected_cosine, node perturbation, 64-100-10, batch {args.batch}, "
+          f"{args.draws} draws: {seconds:.3f} s (best of 3); expected_cos = {exp_cos:.4f}, "
+          f"mean per-draw cos = {mean_cos:.4f}")
+
+
+if __name__ == "__main__":
+    main()

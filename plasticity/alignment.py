@@ -1,0 +1,232 @@
+"""Measure any rule against the true gradient in one call: ``pl.alignment.measure``.
+
+This is the researcher's entry point of the alignment analysis: give it a rule (a built-in
+name, an import path, or one's own object) and it builds the task and a student network,
+trains the rule through the engine, records every update's alignment with the task loss
+gradient (:func:`plasticity.analysis.measured`), summarises the cosines with a bootstrap
+confidence interval (:func:`plasticity.analysis.summarize`) and measures the cosine of the
+*expected* update at the initial state (:func:`plasticity.analysis.expected_cosine`).
+
+:func:`measure_into` is the same measurement writing into an open recorder under a prefix;
+the ``alignment-atlas`` experiment runs it for many rules and widths in one run file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from plasticity.errors import Diverged, InvalidParameterError, PlasticityError
+
+__all__ = ["SUMMARY_KEYS", "measure", "measure_into"]
+
+#: The per-rule results of a measurement.
+SUMMARY_KEYS = ("cos_mean", "cos_ci_low", "cos_ci_high", "frac_positive", "expected_cos")
+
+
+def _positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidParameterError(f"The {name!r} parameter must be an integer >= 1. "
+                                    f"Got {value!r}.")
+    return int(value)
+
+
+def measure_into(rule, task, net, params, *, n_updates, batch_size, seed, recorder=None,
+                 prefix="/alignment", expected_draws=100, record_every=1):
+    """Train ``rule`` on ``task`` from ``params`` and measure its alignment.
+
+    Parameters
+    ----------
+    rule : object with ``init`` and ``update``
+        Already resolved (see :func:`plasticity.rules.resolve.resolve_rule`).
+    task : plasticity.tasks.supervised.SupervisedTask
+        Supplies batches, the loss the rule is judged against and its exact gradient.
+    net : FeedForward
+        The student network ``params`` belong to.
+    params : dict of str to ndarray
+        Initial parameters (not modified).
+    n_updates, batch_size : int
+        Updates of training, samples per update.
+    seed : int or sequence of int
+        Seeds the batches, the rule's noise and the expected-update draws (separate
+        streams, so changing ``expected_draws`` does not change the training run).
+    recorder : plasticity.io.recorder.Recorder, optional
+        Per-update rows go to ``<prefix>/<array>`` and ``<prefix>/total``.
+    prefix : str
+    expected_draws : int
+        Draws of the update at the fixed initial state for ``expected_cos``.
+    record_every : int
+        Measure every ``record_every``-th update.
+
+    Returns
+    -------
+    dict
+        :data:`SUMMARY_KEYS` plus ``n_measured`` (updates whose cosine is defined; updates
+        of zero norm, e.g. rejected hill-climbing proposals, are left out of the
+        statistics because their angle is undefined) and ``final_loss``.
+
+    Raises
+    ------
+    RuleError
+        When the rule breaks the protocol (the message names the rule and the array).
+    Diverged
+        When the parameters blow up during training.
+    """
+    from plasticity.analysis import expected_cosine, measured
+    from plasticity.engine import Batch, train
+
+    seeds = np.random.SeedSequence(seed).spawn(4)
+    data_rng, rule_rng, fixed_rng, draw_rng = (np.random.default_rng(s) for s in seeds)
+
+    def gradient(p, signals):
+        return task.gradient(net, p, Batch(x=signals["input"], target=signals["target"]))
+
+    # The expected update first, at the initial state: a rule that breaks the protocol
+    # fails here, before training, with check_delta's message naming the array.
+    fixed = task.batch(batch_size, fixed_rng)
+    state0 = rule.init(params)
+    exp = expected_cosine(rule, task.signals(net, params, fixed), state0, params,
+                          task.gradient(net, params, fixed), n_draws=expected_draws,
+                          rng=draw_rng, loss_fn=lambda p: task.loss(net, p, fixed))
+
+    wrapped = measured(rule, gradient, every=record_every, recorder=recorder, prefix=prefix)
+    final, _ = train(wrapped, params, n_updates=n_updates,
+                     next_batch=lambda step: task.batch(batch_size, data_rng),
+                     signals=lambda p, b: task.signals(net, p, b),
+                     loss=lambda p, b: task.loss(net, p, b), rng=rule_rng)
+    return _summary(wrapped.records, exp, task.evaluate(net, final)["loss"])
+
+
+def _summary(records, exp, final_loss):
+    from plasticity.analysis import summarize
+
+    total = records.get("total")
+    if total is None or total.size == 0:
+        cos = inner = np.zeros(0)
+    else:
+        keep = ~total["zero_norm"]
+        cos, inner = total["cos"][keep], total["inner"][keep]
+    stats = summarize(cos, inner, rng=0)
+    return {"cos_mean": stats["cos_mean"], "cos_ci_low": stats["cos_ci_low"],
+            "cos_ci_high": stats["cos_ci_high"], "frac_positive": stats["frac_positive"],
+            "expected_cos": float(exp["expected_cos"]), "n_measured": stats["n"],
+            "final_loss": float(final_loss)}
+
+
+def measure(rule, *, task="teacher-student", hidden=64, n_updates=500, batch_size=32,
+            seed=0, out=None, expected_draws=100, record_every=1):
+    """Measure how a learning rule's updates relate to the true loss gradient.
+
+    Builds ``task`` and a tanh student with one hidden layer of ``hidden`` units, trains
+    ``rule`` for ``n_updates`` updates of ``batch_size`` samples, records every update's
+    inner product, cosine and norms against the exact gradient of the task loss at the
+    parameters before the update, and summarises them.
+
+    Parameters
+    ----------
+    rule : str, rule object or (init, update) pair
+        A built-in name (``"backprop"``, ``"oja"``, ...), an import path
+        ``"package.module:Name"``, or the researcher's own rule. Its ``update`` sees the
+        signals ``"input"``, ``"hidden"``, ``"output"`` (activities of the student),
+        ``"target"`` (the teacher's outputs), the pre-activations ``"u_hidden"`` and
+        ``"u_output"``, ``loss_fn`` (the task loss on the current batch) and ``rng``.
+        Rules that need the network (e.g. :class:`~plasticity.rules.Backprop`) are best
+        named as built-ins, which get the student network.
+    task : {"teacher-student", "linear-teacher", "digits"}
+        The task; its loss (stated in its docstring) is what the rule is judged against.
+    hidden : int
+        Hidden units of the student.
+    n_updates, batch_size : int
+    seed : int
+        Seeds the task, the student's initial weights and every random stream.
+    out : str or Path, optional
+        The run file to write (experiment ``"alignment-measure"``; its directory is
+        created; an existing file is never overwritten). With ``None`` the run is written
+        to a temporary file that is loaded into memory and deleted, so nothing is left on
+        disk; the returned object then has ``path`` pointing at a file that no longer
+        exists.
+    expected_draws : int
+        Draws of the update at the fixed initial state for ``expected_cos``.
+    record_every : int
+        Measure every ``record_every``-th update.
+
+    Returns
+    -------
+    plasticity.io.runfile.RunFile
+        ``.summary`` holds ``cos_mean``, ``cos_ci_low``, ``cos_ci_high`` (95% bootstrap
+        interval of the mean cosine), ``frac_positive``, ``expected_cos``, ``n_measured``
+        and ``final_loss``; ``.alignment`` the per-update rows (``total`` and one table
+        per parameter array); ``.status`` is ``complete`` or ``diverged``.
+
+    Raises
+    ------
+    RuleError
+        For a rule that cannot be resolved or breaks the protocol (the run file, when one
+        is written, is marked ``failed`` first).
+    InvalidParameterError
+        For a bad argument.
+
+    Examples
+    --------
+    >>> import plasticity as pl
+    >>> run = pl.alignment.measure("backprop", hidden=8, n_updates=5, expected_draws=2)
+    >>> round(run.summary["cos_mean"], 9)
+    1.0
+    """
+    from plasticity.experiment import check_out
+    from plasticity.io.recorder import Recorder
+    from plasticity.io.runfile import open_run
+    from plasticity.rules.base import rule_name
+    from plasticity.rules.resolve import resolve_rule
+    from plasticity.tasks.supervised import make_task
+
+    hidden = _positive_int("hidden", hidden)
+    n_updates = _positive_int("n_updates", n_updates)
+    batch_size = _positive_int("batch_size", batch_size)
+    expected_draws = _positive_int("expected_draws", expected_draws)
+    record_every = _positive_int("record_every", record_every)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidParameterError(f"The seed must be a non-negative integer. Got {seed!r}.")
+    seed = int(seed)
+    task_rng, init_rng = np.random.default_rng([seed, 1]), np.random.default_rng([seed, 2])
+    the_task = make_task(task, rng=task_rng)
+    net = the_task.student(hidden)
+    resolved = resolve_rule(rule, net=net, loss_kind=the_task.loss_kind)
+    params = net.init_params(init_rng)
+    config = {"rule": rule if isinstance(rule, str) else rule_name(resolved), "task": task,
+              "hidden": hidden, "n_updates": n_updates, "batch_size": batch_size,
+              "expected_draws": expected_draws, "record_every": record_every}
+
+    tmp = None
+    if out is None:
+        tmp = tempfile.TemporaryDirectory(prefix="plasticity-measure-")
+        path = Path(tmp.name) / "alignment-measure.h5"
+    else:
+        path = check_out(Path(out), create_parent=True)
+    try:
+        rec = Recorder(path, experiment="alignment-measure", seed=seed, config=config,
+                       preset="")
+        status, message = "failed", None
+        try:
+            summary = measure_into(resolved, the_task, net, params, n_updates=n_updates,
+                                   batch_size=batch_size, seed=[seed, 3], recorder=rec,
+                                   expected_draws=expected_draws, record_every=record_every)
+            rec.summary(**summary)
+            status = "complete"
+        except Diverged as div:
+            status, message = "diverged", str(div)
+            rec.summary(diverged_at_step=div.step)
+        except PlasticityError as exc:
+            message = str(exc)
+            raise
+        except BaseException as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            rec.close(status, message)
+        return open_run(path)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()

@@ -1,0 +1,143 @@
+"""The alignment-atlas experiment and the rule specifications it accepts on the command
+line: built-in rules, a researcher's rule by import path, and rules that break the
+protocol (one line, exit 2, no complete run file)."""
+
+import json
+
+import pytest
+
+import plasticity as pl
+
+RULES = ("backprop", "feedback_alignment", "node_perturbation", "weight_perturbation", "es",
+         "hill_climbing", "annealing", "genetic", "hebb", "oja", "random_direction")
+KEYS = ("cos_mean", "cos_ci_low", "cos_ci_high", "frac_positive", "expected_cos")
+
+
+@pytest.fixture(autouse=True)
+def _fixtures_importable(monkeypatch):
+    # "tests.fixtures_rules" is imported by the CLI like a researcher's module would be.
+    from conftest import ROOT
+
+    monkeypatch.syspath_prepend(str(ROOT))
+
+
+@pytest.fixture(scope="module")
+def quick_atlas(tmp_path_factory):
+    from plasticity.cli import main
+
+    out = tmp_path_factory.mktemp("atlas") / "atlas.h5"
+    assert main(["run", "alignment-atlas", "--quick", "--out", str(out)]) in (0, None)
+    return pl.open_run(out)
+
+
+def test_quick_atlas_keys_and_values(quick_atlas):
+    run = quick_atlas
+    assert run.status == "complete"
+    widths = run.config["widths"]
+    s = run.summary
+    for rule in RULES:
+        for key in KEYS:
+            assert f"{rule}.{key}" in s, f"{rule}.{key}"
+        for w in widths:
+            assert f"{rule}.cos_mean_w{w}" in s
+    for w in widths:
+        assert s[f"backprop.cos_mean_w{w}"] == pytest.approx(1.0, abs=1e-9)
+    assert s["backprop.cos_mean"] == pytest.approx(1.0, abs=1e-9)
+    assert s["backprop.cos_ci_low"] == pytest.approx(1.0, abs=1e-9)
+    assert s["backprop.cos_ci_high"] == pytest.approx(1.0, abs=1e-9)
+    assert s["backprop.expected_cos"] == pytest.approx(1.0, abs=1e-9)
+    assert s["random_direction.cos_ci_low"] <= 0.0 <= s["random_direction.cos_ci_high"]
+    # the largest width's records are in the file under the rule's prefix
+    assert f"backprop/w{widths[-1]}/total" in run.alignment
+
+
+def test_quick_atlas_plots(quick_atlas, cli, tmp_path):
+    code, out, err = cli("plot", quick_atlas.path, "--format", "png", "--out", tmp_path)
+    assert code == 0, err
+    assert list(tmp_path.glob("*.png"))
+
+
+def test_own_rule_by_import_path(cli, tmp_path):
+    out = tmp_path / "sign.h5"
+    code, _, err = cli("run", "alignment-atlas", "--set", "rule=tests.fixtures_rules:SignHebb",
+                       "--set", "n_updates=20", "--set", "expected_draws=5", "--out", out)
+    assert code == 0, err
+    run = pl.open_run(out)
+    assert run.status == "complete"
+    for key in KEYS:
+        assert f"SignHebb.{key}" in run.summary
+    assert not any(k.startswith("backprop.") for k in run.summary)
+
+
+@pytest.mark.parametrize("name, words", [
+    ("WrongShape", ["WrongShape", "'W_out'", "shape"]),
+    ("ReturnsNaN", ["ReturnsNaN", "'W_out'", "NaN"]),
+    ("NoUpdate", ["NoUpdate", "update"]),
+])
+def test_broken_rule_fails_in_one_line(cli, tmp_path, name, words):
+    out = tmp_path / "broken.h5"
+    code, _, err = cli("run", "alignment-atlas", "--set", f"rule=tests.fixtures_rules:{name}",
+                       "--set", "n_updates=5", "--set", "expected_draws=3", "--out", out)
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    for word in words:
+        assert word in lines[0]
+    assert "Traceback" not in err
+    if out.exists():
+        assert pl.open_run(out).status == "failed"
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("tests.no_such_module:Rule", ["cannot import", "tests.no_such_module"]),
+    ("tests.fixtures_rules:Missing", ["has no attribute", "Missing"]),
+    ("no_such_rule", ["Unknown rule", "no_such_rule"]),
+])
+def test_bad_rule_spec_exits_2_without_a_file(cli, tmp_path, spec, words):
+    out = tmp_path / "bad.h5"
+    code, _, err = cli("run", "alignment-atlas", "--set", f"rule={spec}", "--out", out)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    for word in words:
+        assert word in err
+    assert not out.exists()
+
+
+def test_measure_api_in_memory():
+    run = pl.alignment.measure("backprop", hidden=8, n_updates=10, batch_size=8,
+                               expected_draws=3)
+    assert run.status == "complete"
+    assert run.summary["cos_mean"] == pytest.approx(1.0, abs=1e-9)
+    assert run.alignment["total"]["cos"].shape == (10,)
+
+
+def test_measure_writes_a_run_file(tmp_path):
+    from fixtures_rules import SignHebb
+
+    out = tmp_path / "sub" / "m.h5"
+    run = pl.alignment.measure(SignHebb(), hidden=8, n_updates=10, expected_draws=3, out=out)
+    assert out.exists()
+    assert run.experiment == "alignment-measure"
+    assert json.loads(json.dumps(run.config))["rule"] == "SignHebb"
+    assert set(KEYS) <= set(run.summary)
+
+
+def test_resolve_rule_accepts_objects_and_function_pairs():
+    import numpy as np
+
+    from plasticity.errors import RuleError
+    from plasticity.rules.resolve import resolve_rule
+    from plasticity.substrates.feedforward import FeedForward
+
+    net = FeedForward(sizes=[3, 4, 2], activations="tanh")
+
+    def init(params):
+        return None
+
+    def update(signals, state, params, *, reward=None, loss_fn=None, rng=None):
+        return {"W_out": np.zeros_like(params["W_out"])}, state
+
+    rule = resolve_rule((init, update), net=net)
+    assert rule.update({}, None, {"W_out": np.ones((2, 4))})[0]["W_out"].shape == (2, 4)
+    with pytest.raises(RuleError, match="lacks the protocol method"):
+        resolve_rule(object(), net=net)

@@ -1,0 +1,28 @@
+"""The README's example of a researcher's own rule runs as printed."""
+
+import re
+
+from conftest import ROOT
+
+HEADING = "## Your own rule under the alignment analysis"
+
+
+def _snippet():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert HEADING in text, "README section missing"
+    section = text.split(HEADING, 1)[1].split("\n## ", 1)[0]
+    match = re.search(r"```python\n(.*?)```", section, flags=re.S)
+    assert match, "no python block in the README section"
+    return match.group(1)
+
+
+def test_readme_rule_snippet_runs(tmp_path, monkeypatch, capsys):
+    code = _snippet()
+    assert len(code.strip().splitlines()) <= 15   # "a dozen lines"
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+    numbers = [float(v) for v in capsys.readouterr().out.split()]
+    assert len(numbers) == 3
+    low, mean = numbers[1], numbers[0]
+    assert low <= mean
+    assert (tmp_path / "data" / "runs" / "signhebb.h5").exists()
