@@ -40,6 +40,20 @@ from plasticity.rules._flat import flat_spec
 from plasticity.rules.base import Rule
 from plasticity.rules.perturbation import _need_loss, _need_rng, _scalar_loss
 
+
+def _propose(rule, params, sigma, loss_fn, rng):
+    """Draw a Gaussian step of size ``sigma`` and evaluate the loss before and after it.
+
+    The one place hill climbing and annealing share: both then only decide whether to
+    keep ``step``. Returns ``(spec, step, loss_before, loss_after)``.
+    """
+    spec = flat_spec(params)
+    p = spec.flatten(params)
+    step = sigma * rng.standard_normal(spec.size)
+    before = _scalar_loss(rule, loss_fn, spec.unflatten(p))
+    after = _scalar_loss(rule, loss_fn, spec.unflatten(p + step))
+    return spec, step, before, after
+
 __all__ = ["EvolutionStrategies", "GeneticAlgorithm", "HillClimbing", "SimulatedAnnealing",
            "centred_ranks"]
 
@@ -190,12 +204,8 @@ class HillClimbing(Rule):
         rng = _need_rng(self, rng)
         loss_fn = _need_loss(self, loss_fn)
         state = self.init(params) if state is None else state
-        spec = flat_spec(params)
-        p = spec.flatten(params)
         s = float(state["sigma"])
-        step = s * rng.standard_normal(spec.size)
-        before = _scalar_loss(self, loss_fn, spec.unflatten(p))
-        after = _scalar_loss(self, loss_fn, spec.unflatten(p + step))
+        spec, step, before, after = _propose(self, params, s, loss_fn, rng)
         accept = after < before
         if self.adapt:
             s *= self.adapt_factor if accept else self.adapt_factor ** -0.25
@@ -248,12 +258,8 @@ class SimulatedAnnealing(Rule):
         rng = _need_rng(self, rng)
         loss_fn = _need_loss(self, loss_fn)
         state = self.init(params) if state is None else state
-        spec = flat_spec(params)
-        p = spec.flatten(params)
         temperature = float(state["temperature"])
-        step = self.sigma * rng.standard_normal(spec.size)
-        before = _scalar_loss(self, loss_fn, spec.unflatten(p))
-        after = _scalar_loss(self, loss_fn, spec.unflatten(p + step))
+        spec, step, before, after = _propose(self, params, self.sigma, loss_fn, rng)
         d_loss = after - before
         if d_loss < 0:
             accept = True
