@@ -1,0 +1,354 @@
+"""The Numba spiking engine: packs a :class:`~plasticity.spiking.network.Network` into flat
+arrays and runs the compiled step loop (:mod:`plasticity._kernels.spiking`).
+
+Memory: a dense (``connect="all"``) projection stores one float64 weight per synapse
+(8 bytes); a sparse one adds an int32 target index (12 bytes), and a plastic sparse one
+the transposed index (20 bytes). Traces are per neuron, not per synapse.
+
+Same seed, same result: connectivity and initial weights come from one child of the
+seed, the simulation's random numbers (Poisson sources) from another, through a NumPy
+``Generator`` (PCG64) that the compiled loop draws from; results do not depend on how a
+simulation is split into :meth:`NumbaSimulator.run` calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from plasticity._kernels import spiking as K
+from plasticity.errors import InvalidParameterError
+from plasticity.spiking.network import Network
+from plasticity.spiking.results import Recording, SimResult
+
+__all__ = ["NumbaSimulator", "build_connectivity"]
+
+#: steps per compiled call (progress and Ctrl-C are handled between calls)
+CHUNK_STEPS = 10_000
+
+
+def build_connectivity(syn, n_pre, n_post, rng):
+    """Presynaptic and postsynaptic indices of a projection, sorted by (pre, post).
+
+    ``"all"`` gives every pair, ``"one_to_one"`` the diagonal, ``"random"`` each pair
+    independently with probability ``p`` (a binomial count per presynaptic neuron, then
+    that many distinct targets).
+    """
+    if syn.connect == "all":
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), n_post)
+        post = np.tile(np.arange(n_post, dtype=np.int64), n_pre)
+    elif syn.connect == "one_to_one":
+        pre = post = np.arange(n_pre, dtype=np.int64)
+    else:
+        counts = rng.binomial(n_post, syn.p, size=n_pre)
+        post = np.concatenate([np.sort(rng.choice(n_post, c, replace=False))
+                               for c in counts] or [np.zeros(0, np.int64)]).astype(np.int64)
+        pre = np.repeat(np.arange(n_pre, dtype=np.int64), counts)
+    return pre, post
+
+
+def initial_weights(syn, size, rng):
+    if isinstance(syn.w_init, tuple):
+        return rng.uniform(syn.w_init[0], syn.w_init[1], size)
+    return np.full(size, float(syn.w_init))
+
+
+class NumbaSimulator:
+    """Simulate a :class:`Network` with the project's compiled engine.
+
+    Parameters
+    ----------
+    net : Network
+        The model.
+    seed : int or sequence of int
+        Master seed (connectivity, initial weights and Poisson sources).
+    recording : Recording, optional
+        What to keep (spikes of which groups, sampled state, rate bins).
+
+    Examples
+    --------
+    >>> from plasticity.spiking import LIF, Network, PoissonGroup, Synapses
+    >>> net = Network(groups={"in": PoissonGroup(n=100, rate_hz=20.0), "out": LIF(n=1)},
+    ...               synapses=[Synapses(source="in", target="out", w_init=0.01)])
+    >>> res = NumbaSimulator(net, seed=0).run(1000.0)
+    >>> res.counts["in"] > 0
+    True
+    """
+
+    backend = "numba"
+
+    def __init__(self, net: Network, *, seed=0, recording: Recording | None = None):
+        if not isinstance(net, Network):
+            raise InvalidParameterError(f"expected a Network, got {type(net).__name__}")
+        self.net = net
+        self.recording = recording or Recording()
+        setup_seed, run_seed = np.random.SeedSequence(seed).spawn(2)
+        setup = np.random.default_rng(setup_seed)
+        self._rng = np.random.default_rng(run_seed)
+        self.dt = net.dt_ms
+        self.step = 0
+        self._pack_groups()
+        self._pack_projections(setup)
+        max_delay = max((net.delay_steps(s) for s in net.synapses), default=0)
+        n_total = int(self._groups[:, K.G_N].sum())
+        self._ring_ids = np.zeros((max_delay + 1, n_total), dtype=np.int64)
+        self._ring_cnt = np.zeros(max_delay + 1, dtype=np.int64)
+
+    # -- packing -------------------------------------------------------------------
+    def _pack_groups(self):
+        net, dt = self.net, self.dt
+        offsets = net.offsets()
+        rows, probs, lif_rows, v0 = [], [], [], []
+        gen_steps, gen_ids = [], []
+        self._lif_off = {}
+        n_lif = 0
+        for name, g in net.groups.items():
+            kind = {"lif": K.LIF, "poisson": K.POISSON, "generator": K.GENERATOR}[g.kind]
+            prob = g.rate_hz * dt * 1e-3 if g.kind == "poisson" else 0.0
+            rows.append([offsets[name], g.n, kind, n_lif if g.kind == "lif" else -1,
+                         1 if prob > 0.05 else 0,
+                         int(self.recording.records_spikes(name))])
+            probs.append(prob)
+            if g.kind == "lif":
+                self._lif_off[name] = n_lif
+                row = np.zeros(11)
+                row[K.L_TAU] = g.tau_m_ms / dt
+                row[K.L_REST], row[K.L_RESET], row[K.L_TH] = g.v_rest_mV, g.v_reset_mV, \
+                    g.v_th_mV
+                row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
+                row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
+                row[K.L_EE], row[K.L_EI] = g.e_e_mV, g.e_i_mV
+                row[K.L_COND] = 1.0 if g.model == "conductance" else 0.0
+                row[K.L_REF] = round(g.t_ref_ms / dt)
+                row[K.L_AM] = math.exp(-dt / g.tau_m_ms)
+                lif_rows.append(np.tile(row, (g.n, 1)))
+                v0.append(np.full(g.n, g.v_rest_mV if g.v_init_mV is None else g.v_init_mV))
+                n_lif += g.n
+            elif g.kind == "generator" and g.indices:
+                steps = np.rint(np.asarray(g.times_ms) / dt).astype(np.int64)
+                gen_steps.append(steps)
+                gen_ids.append(offsets[name] + np.asarray(g.indices, dtype=np.int64))
+        self._groups = np.array(rows, dtype=np.int64)
+        self._probs = np.array(probs, dtype=np.float64)
+        self._lif_par = np.concatenate(lif_rows) if lif_rows else np.zeros((0, 11))
+        self._v = np.concatenate(v0) if v0 else np.zeros(0)
+        self._ge = np.zeros(n_lif)
+        self._gi = np.zeros(n_lif)
+        self._ref = np.zeros(n_lif, dtype=np.int64)
+        if gen_steps:
+            steps, ids = np.concatenate(gen_steps), np.concatenate(gen_ids)
+            # one spike per source and step, in (step, id) order
+            key = np.unique(np.stack([steps, ids], axis=1), axis=0)
+            self._gen_steps, self._gen_ids = key[:, 0].copy(), key[:, 1].copy()
+        else:
+            self._gen_steps = np.zeros(0, np.int64)
+            self._gen_ids = np.zeros(0, np.int64)
+        self._gen_ptr = np.zeros(1, np.int64)
+
+    def _pack_projections(self, rng):
+        net = self.net
+        offsets = net.offsets()
+        proj, projf = [], []
+        weights, indptr, indices, csc_ptr, csc_syn, csc_pre = [], [], [], [], [], []
+        n_w = n_ptr = n_idx = n_csc = n_cscv = n_trpre = n_trpost = 0
+        self._proj_index = {}
+        self._conn = {}
+        for pi, syn in enumerate(net.synapses):
+            src, tgt = net.groups[syn.source], net.groups[syn.target]
+            pre, post = build_connectivity(syn, src.n, tgt.n, rng)
+            w = initial_weights(syn, pre.size, rng)
+            sparse = syn.connect != "all"
+            plastic = syn.plasticity
+            row = np.zeros(17, dtype=np.int64)
+            row[K.P_SRC], row[K.P_NSRC] = offsets[syn.source], src.n
+            row[K.P_TGT], row[K.P_NTGT] = offsets[syn.target], tgt.n
+            row[K.P_TLIF] = self._lif_off.get(syn.target, -1)
+            row[K.P_REC] = 0 if syn.receptor == "e" else 1
+            row[K.P_DELAY] = net.delay_steps(syn)
+            row[K.P_SPARSE] = int(sparse)
+            row[K.P_WOFF] = n_w
+            f = np.zeros(12)
+            f[K.F_WMIN], f[K.F_WMAX] = syn.w_min, syn.w_max
+            if plastic is not None:
+                row[K.P_PLASTIC] = K.PAIR if plastic.kind == "pair" else K.TRIPLET
+                row[K.P_NEAREST] = int(plastic.pairing == "nearest")
+                row[K.P_TRPRE], row[K.P_TRPOST] = n_trpre, n_trpost
+                n_trpre += src.n
+                n_trpost += tgt.n
+                f[K.F_DP] = math.exp(-self.dt / plastic.tau_plus_ms)
+                f[K.F_DM] = math.exp(-self.dt / plastic.tau_minus_ms)
+                if plastic.kind == "pair":
+                    row[K.P_MULT] = int(plastic.weight_dependence == "multiplicative")
+                    f[K.F_AP], f[K.F_AM] = plastic.a_plus, plastic.a_minus
+                    f[K.F_DX], f[K.F_DY] = f[K.F_DP], f[K.F_DM]
+                else:
+                    f[K.F_A2P], f[K.F_A3P] = plastic.a2_plus, plastic.a3_plus
+                    f[K.F_A2M], f[K.F_A3M] = plastic.a2_minus, plastic.a3_minus
+                    f[K.F_DX] = math.exp(-self.dt / plastic.tau_x_ms)
+                    f[K.F_DY] = math.exp(-self.dt / plastic.tau_y_ms)
+            if sparse:
+                ptr = np.zeros(src.n + 1, dtype=np.int64)
+                np.cumsum(np.bincount(pre, minlength=src.n), out=ptr[1:])
+                row[K.P_PTR], row[K.P_IDX] = n_ptr, n_idx
+                indptr.append(ptr)
+                indices.append(post.astype(np.int32))
+                n_ptr += ptr.size
+                n_idx += post.size
+                if plastic is not None:
+                    order = np.lexsort((pre, post))
+                    cptr = np.zeros(tgt.n + 1, dtype=np.int64)
+                    np.cumsum(np.bincount(post, minlength=tgt.n), out=cptr[1:])
+                    row[K.P_CSC] = n_csc
+                    csc_ptr.append(cptr + n_cscv)
+                    csc_syn.append(order.astype(np.int32))
+                    csc_pre.append(pre[order].astype(np.int32))
+                    n_csc += cptr.size
+                    n_cscv += order.size
+            weights.append(w)
+            n_w += w.size
+            proj.append(row)
+            projf.append(f)
+            self._proj_index[syn.label] = pi
+            # dense connectivity is implicit; keep only sparse index arrays around
+            self._conn[syn.label] = (pre, post) if sparse else (src.n, tgt.n)
+
+        def cat(parts, dtype):
+            return np.concatenate(parts).astype(dtype, copy=False) if parts \
+                else np.zeros(1, dtype)
+
+        self._proj = np.array(proj, dtype=np.int64).reshape(-1, 17)
+        self._projf = np.array(projf, dtype=np.float64).reshape(-1, 12)
+        self._W = cat(weights, np.float64)
+        self._indptr = cat(indptr, np.int64)
+        self._indices = cat(indices, np.int32)
+        self._csc_ptr = cat(csc_ptr, np.int64)
+        self._csc_syn = cat(csc_syn, np.int32)
+        self._csc_pre = cat(csc_pre, np.int32)
+        self._tr = [np.zeros(max(n, 1)) for n in (n_trpre, n_trpre, n_trpost, n_trpost)]
+
+    # -- running -------------------------------------------------------------------
+    @property
+    def t_ms(self) -> float:
+        """Simulated time so far (ms)."""
+        return self.step * self.dt
+
+    def run(self, duration_ms, *, progress=None) -> SimResult:
+        """Simulate ``duration_ms`` more and return what was recorded in that span.
+
+        Parameters
+        ----------
+        duration_ms : float
+            Time to simulate (ms), rounded to whole steps.
+        progress : callable, optional
+            Called with the simulated time (ms) advanced after each compiled chunk.
+        """
+        if not duration_ms >= 0:
+            raise InvalidParameterError(f"duration_ms must be >= 0. Got {duration_ms!r}.")
+        rec, dt = self.recording, self.dt
+        t0 = self.step
+        t1 = t0 + int(round(duration_ms / dt))
+        names = list(self.net.groups)
+        bin_steps = max(1, int(round(rec.rate_bin_ms / dt)))
+        n_bins = max(1, -(-(t1 - t0) // bin_steps))
+        rate_counts = np.zeros((n_bins, len(names)), dtype=np.int64)
+        every = max(1, int(round(rec.state_every_ms / dt)))
+        mon_idx, mon_groups = [], []
+        for gname, idx in rec.state.items():
+            g = self.net.groups.get(gname)
+            if g is None or g.kind != "lif":
+                raise InvalidParameterError(f"cannot record the state of '{gname}': not a "
+                                            "LIF group of this network")
+            idx = np.asarray(idx, dtype=np.int64)
+            if idx.size and (idx.min() < 0 or idx.max() >= g.n):
+                raise InvalidParameterError(f"state indices of '{gname}' out of range")
+            mon_idx.append(self._lif_off[gname] + idx)
+            mon_groups.append((gname, idx.size))
+        mon_idx = np.concatenate(mon_idx) if mon_idx else np.zeros(0, np.int64)
+        first = -(-t0 // every)
+        n_samples = max(0, (t1 - 1) // every - first + 1) if t1 > t0 else 0
+        mon_v = np.zeros((n_samples, mon_idx.size))
+        mon_g = np.zeros((n_samples, mon_idx.size))
+        n_rec = int(self._groups[self._groups[:, K.G_RECORD] == 1, K.G_N].sum())
+        cap = max(1 << 16, 4 * n_rec)
+        out_t = np.zeros(cap, np.int64)
+        out_id = np.zeros(cap, np.int64)
+        out_cnt = np.zeros(1, np.int64)
+        got_t, got_id = [], []
+        t = t0
+        while t < t1:
+            stop = min(t1, t + CHUNK_STEPS)
+            reached = K.simulate(
+                t, stop, self._rng, self._groups, self._probs, self._lif_par, self._v,
+                self._ge, self._gi, self._ref, self._proj, self._projf, self._W,
+                self._indptr, self._indices, self._csc_ptr, self._csc_syn, self._csc_pre,
+                *self._tr, self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
+                self._gen_ptr, out_t, out_id, out_cnt, rate_counts, t0, bin_steps,
+                mon_idx, every, first, mon_v, mon_g)
+            n = int(out_cnt[0])
+            if n:
+                got_t.append(out_t[:n].copy())
+                got_id.append(out_id[:n].copy())
+                out_cnt[0] = 0
+            if progress is not None and reached > t:
+                progress((reached - t) * dt)
+            t = reached
+            self.step = t
+        all_t = np.concatenate(got_t) if got_t else np.zeros(0, np.int64)
+        all_id = np.concatenate(got_id) if got_id else np.zeros(0, np.int64)
+        return self._result(t0, t1, names, all_t, all_id, rate_counts, bin_steps,
+                            mon_groups, first, every, mon_v, mon_g)
+
+    def _result(self, t0, t1, names, all_t, all_id, rate_counts, bin_steps, mon_groups,
+                first, every, mon_v, mon_g):
+        dt = self.dt
+        res = SimResult(t0 * dt, t1 * dt)
+        offsets = self.net.offsets()
+        starts = t0 + bin_steps * np.arange(rate_counts.shape[0])
+        widths = np.minimum(starts + bin_steps, t1) - starts
+        for gi_, name in enumerate(names):
+            g = self.net.groups[name]
+            res.counts[name] = int(rate_counts[:, gi_].sum())
+            res.rates[name] = (starts * dt, rate_counts[:, gi_] / (g.n * widths * dt * 1e-3))
+            if self.recording.records_spikes(name):
+                sel = (all_id >= offsets[name]) & (all_id < offsets[name] + g.n)
+                res.spikes[name] = (all_t[sel] * dt, all_id[sel] - offsets[name])
+        col = 0
+        times = (first + np.arange(mon_v.shape[0])) * every * dt
+        for gname, n in mon_groups:
+            res.state[gname] = {"t_ms": times, "v": mon_v[:, col:col + n],
+                                "g_e": mon_g[:, col:col + n]}
+            col += n
+        return res
+
+    # -- synapses ------------------------------------------------------------------
+    def _slice(self, label):
+        if label not in self._proj_index:
+            raise InvalidParameterError(f"no projection named '{label}' (known: "
+                                        f"{', '.join(self._proj_index)})")
+        p = self._proj[self._proj_index[label]]
+        conn = self._conn[label]
+        size = conn[0].size if isinstance(conn[0], np.ndarray) else conn[0] * conn[1]
+        return slice(p[K.P_WOFF], p[K.P_WOFF] + size)
+
+    def weights(self, label) -> np.ndarray:
+        """A copy of projection ``label``'s weights, ordered by (pre, post)."""
+        return self._W[self._slice(label)].copy()
+
+    def set_weights(self, label, w):
+        """Replace projection ``label``'s weights (same order as :meth:`weights`)."""
+        sl = self._slice(label)
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape != (sl.stop - sl.start,):
+            raise InvalidParameterError(f"weights of '{label}' must have shape "
+                                        f"({sl.stop - sl.start},). Got {w.shape}.")
+        self._W[sl] = w
+
+    def connectivity(self, label) -> tuple[np.ndarray, np.ndarray]:
+        """Presynaptic and postsynaptic indices of projection ``label``'s synapses."""
+        self._slice(label)
+        conn = self._conn[label]
+        if isinstance(conn[0], np.ndarray):
+            return conn[0].copy(), conn[1].copy()
+        n_pre, n_post = conn
+        return (np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre))

@@ -1,0 +1,319 @@
+"""The description of a spiking network, shared by every backend.
+
+A :class:`Network` is plain, validated data: neuron groups (:class:`LIF`,
+:class:`PoissonGroup`, :class:`SpikeGenerator`), projections between them
+(:class:`Synapses`, optionally plastic with :class:`PairSTDP` or :class:`TripletSTDP`) and
+the time step. The Numba engine (:mod:`plasticity.spiking.engine`) and the Brian2 backend
+(:mod:`plasticity.spiking.brian2_backend`) both build from it, so one config gives the same
+model on both. Everything that can be checked before a simulation starts is checked here:
+time constants, a time step larger than a time constant, delays shorter than the time
+step, probabilities outside [0, 1], weight bounds, and whether the synapses fit in memory.
+
+Units are in the field names: ms, mV, Hz. Weights are dimensionless conductances relative
+to the leak (conductance-based neurons, as in Song, Miller & Abbott 2000) or jumps of the
+synaptic current in mV (current-based neurons).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from plasticity.validation import Hyperparameters
+
+__all__ = ["LIF", "PoissonGroup", "SpikeGenerator", "PairSTDP", "TripletSTDP", "Synapses",
+           "Network", "available_memory", "synapse_bytes"]
+
+#: bytes per stored synapse in the Numba engine: float64 weight, plus (sparse) an int32
+#: target index, plus (sparse and plastic) the int32 pair of the transposed index.
+DENSE_BYTES = 8
+SPARSE_BYTES = 12
+SPARSE_PLASTIC_BYTES = 20
+
+
+class LIF(Hyperparameters):
+    """A group of leaky integrate-and-fire neurons (Brian2's ``NeuronGroup``).
+
+    Conductance-based (``model="conductance"``)::
+
+        tau_m dv/dt = (v_rest - v) + g_e (e_e - v) + g_i (e_i - v)
+        dg_e/dt = -g_e / tau_e,   dg_i/dt = -g_i / tau_i      (g in units of the leak)
+
+    Current-based (``model="current"``)::
+
+        tau_m dv/dt = (v_rest - v) + I_e - I_i,   dI/dt = -I / tau    (I in mV)
+
+    A spike is emitted when ``v > v_th``; ``v`` is then reset to ``v_reset`` and held there
+    for ``t_ref_ms``. Both backends integrate ``v`` by exponential Euler (exact for the
+    conductances held over one step) and the synaptic variables exactly.
+    """
+
+    kind: Literal["lif"] = "lif"
+    n: int = Field(1, ge=1, description="number of neurons")
+    model: Literal["conductance", "current"] = "conductance"
+    tau_m_ms: float = Field(10.0, gt=0, description="membrane time constant (ms)")
+    v_rest_mV: float = Field(-74.0, description="resting (leak reversal) potential (mV)")
+    v_reset_mV: float = Field(-60.0, description="reset potential (mV)")
+    v_th_mV: float = Field(-54.0, description="threshold (mV)")
+    t_ref_ms: float = Field(0.0, ge=0, description="refractory period (ms)")
+    tau_e_ms: float = Field(5.0, gt=0, description="excitatory synaptic time constant (ms)")
+    tau_i_ms: float = Field(10.0, gt=0, description="inhibitory synaptic time constant (ms)")
+    e_e_mV: float = Field(0.0, description="excitatory reversal potential (mV)")
+    e_i_mV: float = Field(-80.0, description="inhibitory reversal potential (mV)")
+    v_init_mV: float | None = Field(None, description="initial potential (default v_rest)")
+
+    @model_validator(mode="after")
+    def _reset_below_threshold(self):
+        if self.v_reset_mV >= self.v_th_mV:
+            raise ValueError(f"v_reset_mV ({self.v_reset_mV}) must be below v_th_mV "
+                             f"({self.v_th_mV})")
+        return self
+
+    def time_constants(self) -> dict[str, float]:
+        return {"tau_m_ms": self.tau_m_ms, "tau_e_ms": self.tau_e_ms,
+                "tau_i_ms": self.tau_i_ms}
+
+
+class PoissonGroup(Hyperparameters):
+    """Independent Poisson spike sources at a common rate (Brian2's ``PoissonGroup``)."""
+
+    kind: Literal["poisson"] = "poisson"
+    n: int = Field(1, ge=1, description="number of sources")
+    rate_hz: float = Field(15.0, ge=0, description="firing rate of every source (Hz)")
+
+    def time_constants(self) -> dict[str, float]:
+        return {}
+
+
+class SpikeGenerator(Hyperparameters):
+    """Sources that fire at given times (Brian2's ``SpikeGeneratorGroup``).
+
+    Times are rounded to the time step; a source fires at most once per step.
+    """
+
+    kind: Literal["generator"] = "generator"
+    n: int = Field(1, ge=1, description="number of sources")
+    indices: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
+    times_ms: list[Annotated[float, Field(ge=0)]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if len(self.indices) != len(self.times_ms):
+            raise ValueError(f"indices ({len(self.indices)}) and times_ms "
+                             f"({len(self.times_ms)}) must have the same length")
+        if self.indices and max(self.indices) >= self.n:
+            raise ValueError(f"index {max(self.indices)} is out of range for n={self.n}")
+        return self
+
+    def time_constants(self) -> dict[str, float]:
+        return {}
+
+
+class PairSTDP(Hyperparameters):
+    """Pair-based STDP (Song, Miller & Abbott 2000; van Rossum et al. 2000).
+
+    With a presynaptic trace ``x`` (time constant ``tau_plus``) and a postsynaptic trace
+    ``y`` (``tau_minus``), both jumping at their neuron's spikes, a presynaptic spike
+    depresses and a postsynaptic spike potentiates::
+
+        additive:        on pre  w -= a_minus * w_max * y     on post  w += a_plus * w_max * x
+        multiplicative:  on pre  w -= a_minus * w * y         on post  w += a_plus * (w_max - w) * x
+
+    and ``w`` is clipped to ``[w_min, w_max]``. ``pairing="all"`` adds 1 to a trace at each
+    spike (all-to-all interaction); ``"nearest"`` sets it to 1 (each spike pairs with the
+    nearest spike of the other side only, Morrison et al. 2008 symmetric nearest-spike).
+    Spikes in the same step count as pre-before-post (potentiation), as in Brian2 where the
+    presynaptic pathway runs first.
+    """
+
+    kind: Literal["pair"] = "pair"
+    tau_plus_ms: float = Field(20.0, gt=0, description="presynaptic trace time constant")
+    tau_minus_ms: float = Field(20.0, gt=0, description="postsynaptic trace time constant")
+    a_plus: float = Field(0.01, ge=0, description="potentiation amplitude")
+    a_minus: float = Field(0.0105, ge=0, description="depression amplitude (magnitude)")
+    pairing: Literal["all", "nearest"] = "all"
+    weight_dependence: Literal["additive", "multiplicative"] = "additive"
+
+    def time_constants(self) -> dict[str, float]:
+        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms}
+
+
+class TripletSTDP(Hyperparameters):
+    """Triplet STDP (Pfister & Gerstner 2006, J Neurosci 26:9673), additive.
+
+    Presynaptic traces ``r1`` (``tau_plus``), ``r2`` (``tau_x``); postsynaptic ``o1``
+    (``tau_minus``), ``o2`` (``tau_y``). On a presynaptic spike
+    ``w -= w_max * o1 * (a2_minus + a3_minus * r2)``, on a postsynaptic spike
+    ``w += w_max * r1 * (a2_plus + a3_plus * o2)``, with ``r2`` and ``o2`` read just before
+    their own spike's increment. Defaults: the paper's all-to-all fit to the visual-cortex
+    data of Sjostrom et al. 2001 (Table 4).
+    """
+
+    kind: Literal["triplet"] = "triplet"
+    tau_plus_ms: float = Field(16.8, gt=0)
+    tau_minus_ms: float = Field(33.7, gt=0)
+    tau_x_ms: float = Field(101.0, gt=0)
+    tau_y_ms: float = Field(125.0, gt=0)
+    a2_plus: float = Field(5e-10, ge=0)
+    a3_plus: float = Field(6.2e-3, ge=0)
+    a2_minus: float = Field(7e-3, ge=0)
+    a3_minus: float = Field(2.3e-4, ge=0)
+    pairing: Literal["all", "nearest"] = "all"
+
+    def time_constants(self) -> dict[str, float]:
+        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms,
+                "tau_x_ms": self.tau_x_ms, "tau_y_ms": self.tau_y_ms}
+
+
+Group = Annotated[Union[LIF, PoissonGroup, SpikeGenerator], Field(discriminator="kind")]
+Plasticity = Annotated[Union[PairSTDP, TripletSTDP], Field(discriminator="kind")]
+
+
+class Synapses(Hyperparameters):
+    """A projection from one group onto another (Brian2's ``Synapses``).
+
+    ``connect`` is ``"all"`` (dense, every pair), ``"one_to_one"`` (equal sizes) or
+    ``"random"`` (each pair independently with probability ``p``, stored sparse). Initial
+    weights are ``w_init`` or, for a pair ``(low, high)``, uniform in that range. A
+    presynaptic spike reaches the synapse ``delay_ms`` later (0, or at least one step), and
+    the plasticity's presynaptic event happens at that arrival, as in Brian2.
+    """
+
+    name: str | None = Field(None, description="default: '<source>_<target>'")
+    source: str
+    target: str
+    connect: Literal["all", "one_to_one", "random"] = "all"
+    p: float = Field(1.0, ge=0, le=1, description="connection probability ('random')")
+    receptor: Literal["e", "i"] = "e"
+    w_init: float | tuple[float, float] = 0.5
+    w_min: float = Field(0.0, ge=0, description="lower weight bound")
+    w_max: float = Field(1.0, gt=0, description="upper weight bound")
+    delay_ms: float = Field(0.0, ge=0, description="homogeneous synaptic delay (ms)")
+    plasticity: Plasticity | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self):
+        if self.w_min >= self.w_max:
+            raise ValueError(f"w_min ({self.w_min}) must be below w_max ({self.w_max})")
+        lo, hi = (self.w_init, self.w_init) if isinstance(self.w_init, float | int) \
+            else self.w_init
+        if lo > hi or lo < self.w_min or hi > self.w_max:
+            raise ValueError(f"w_init {self.w_init} must lie within [w_min, w_max] = "
+                             f"[{self.w_min}, {self.w_max}]")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.source}_{self.target}"
+
+
+def available_memory() -> int:
+    """Bytes of memory available to a new allocation (MemAvailable, else physical RAM)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def synapse_bytes(syn: Synapses, n_pre: int, n_post: int) -> int:
+    """Bytes the Numba engine needs to store one projection's synapses (an estimate
+    for ``"random"``: the expected count plus five standard deviations)."""
+    if syn.connect == "all":
+        return DENSE_BYTES * n_pre * n_post
+    if syn.connect == "one_to_one":
+        count = n_pre
+    else:
+        mean = n_pre * n_post * syn.p
+        count = mean + 5 * math.sqrt(mean * (1 - syn.p)) + 1
+    per = SPARSE_PLASTIC_BYTES if syn.plasticity is not None else SPARSE_BYTES
+    return int(per * count + 8 * (n_pre + n_post + 2))
+
+
+class Network(Hyperparameters):
+    """Groups, projections and the time step of one spiking network.
+
+    Parameters
+    ----------
+    groups : dict of str to LIF, PoissonGroup or SpikeGenerator
+        Named populations, simulated in this order.
+    synapses : list of Synapses
+        Projections; their presynaptic pathways run in this order within a step.
+    dt_ms : float
+        Time step (ms); must be smaller than every time constant of the model.
+    memory_fraction : float
+        The largest fraction of currently available memory the synapses may take.
+    """
+
+    groups: dict[str, Group]
+    synapses: list[Synapses] = Field(default_factory=list)
+    dt_ms: float = Field(0.1, gt=0, description="time step (ms)")
+    memory_fraction: float = Field(0.8, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if not self.groups:
+            raise ValueError("the network has no groups")
+        dt = self.dt_ms
+        for name, g in self.groups.items():
+            for key, tau in g.time_constants().items():
+                if tau <= dt:
+                    raise ValueError(f"dt_ms ({dt}) must be smaller than every time "
+                                     f"constant; {key} of group '{name}' is {tau}")
+            if g.kind == "poisson" and g.rate_hz * dt * 1e-3 > 1:
+                raise ValueError(f"group '{name}': rate_hz * dt is "
+                                 f"{g.rate_hz * dt * 1e-3:g}, a spike probability "
+                                 f"per step above 1; lower dt_ms or the rate")
+        labels = set()
+        total = 0
+        for syn in self.synapses:
+            label = syn.label
+            if label in labels:
+                raise ValueError(f"two projections are named '{label}'; give them names")
+            labels.add(label)
+            for end in (syn.source, syn.target):
+                if end not in self.groups:
+                    raise ValueError(f"projection '{label}' refers to group '{end}', "
+                                     f"which does not exist (groups: "
+                                     f"{', '.join(self.groups)})")
+            pre, post = self.groups[syn.source], self.groups[syn.target]
+            if syn.connect == "one_to_one" and pre.n != post.n:
+                raise ValueError(f"projection '{label}' is one_to_one but its groups have "
+                                 f"{pre.n} and {post.n} neurons")
+            if 0 < syn.delay_ms < dt:
+                raise ValueError(f"projection '{label}': delay_ms ({syn.delay_ms}) is "
+                                 f"shorter than dt_ms ({dt}); use 0 or at least one step")
+            if syn.plasticity is not None:
+                for key, tau in syn.plasticity.time_constants().items():
+                    if tau <= dt:
+                        raise ValueError(f"dt_ms ({dt}) must be smaller than every time "
+                                         f"constant; {key} of projection '{label}' is "
+                                         f"{tau}")
+            total += synapse_bytes(syn, pre.n, post.n)
+        budget = self.memory_fraction * available_memory()
+        if total > budget:
+            raise ValueError(f"the synapses need about {total / 2**30:.1f} GiB, more than "
+                             f"{budget / 2**30:.1f} GiB of the memory available; make the "
+                             f"network smaller or sparser")
+        return self
+
+    def delay_steps(self, syn: Synapses) -> int:
+        """The projection's delay in whole time steps."""
+        return int(round(syn.delay_ms / self.dt_ms))
+
+    def offsets(self) -> dict[str, int]:
+        """Global index of each group's first neuron (groups in declaration order)."""
+        out, start = {}, 0
+        for name, g in self.groups.items():
+            out[name] = start
+            start += g.n
+        return out
