@@ -9,6 +9,7 @@ construction, keyword-only, and every violation becomes one readable line such a
 from __future__ import annotations
 
 import difflib
+import re
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -38,11 +39,16 @@ def _one(err, owner, fields):
     msg = err["msg"]
     if not err["loc"]:  # a check across several fields
         text = msg.split(", ", 1)[1] if msg.startswith("Value error, ") else msg
+        # a nested model's own one-line error: keep its text, not its owner's prefix
+        text = re.sub(r"^(Invalid parameters of [^:]+: )+", "", text)
         return f"Invalid parameters{of}: {text.rstrip('.')}."
     for prefix in ("Input should be ", "Value error, ", "Assertion failed, "):
         if msg.startswith(prefix):
             msg = msg[len(prefix):]
             break
+    if msg.startswith(("The '", "Invalid parameters of ", "Unknown parameter ")):
+        # a nested model (e.g. a group given as a dict) already said it in one line
+        return f"In '{key}'{of}: {msg.rstrip('.')}."
     if not msg.startswith(("must", "is ")):
         msg = "must be " + msg
     return f"The '{key}' parameter{of} {msg.rstrip('.')}. Got {err.get('input')!r}."

@@ -162,11 +162,48 @@ class Recorder:
         tab.rows.append((step, columns))
         self.maybe_checkpoint()
 
-    def snapshot(self, name, step, array, *, units=""):
+    def snapshot(self, name, step, array, *, units="", index="step", index_units="update"):
         """Store a copy of ``array`` (e.g. a weight matrix) at ``step`` under
-        ``/snapshots/<name>`` (datasets ``step`` and ``value``)."""
-        self.append(f"/snapshots/{name}", step, units={"value": units},
+        ``/snapshots/<name>`` (datasets ``<index>`` and ``value``; spiking runs index
+        snapshots by ``time`` in ms)."""
+        self.append(f"/snapshots/{name}", step, units={"value": units}, index=index,
+                    index_units=index_units,
                     value=np.array(array, dtype=np.float64, copy=True))
+
+    def spikes(self, population, timestamps_ms, node_ids):
+        """Append spikes of ``population`` in the SONATA spike-report layout.
+
+        ``/spikes/<population>/timestamps`` (float64, ms) and ``.../node_ids`` (uint64),
+        extendable, the population group marked ``sorting="by_time"``. Call it with
+        consecutive, time-sorted segments.
+
+        Parameters
+        ----------
+        population : str
+            The group's name.
+        timestamps_ms : array_like, shape (n,)
+            Spike times (ms), non-decreasing, later than any appended before.
+        node_ids : array_like, shape (n,)
+            The spiking neurons' indices within the population.
+        """
+        t = np.asarray(timestamps_ms, dtype=np.float64).ravel()
+        ids = np.asarray(node_ids, dtype=np.uint64).ravel()
+        if t.shape != ids.shape:
+            raise ValueError("timestamps and node_ids must have the same length")
+        grp = self._h5.require_group("spikes").require_group(str(population))
+        if "timestamps" not in grp:
+            grp.attrs["sorting"] = "by_time"
+            ds = grp.create_dataset("timestamps", shape=(0,), maxshape=(None,),
+                                    dtype="f8", chunks=(65536,))
+            ds.attrs["units"] = "ms"
+            grp.create_dataset("node_ids", shape=(0,), maxshape=(None,), dtype="u8",
+                               chunks=(65536,))
+        for name, values in (("timestamps", t), ("node_ids", ids)):
+            ds = grp[name]
+            n = ds.shape[0]
+            ds.resize((n + values.size,))
+            ds[n:] = values
+        self.maybe_checkpoint()
 
     def summary(self, **values):
         """Set the run's scalar results as attributes of ``/summary``."""

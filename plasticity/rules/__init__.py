@@ -22,3 +22,8 @@ from plasticity.rules.selection import (  # noqa: E402
 
 __all__ += ["Backprop", "EvolutionStrategies", "FeedbackAlignment", "GeneticAlgorithm",
             "HillClimbing", "NodePerturbation", "SimulatedAnnealing", "WeightPerturbation"]
+
+# Spiking rules on trial signals (net change over one trial, computed in compiled loops).
+from plasticity.rules.spiking import PairSTDPTrial, SpikeNodePerturbation  # noqa: E402
+
+__all__ += ["PairSTDPTrial", "SpikeNodePerturbation"]

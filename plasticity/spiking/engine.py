@@ -250,7 +250,7 @@ class NumbaSimulator:
         t1 = t0 + int(round(duration_ms / dt))
         names = list(self.net.groups)
         bin_steps = max(1, int(round(rec.rate_bin_ms / dt)))
-        n_bins = max(1, -(-(t1 - t0) // bin_steps))
+        n_bins = -(-(t1 - t0) // bin_steps)  # 0 for an empty run: no bins, no rates
         rate_counts = np.zeros((n_bins, len(names)), dtype=np.int64)
         every = max(1, int(round(rec.state_every_ms / dt)))
         mon_idx, mon_groups = [], []

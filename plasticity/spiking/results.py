@@ -32,6 +32,11 @@ class Recording:
     state_every_ms: float = 1.0
     rate_bin_ms: float = 100.0
 
+    def __post_init__(self):
+        # a single group name is a one-group tuple, not a string to search in
+        if isinstance(self.spikes, str) and self.spikes != "all":
+            object.__setattr__(self, "spikes", (self.spikes,))
+
     def records_spikes(self, group: str) -> bool:
         return self.spikes == "all" or group in self.spikes
 

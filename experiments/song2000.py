@@ -1,0 +1,137 @@
+"""Additive STDP makes a neuron's weights bimodal and lowers its rate (Song et al. 2000).
+
+Reproduces: S. Song, K. D. Miller & L. F. Abbott (2000), "Competitive Hebbian learning
+through spike-timing-dependent synaptic plasticity", Nat. Neurosci. 3:919-926, in the form
+of Brian2's STDP example (examples/synapses/STDP.py): 1,000 Poisson inputs at 15 Hz drive
+one leaky integrate-and-fire neuron (tau_m 10 ms, rest -74 mV, threshold -54 mV, reset
+-60 mV) through exponential synapses (tau 5 ms); all-to-all additive pair STDP with
+tau_pre = tau_post = 20 ms, A+ = 0.01 gmax, A- = -1.05 A+, weights clipped to [0, gmax]
+and initially uniform in [0, gmax].
+
+As in that example the synaptic drive has a fixed driving force, ``g_e (E_e - v_reset)``,
+i.e. a current-based synapse: gmax = 0.01 (in units of the leak) times 60 mV is a 0.6 mV
+jump of the synaptic current. Because depression slightly outweighs potentiation, only
+inputs whose spikes tend to precede the output's survive; the weights split towards 0 and
+gmax (a U-shaped histogram) and the output rate falls as the neuron becomes
+fluctuation-driven.
+
+Summary: ``frac_w_low`` (w < 0.1 gmax), ``frac_w_high`` (w > 0.9 gmax), ``mean_w_rel``
+(mean w / gmax), ``rate_first_10s`` and ``rate_last_10s`` (Hz), ``u_shaped`` (both end bins
+of a 10-bin histogram larger than every inner bin), ``backend``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import Field
+
+from plasticity.experiment import Experiment
+from plasticity.spiking.runner import SpikingConfig
+
+
+class Song2000Config(SpikingConfig):
+    n_inputs: int = Field(1000, ge=1, description="Poisson inputs")
+    rate_hz: float = Field(15.0, ge=0, description="input rate (Hz)")
+    duration_s: float = Field(100.0, gt=0, description="simulated time (s)")
+    dt_ms: float = Field(0.1, gt=0, description="time step (ms)")
+    gmax_mV: float = Field(0.6, gt=0, description="largest synaptic jump (mV): 0.01 x 60 mV")
+    a_plus: float = Field(0.01, gt=0, description="potentiation amplitude (units of gmax)")
+    depression_ratio: float = Field(1.05, gt=0, description="A- / A+")
+    tau_pre_ms: float = Field(20.0, gt=0, description="STDP presynaptic time constant")
+    tau_post_ms: float = Field(20.0, gt=0, description="STDP postsynaptic time constant")
+    tau_m_ms: float = Field(10.0, gt=0, description="membrane time constant")
+    tau_e_ms: float = Field(5.0, gt=0, description="synaptic time constant")
+    record_inputs: bool = Field(False, description="store the input spikes too (large)")
+    snapshot_every_s: float = Field(10.0, gt=0, description="weight snapshot interval")
+
+    def network(self):
+        from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
+
+        return Network(
+            dt_ms=self.dt_ms,
+            groups={"input": PoissonGroup(n=self.n_inputs, rate_hz=self.rate_hz),
+                    "neuron": LIF(n=1, model="current", tau_m_ms=self.tau_m_ms,
+                                  v_rest_mV=-74.0, v_reset_mV=-60.0, v_th_mV=-54.0,
+                                  tau_e_ms=self.tau_e_ms)},
+            synapses=[Synapses(name="input_neuron", source="input", target="neuron",
+                               w_init=(0.0, self.gmax_mV), w_min=0.0, w_max=self.gmax_mV,
+                               plasticity=PairSTDP(
+                                   tau_plus_ms=self.tau_pre_ms, tau_minus_ms=self.tau_post_ms,
+                                   a_plus=self.a_plus,
+                                   a_minus=self.a_plus * self.depression_ratio))])
+
+    def model_post_init(self, __context):
+        # every network-level check (dt against the time constants, memory) at config
+        # time, so that bad input exits before a run file exists
+        self.network()
+
+
+def run(cfg: Song2000Config, ctx):
+    from plasticity.spiking import Recording
+    from plasticity.spiking.runner import histogram_u_shape, make_simulator, simulate_into
+
+    net = cfg.network()
+    spikes = ("input", "neuron") if cfg.record_inputs else ("neuron",)
+    sim = make_simulator(net, cfg, [ctx.seed, 0],
+                         Recording(spikes=spikes, rate_bin_ms=1000.0))
+    ctx.recorder.set_attrs(backend=cfg.backend,
+                           brian2_target_used=getattr(sim, "target_used", "n/a"))
+    res = simulate_into(sim, cfg.duration_s * 1e3, ctx, snapshot=("input_neuron",),
+                        segment_ms=_segment(cfg, sim), desc="song2000")
+    w_rel = sim.weights("input_neuron") / cfg.gmax_mV
+    counts, u_shaped = histogram_u_shape(w_rel)
+    t_out = res.spikes["neuron"][0] * 1e-3
+    window = min(10.0, cfg.duration_s)
+    ctx.summary(
+        frac_w_low=float(np.mean(w_rel < 0.1)), frac_w_high=float(np.mean(w_rel > 0.9)),
+        mean_w_rel=float(w_rel.mean()),
+        rate_first_10s=float(np.sum(t_out < window) / window),
+        rate_last_10s=float(np.sum(t_out >= cfg.duration_s - window) / window),
+        u_shaped=u_shaped, hist_counts=counts, backend=cfg.backend,
+        brian2_target_used=getattr(sim, "target_used", "n/a"))
+
+
+def _segment(cfg, sim):
+    if sim.backend == "numba":
+        return 1000.0 * min(cfg.snapshot_every_s, 1.0) if cfg.snapshot_every_s < 1 \
+            else 1000.0 * cfg.snapshot_every_s
+    return None if getattr(sim, "standalone", False) else 1000.0 * cfg.snapshot_every_s
+
+
+def plot(run):
+    from plasticity.plots import PALETTE, figure
+
+    fig, (ax1, ax2, ax3) = figure("double", height_ratio=0.3, ncols=3)
+    snaps = run.snapshots["input_neuron"]
+    gmax = run.config["gmax_mV"]
+    w = snaps["value"][-1] / gmax
+    ax1.plot(np.arange(w.size), w, ".", ms=2, color=PALETTE[0])
+    ax1.set_xlabel("input")
+    ax1.set_ylabel("w / gmax")
+    ax1.set_title("a  final weights", loc="left")
+    ax2.hist(w, bins=20, range=(0, 1), color=PALETTE[1])
+    ax2.set_xlabel("w / gmax")
+    ax2.set_ylabel("synapses")
+    ax2.set_title("b  weight histogram", loc="left")
+    rates = run.series["rates/neuron"]
+    ax3.plot(rates["time"] * 1e-3, rates["rate"], color=PALETTE[2], lw=0.8)
+    ax3.set_xlabel("time (s)")
+    ax3.set_ylabel("output rate (Hz)")
+    ax3.set_title(f"c  output rate ({run.summary.get('backend', '')})", loc="left")
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="song2000",
+    description="Additive STDP: bimodal weights and a falling rate (Song, Miller & Abbott "
+                "2000).",
+    config=Song2000Config,
+    run=run,
+    plot=plot,
+    presets={"quick": {}, "full": {}},
+)
+
+if __name__ == "__main__":
+    from plasticity.cli import run_file_main
+
+    raise SystemExit(run_file_main(__file__))

@@ -1,0 +1,236 @@
+"""Plain-NumPy twin of :mod:`plasticity._kernels.spiking` (used only by the tests).
+
+Written from the model equations in :mod:`plasticity.spiking.network` and the order of
+operations in the kernel's module docstring, not from the engine's packed arrays: each
+projection is a dense ``(n_pre, n_post)`` weight matrix with a boolean mask of existing
+synapses, every step is a handful of vectorised NumPy operations, traces are kept per
+neuron, refractoriness is "steps since the last spike", and delays read a history of
+per-step spike vectors. Order within a step:
+
+1. STDP traces decay;
+2. LIF neurons integrate ``v`` by exponential Euler with the synaptic variables of the
+   start of the step, then the synaptic variables decay;
+3. thresholds (LIF, generators), giving this step's spike vectors;
+4. each projection in order: spikes sent ``delay`` steps ago arrive, add the (old) weight
+   to the target's ``g_e``/``g_i``, depress, and the presynaptic traces jump;
+5. each plastic projection in order: this step's postsynaptic spikes potentiate, then the
+   postsynaptic traces jump;
+6. resets; ``v`` (after the reset) and ``g_e`` are sampled.
+
+Only deterministic sources (:class:`~plasticity.spiking.network.SpikeGenerator`) are
+supported; the initial connectivity and weights come from the engine (built with the same
+seed), since drawing them is not part of the step loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+class _Group:
+    def __init__(self, name, spec, dt, n_steps):
+        self.name, self.spec, self.n = name, spec, spec.n
+        self.kind = spec.kind
+        self.hist = []  # boolean spike vector of every step so far
+        if self.kind == "lif":
+            v0 = spec.v_rest_mV if spec.v_init_mV is None else spec.v_init_mV
+            self.v = np.full(self.n, float(v0))
+            self.ge = np.zeros(self.n)
+            self.gi = np.zeros(self.n)
+            self.ref_steps = int(round(spec.t_ref_ms / dt))
+            self.last = np.full(self.n, -(10**12), dtype=np.int64)  # step of last spike
+            self.dec_m = math.exp(-dt / spec.tau_m_ms)
+            self.dec_e = math.exp(-dt / spec.tau_e_ms)
+            self.dec_i = math.exp(-dt / spec.tau_i_ms)
+        elif self.kind == "generator":
+            self.table = np.zeros((n_steps, self.n), dtype=bool)
+            steps = np.rint(np.asarray(spec.times_ms, dtype=float) / dt).astype(np.int64)
+            idx = np.asarray(spec.indices, dtype=np.int64)
+            keep = steps < n_steps
+            self.table[steps[keep], idx[keep]] = True  # at most once per source and step
+        else:
+            raise ValueError(f"the spiking twin does not simulate '{self.kind}' groups "
+                             f"(group '{name}'); use SpikeGenerator sources")
+
+    def integrate(self, t, dt):
+        """Exponential Euler for ``v`` (skipped while refractory); synapses decay."""
+        s = self.spec
+        free = (t - self.last) > self.ref_steps
+        if s.model == "conductance":
+            gtot = 1.0 + self.ge + self.gi
+            v_inf = (s.v_rest_mV + self.ge * s.e_e_mV + self.gi * s.e_i_mV) / gtot
+            decay = np.exp(-dt * gtot / s.tau_m_ms)
+        else:
+            v_inf = s.v_rest_mV + self.ge - self.gi
+            decay = self.dec_m
+        self.v = np.where(free, v_inf + (self.v - v_inf) * decay, self.v)
+        self.ge = self.ge * self.dec_e
+        self.gi = self.gi * self.dec_i
+        return free
+
+    def threshold(self, t, free):
+        if self.kind == "lif":
+            return (self.v > self.spec.v_th_mV) & free
+        return self.table[t].copy()
+
+
+class _Projection:
+    def __init__(self, syn, pre_grp, post_grp, pre, post, w, dt, delay_steps):
+        self.syn, self.pre_grp, self.post_grp = syn, pre_grp, post_grp
+        self.delay = delay_steps
+        n_pre, n_post = pre_grp.n, post_grp.n
+        self.mask = np.zeros((n_pre, n_post), dtype=bool)
+        self.W = np.zeros((n_pre, n_post))
+        self.mask[pre, post] = True
+        self.W[pre, post] = w
+        self.pre_idx, self.post_idx = np.asarray(pre), np.asarray(post)
+        self.rule = syn.plasticity
+        if self.rule is not None:
+            r = self.rule
+            self.nearest = r.pairing == "nearest"
+            self.x1, self.x2 = np.zeros(n_pre), np.zeros(n_pre)
+            self.y1, self.y2 = np.zeros(n_post), np.zeros(n_post)
+            tau_x = r.tau_x_ms if r.kind == "triplet" else r.tau_plus_ms
+            tau_y = r.tau_y_ms if r.kind == "triplet" else r.tau_minus_ms
+            self.dec = (math.exp(-dt / r.tau_plus_ms), math.exp(-dt / tau_x),
+                        math.exp(-dt / r.tau_minus_ms), math.exp(-dt / tau_y))
+
+    def decay_traces(self):
+        if self.rule is not None:
+            self.x1 *= self.dec[0]
+            self.x2 *= self.dec[1]
+            self.y1 *= self.dec[2]
+            self.y2 *= self.dec[3]
+
+    def _jump(self, traces, sel):
+        for tr in traces:
+            if self.nearest:
+                tr[sel] = 1.0
+            else:
+                tr[sel] += 1.0
+
+    def _clip(self, rows=slice(None), cols=slice(None)):
+        s = self.syn
+        block = np.clip(self.W[rows, cols], s.w_min, s.w_max)
+        self.W[rows, cols] = np.where(self.mask[rows, cols], block, 0.0)
+
+    def presynaptic(self, t):
+        if t - self.delay < 0:
+            return
+        rows = np.flatnonzero(self.pre_grp.hist[t - self.delay])
+        if rows.size == 0:
+            return
+        tgt = self.post_grp
+        if tgt.kind == "lif":
+            add = np.where(self.mask[rows], self.W[rows], 0.0).sum(axis=0)
+            if self.syn.receptor == "e":
+                tgt.ge = tgt.ge + add
+            else:
+                tgt.gi = tgt.gi + add
+        r = self.rule
+        if r is None:
+            return
+        s = self.syn
+        W = self.W[rows]
+        if r.kind == "pair":
+            if r.weight_dependence == "additive":
+                W = W - r.a_minus * s.w_max * self.y1[None, :]
+            else:
+                W = W - r.a_minus * W * self.y1[None, :]
+        else:
+            W = W - s.w_max * self.y1[None, :] * (r.a2_minus + r.a3_minus * self.x2[rows, None])
+        self.W[rows] = W
+        self._clip(rows=rows)
+        self._jump((self.x1, self.x2), rows)
+
+    def postsynaptic(self, t):
+        r = self.rule
+        if r is None:
+            return
+        cols = np.flatnonzero(self.post_grp.hist[t])
+        if cols.size == 0:
+            return
+        s = self.syn
+        W = self.W[:, cols]
+        if r.kind == "pair":
+            if r.weight_dependence == "additive":
+                W = W + r.a_plus * s.w_max * self.x1[:, None]
+            else:
+                W = W + r.a_plus * (s.w_max - W) * self.x1[:, None]
+        else:
+            W = W + s.w_max * self.x1[:, None] * (r.a2_plus + r.a3_plus * self.y2[None, cols])
+        self.W[:, cols] = W
+        self._clip(cols=cols)
+        self._jump((self.y1, self.y2), cols)
+
+    def weights(self):
+        """Weights of the existing synapses, in the engine's ``(pre, post)`` order."""
+        return self.W[self.pre_idx, self.post_idx].copy()
+
+
+def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
+    """Simulate ``net`` for ``duration_ms`` from rest.
+
+    Parameters
+    ----------
+    net : Network
+        Its sources must be :class:`SpikeGenerator` groups.
+    connectivity : dict of str to (ndarray, ndarray)
+        Projection label -> presynaptic and postsynaptic indices (``sim.connectivity``).
+    weights : dict of str to ndarray
+        Projection label -> initial weights in the same order (``sim.weights``).
+    duration_ms : float
+        Simulated time (ms), rounded to whole steps.
+    record_v : dict of str to sequence of int, optional
+        LIF group -> neurons whose ``v`` and ``g_e`` are kept at every step (after resets).
+
+    Returns
+    -------
+    dict
+        ``"spikes"``: group -> ``(times_ms, ids)`` sorted by time then id;
+        ``"weights"``: label -> final weights (``(pre, post)`` order);
+        ``"v"`` and ``"g_e"``: group -> ``(n_steps, n_rec)`` arrays.
+    """
+    dt = net.dt_ms
+    n_steps = int(round(duration_ms / dt))
+    groups = {name: _Group(name, g, dt, n_steps) for name, g in net.groups.items()}
+    projs = []
+    for syn in net.synapses:
+        pre, post = connectivity[syn.label]
+        projs.append(_Projection(syn, groups[syn.source], groups[syn.target], pre, post,
+                                 weights[syn.label], dt, net.delay_steps(syn)))
+    record_v = {k: np.asarray(v, dtype=np.int64) for k, v in (record_v or {}).items()}
+    v_out = {k: np.zeros((n_steps, idx.size)) for k, idx in record_v.items()}
+    g_out = {k: np.zeros((n_steps, idx.size)) for k, idx in record_v.items()}
+    spk_t = {name: [] for name in groups}
+    spk_i = {name: [] for name in groups}
+    for t in range(n_steps):
+        for p in projs:
+            p.decay_traces()
+        free = {name: g.integrate(t, dt) for name, g in groups.items() if g.kind == "lif"}
+        for name, g in groups.items():
+            s = g.threshold(t, free.get(name))
+            g.hist.append(s)
+            ids = np.flatnonzero(s)
+            spk_t[name].append(np.full(ids.size, t * dt))
+            spk_i[name].append(ids)
+        for p in projs:
+            p.presynaptic(t)
+        for p in projs:
+            p.postsynaptic(t)
+        for g in groups.values():
+            if g.kind == "lif":
+                s = g.hist[t]
+                g.v[s] = g.spec.v_reset_mV
+                g.last[s] = t
+        for name, idx in record_v.items():
+            v_out[name][t] = groups[name].v[idx]
+            g_out[name][t] = groups[name].ge[idx]
+    spikes = {name: (np.concatenate(spk_t[name]) if spk_t[name] else np.zeros(0),
+                     np.concatenate(spk_i[name]).astype(np.int64) if spk_i[name]
+                     else np.zeros(0, np.int64))
+              for name in groups}
+    return {"spikes": spikes, "weights": {p.syn.label: p.weights() for p in projs},
+            "v": v_out, "g_e": g_out}
