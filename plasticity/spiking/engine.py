@@ -3,7 +3,11 @@ arrays and runs the compiled step loop (:mod:`plasticity._kernels.spiking`).
 
 Memory: a dense (``connect="all"``) projection stores one float64 weight per synapse
 (8 bytes); a sparse one adds an int32 target index (12 bytes), and a plastic sparse one
-the transposed index (20 bytes). Traces are per neuron, not per synapse.
+the transposed index (20 bytes). Traces are per neuron, not per synapse. A plastic dense
+projection defers its potentiation (see :mod:`plasticity._kernels.spiking`): it adds an
+event ring of ``max(POST_HISTORY_MIN, POST_HISTORY_PER_NEURON * n_post)`` postsynaptic
+spikes (24 bytes each), 24 bytes per presynaptic neuron and a table of
+``POW_TABLE_LEN`` trace decay factors -- nothing per synapse.
 
 Same seed, same result: connectivity and initial weights come from one child of the
 seed, the simulation's random numbers (Poisson sources) from another, through a NumPy
@@ -26,6 +30,14 @@ __all__ = ["NumbaSimulator", "build_connectivity"]
 
 #: steps per compiled call (progress and Ctrl-C are handled between calls)
 CHUNK_STEPS = 10_000
+#: capacity of a plastic dense projection's ring of deferred postsynaptic spikes, per
+#: postsynaptic neuron, with a floor; when the ring is full the rows lagging behind are
+#: flushed (exact whatever the capacity: it only trades memory against flush frequency)
+POST_HISTORY_PER_NEURON = 64
+POST_HISTORY_MIN = 4096
+#: entries of the table of presynaptic trace decay factors ``dp**n`` (larger step
+#: differences call ``pow``)
+POW_TABLE_LEN = 8192
 
 
 def build_connectivity(syn, n_pre, n_post, rng):
@@ -151,7 +163,8 @@ class NumbaSimulator:
         offsets = net.offsets()
         proj, projf = [], []
         weights, indptr, indices, csc_ptr, csc_syn, csc_pre = [], [], [], [], [], []
-        n_w = n_ptr = n_idx = n_csc = n_cscv = n_trpre = n_trpost = 0
+        n_w = n_ptr = n_idx = n_csc = n_cscv = n_trpre = n_trpost = n_ev = n_tbl = 0
+        pow_tbls = []
         self._proj_index = {}
         self._conn = {}
         for pi, syn in enumerate(net.synapses):
@@ -160,7 +173,7 @@ class NumbaSimulator:
             w = initial_weights(syn, pre.size, rng)
             sparse = syn.connect != "all"
             plastic = syn.plasticity
-            row = np.zeros(17, dtype=np.int64)
+            row = np.zeros(K.N_PCOLS, dtype=np.int64)
             row[K.P_SRC], row[K.P_NSRC] = offsets[syn.source], src.n
             row[K.P_TGT], row[K.P_NTGT] = offsets[syn.target], tgt.n
             row[K.P_TLIF] = self._lif_off.get(syn.target, -1)
@@ -187,6 +200,15 @@ class NumbaSimulator:
                     f[K.F_A2M], f[K.F_A3M] = plastic.a2_minus, plastic.a3_minus
                     f[K.F_DX] = math.exp(-self.dt / plastic.tau_x_ms)
                     f[K.F_DY] = math.exp(-self.dt / plastic.tau_y_ms)
+            if plastic is not None and not sparse:
+                # deferred potentiation: event ring and decay table (kernel docstring)
+                cap = max(int(POST_HISTORY_MIN), int(POST_HISTORY_PER_NEURON * tgt.n), 1)
+                row[K.P_EV], row[K.P_EVCAP] = n_ev, cap
+                n_ev += cap
+                dp = float(f[K.F_DP])
+                row[K.P_TBL], row[K.P_TBLN] = n_tbl, int(POW_TABLE_LEN)
+                pow_tbls.append(np.array([math.pow(dp, k) for k in range(POW_TABLE_LEN)]))
+                n_tbl += int(POW_TABLE_LEN)
             if sparse:
                 ptr = np.zeros(src.n + 1, dtype=np.int64)
                 np.cumsum(np.bincount(pre, minlength=src.n), out=ptr[1:])
@@ -217,7 +239,7 @@ class NumbaSimulator:
             return np.concatenate(parts).astype(dtype, copy=False) if parts \
                 else np.zeros(1, dtype)
 
-        self._proj = np.array(proj, dtype=np.int64).reshape(-1, 17)
+        self._proj = np.array(proj, dtype=np.int64).reshape(-1, K.N_PCOLS)
         self._projf = np.array(projf, dtype=np.float64).reshape(-1, 12)
         self._W = cat(weights, np.float64)
         self._indptr = cat(indptr, np.int64)
@@ -226,6 +248,18 @@ class NumbaSimulator:
         self._csc_syn = cat(csc_syn, np.int32)
         self._csc_pre = cat(csc_pre, np.int32)
         self._tr = [np.zeros(max(n, 1)) for n in (n_trpre, n_trpre, n_trpost, n_trpost)]
+        # deferred potentiation state: event ring (step, target, o2), per-projection ring
+        # counters, per presynaptic neuron the ring index applied up to, the step of its
+        # last arrival and its trace just after it; decay factor tables
+        self._defer = [np.zeros(max(n_ev, 1), np.int64), np.zeros(max(n_ev, 1), np.int64),
+                       np.zeros(max(n_ev, 1)), np.zeros((max(len(proj), 1), 2), np.int64),
+                       np.zeros(max(n_trpre, 1), np.int64),
+                       np.zeros(max(n_trpre, 1), np.int64), np.zeros(max(n_trpre, 1)),
+                       cat(pow_tbls, np.float64)]
+
+    def _flush(self):
+        """Apply the deferred potentiations, so that ``self._W`` is current."""
+        K.flush_all(self._proj, self._projf, self._W, *self._defer)
 
     # -- running -------------------------------------------------------------------
     @property
@@ -284,7 +318,7 @@ class NumbaSimulator:
                 self._indptr, self._indices, self._csc_ptr, self._csc_syn, self._csc_pre,
                 *self._tr, self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
                 self._gen_ptr, out_t, out_id, out_cnt, rate_counts, t0, bin_steps,
-                mon_idx, every, first, mon_v, mon_g)
+                mon_idx, every, first, mon_v, mon_g, *self._defer)
             n = int(out_cnt[0])
             if n:
                 got_t.append(out_t[:n].copy())
@@ -294,6 +328,9 @@ class NumbaSimulator:
                 progress((reached - t) * dt)
             t = reached
             self.step = t
+        # the weights are current after every run (a flush applies each pending event
+        # exactly as a later arrival would, so splitting a run changes nothing)
+        self._flush()
         all_t = np.concatenate(got_t) if got_t else np.zeros(0, np.int64)
         all_id = np.concatenate(got_id) if got_id else np.zeros(0, np.int64)
         return self._result(t0, t1, names, all_t, all_id, rate_counts, bin_steps,
@@ -333,7 +370,9 @@ class NumbaSimulator:
 
     def weights(self, label) -> np.ndarray:
         """A copy of projection ``label``'s weights, ordered by (pre, post)."""
-        return self._W[self._slice(label)].copy()
+        sl = self._slice(label)
+        self._flush()
+        return self._W[sl].copy()
 
     def set_weights(self, label, w):
         """Replace projection ``label``'s weights (same order as :meth:`weights`)."""
@@ -342,6 +381,7 @@ class NumbaSimulator:
         if w.shape != (sl.stop - sl.start,):
             raise InvalidParameterError(f"weights of '{label}' must have shape "
                                         f"({sl.stop - sl.start},). Got {w.shape}.")
+        self._flush()  # the pending potentiations precede the replacement
         self._W[sl] = w
 
     def connectivity(self, label) -> tuple[np.ndarray, np.ndarray]:
