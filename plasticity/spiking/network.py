@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -168,8 +168,8 @@ class TripletSTDP(Hyperparameters):
                 "tau_x_ms": self.tau_x_ms, "tau_y_ms": self.tau_y_ms}
 
 
-Group = Annotated[Union[LIF, PoissonGroup, SpikeGenerator], Field(discriminator="kind")]
-Plasticity = Annotated[Union[PairSTDP, TripletSTDP], Field(discriminator="kind")]
+Group = Annotated[LIF | PoissonGroup | SpikeGenerator, Field(discriminator="kind")]
+Plasticity = Annotated[PairSTDP | TripletSTDP, Field(discriminator="kind")]
 
 
 class Synapses(Hyperparameters):
