@@ -5,8 +5,8 @@ Memory: a dense (``connect="all"``) projection stores one float64 weight per syn
 (8 bytes); a sparse one adds an int32 target index (12 bytes), and a plastic sparse one
 the transposed index (20 bytes). Traces are per neuron, not per synapse. A plastic dense
 projection defers its potentiation (see :mod:`plasticity._kernels.spiking`): it adds an
-event ring of ``max(POST_HISTORY_MIN, POST_HISTORY_PER_NEURON * n_post)`` postsynaptic
-spikes (24 bytes each), 24 bytes per presynaptic neuron and a table of
+event ring of ``max(POST_HISTORY_MIN, POST_HISTORY_PER_NEURON * n_post, n_post)``
+postsynaptic spikes (28 bytes each), 24 bytes per presynaptic neuron and a table of
 ``POW_TABLE_LEN`` trace decay factors -- nothing per synapse.
 
 Same seed, same result: connectivity and initial weights come from one child of the
@@ -132,7 +132,9 @@ class NumbaSimulator:
                 row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
                 row[K.L_EE], row[K.L_EI] = g.e_e_mV, g.e_i_mV
                 row[K.L_COND] = 1.0 if g.model == "conductance" else 0.0
-                row[K.L_REF] = round(g.t_ref_ms / dt)
+                # steps skipped after the spike step: v is held for t_ref, i.e. it is
+                # integrated again t_ref after the spike (Brian2's timestep() rounding)
+                row[K.L_REF] = max(int(g.t_ref_ms / dt + 1e-3) - 1, 0)
                 row[K.L_AM] = math.exp(-dt / g.tau_m_ms)
                 lif_rows.append(np.tile(row, (g.n, 1)))
                 v0.append(np.full(g.n, g.v_rest_mV if g.v_init_mV is None else g.v_init_mV))
@@ -202,7 +204,11 @@ class NumbaSimulator:
                     f[K.F_DY] = math.exp(-self.dt / plastic.tau_y_ms)
             if plastic is not None and not sparse:
                 # deferred potentiation: event ring and decay table (kernel docstring)
-                cap = max(int(POST_HISTORY_MIN), int(POST_HISTORY_PER_NEURON * tgt.n), 1)
+                # at least one step's worth of events (every target spiking at once)
+                # (a power of two: ring positions are a mask, not a division)
+                cap = max(int(POST_HISTORY_MIN), int(POST_HISTORY_PER_NEURON * tgt.n), tgt.n,
+                          1)
+                cap = 1 << (cap - 1).bit_length()
                 row[K.P_EV], row[K.P_EVCAP] = n_ev, cap
                 n_ev += cap
                 dp = float(f[K.F_DP])
@@ -248,14 +254,16 @@ class NumbaSimulator:
         self._csc_syn = cat(csc_syn, np.int32)
         self._csc_pre = cat(csc_pre, np.int32)
         self._tr = [np.zeros(max(n, 1)) for n in (n_trpre, n_trpre, n_trpost, n_trpost)]
-        # deferred potentiation state: event ring (step, target, o2), per-projection ring
-        # counters, per presynaptic neuron the ring index applied up to, the step of its
-        # last arrival and its trace just after it; decay factor tables
-        self._defer = [np.zeros(max(n_ev, 1), np.int64), np.zeros(max(n_ev, 1), np.int64),
-                       np.zeros(max(n_ev, 1)), np.zeros((max(len(proj), 1), 2), np.int64),
-                       np.zeros(max(n_trpre, 1), np.int64),
-                       np.zeros(max(n_trpre, 1), np.int64), np.zeros(max(n_trpre, 1)),
-                       cat(pow_tbls, np.float64)]
+        # deferred potentiation state: event ring (target, o2) and its step-blocks (step,
+        # first event), per-projection counters, per presynaptic neuron the first
+        # step-block not applied yet, the step of its last arrival and its trace just
+        # after it; decay factor tables
+        n_ev, n_pre = max(n_ev, 1), max(n_trpre, 1)
+        self._defer = [np.zeros(n_ev, np.int32), np.zeros(n_ev),  # ev_i, ev_o2
+                       np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64),  # st_t, st_e
+                       np.zeros((max(len(proj), 1), 3), np.int64),  # ev_state
+                       np.zeros(n_pre, np.int64), np.zeros(n_pre, np.int64),  # pre_done,
+                       np.zeros(n_pre), cat(pow_tbls, np.float64)]  # _tlast, _xa; table
 
     def _flush(self):
         """Apply the deferred potentiations, so that ``self._W`` is current."""

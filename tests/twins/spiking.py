@@ -39,7 +39,7 @@ class _Group:
             self.v = np.full(self.n, float(v0))
             self.ge = np.zeros(self.n)
             self.gi = np.zeros(self.n)
-            self.ref_steps = int(round(spec.t_ref_ms / dt))
+            self.ref_steps = int(spec.t_ref_ms / dt + 1e-3)
             self.last = np.full(self.n, -(10**12), dtype=np.int64)  # step of last spike
             self.dec_m = math.exp(-dt / spec.tau_m_ms)
             self.dec_e = math.exp(-dt / spec.tau_e_ms)
@@ -57,7 +57,7 @@ class _Group:
     def integrate(self, t, dt):
         """Exponential Euler for ``v`` (skipped while refractory); synapses decay."""
         s = self.spec
-        free = (t - self.last) > self.ref_steps
+        free = (t - self.last) >= self.ref_steps
         if s.model == "conductance":
             gtot = 1.0 + self.ge + self.gi
             v_inf = (s.v_rest_mV + self.ge * s.e_e_mV + self.gi * s.e_i_mV) / gtot
