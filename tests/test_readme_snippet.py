@@ -7,10 +7,10 @@ from conftest import ROOT
 HEADING = "## Your own rule under the alignment analysis"
 
 
-def _snippet():
+def _snippet(heading=HEADING):
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert HEADING in text, "README section missing"
-    section = text.split(HEADING, 1)[1].split("\n## ", 1)[0]
+    assert heading in text, "README section missing"
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     match = re.search(r"```python\n(.*?)```", section, flags=re.S)
     assert match, "no python block in the README section"
     return match.group(1)
@@ -26,3 +26,12 @@ def test_readme_rule_snippet_runs(tmp_path, monkeypatch, capsys):
     low, mean = numbers[1], numbers[0]
     assert low <= mean
     assert (tmp_path / "data" / "runs" / "signhebb.h5").exists()
+
+
+def test_readme_spiking_snippet_runs():
+    namespace = {"__name__": "__readme__"}
+    exec(compile(_snippet("## Spiking networks"), "README.md", "exec"), namespace)
+    res, sim = namespace["res"], namespace["sim"]
+    # the Song et al. network's first 10 s: a high rate (about 55-65 Hz, see song2000)
+    assert 40 < res.rate_hz("neuron", 1) < 80
+    assert sim.weights("input_neuron").shape == (1000,)
