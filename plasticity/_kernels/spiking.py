@@ -14,6 +14,33 @@ postsynaptic pathway (potentiation, then the postsynaptic traces jump); resets.
 Traces are kept per neuron and per projection, not per synapse: with a homogeneous delay
 every synapse of a presynaptic neuron sees the same trace, so this is exact and makes a
 spike's work one contiguous pass over a weight row.
+
+Deferred potentiation (dense plastic projections; NEST's postsynaptic spike archive).
+Weights are stored pre-major, so a postsynaptic spike of neuron ``i`` would touch column
+``i``: one cache miss per synapse. Instead, between two presynaptic arrivals of neuron
+``j``, synapse ``(j, i)`` only receives potentiations (one per postsynaptic spike of ``i``,
+each followed by the clip) and nothing reads ``w[j, i]``. So a postsynaptic spike is only
+appended to the projection's event ring (its target ``i`` and, for the triplet rule,
+``o2`` just before its own jump; the spikes of one step form a block that records the
+step), and the pending events of row ``j`` are applied in order when ``j``'s next spike
+arrives, before that arrival's propagation and depression (and before any readout:
+:func:`flush_all`). Each uses the presynaptic trace at the event's step,
+``x_j(t_k) = x_j(just after the last arrival) * dp**(t_k - t_last_j)`` (``dp`` the
+per-step decay factor, from a table or ``pow``): a function of the step difference only,
+so the result does not depend on when a row is flushed, and a run split into several
+calls, or interrupted by readouts, is bit-for-bit the same. It equals the trace the eager
+scheme reads up to the rounding of a power versus repeated multiplication (~1e-16
+relative per step of difference). Same-step order is kept: a row's pending events are the
+blocks appended after its last arrival (``pre_done`` holds the first such block), and the
+postsynaptic pathway of a step runs after every presynaptic one, so a postsynaptic spike
+in the step of an arrival counts as after it, and one in the step of the next arrival is
+not pending yet at that arrival. The ring holds ``P_EVCAP`` events (a power of two, at
+least one step's worth); before a step's events would overwrite an event some row still
+needs, the rows lagging by more than half the ring are flushed (a contiguous row pass).
+No pending potentiation is ever dropped, however small (``x = 0`` still clips).
+Sparse projections potentiate eagerly through their transposed (CSC) index, and so do
+dense ones with few targets (``P_EVCAP == 0``; the engine decides: a column of a narrow
+matrix is nearly contiguous, and deferral would only add overhead).
 """
 
 import math
@@ -31,7 +58,12 @@ G_OFF, G_N, G_KIND, G_LIF, G_METHOD, G_RECORD = 0, 1, 2, 3, 4, 5
 L_TAU, L_REST, L_RESET, L_TH, L_DEC_E, L_DEC_I, L_EE, L_EI, L_COND, L_REF, L_AM = range(11)
 # columns of the per-projection integer table
 (P_SRC, P_NSRC, P_TGT, P_NTGT, P_TLIF, P_REC, P_DELAY, P_SPARSE, P_PLASTIC, P_NEAREST,
- P_MULT, P_WOFF, P_PTR, P_CSC, P_TRPRE, P_TRPOST, P_IDX) = range(17)
+ P_MULT, P_WOFF, P_PTR, P_CSC, P_TRPRE, P_TRPOST, P_IDX, P_EV, P_EVCAP, P_TBL,
+ P_TBLN) = range(21)
+N_PCOLS = 21
+# columns of the per-projection event-ring state (deferred potentiation): events and
+# step-blocks appended so far, a lower bound of the oldest event some row still needs
+E_COUNT, E_BLOCKS, E_LOW = 0, 1, 2
 # columns of the per-projection float table
 (F_WMIN, F_WMAX, F_AP, F_AM, F_A2P, F_A3P, F_A2M, F_A3M, F_DP, F_DM, F_DX, F_DY) = range(12)
 PAIR, TRIPLET = 1, 2
@@ -140,6 +172,8 @@ def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
 @jit
 def _post_events(p, pf, ids, n_ids, W, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_post1,
                  tr_post2):
+    """Eager potentiation (the step loop uses it for sparse projections only; dense
+    plastic ones defer it, see the module docstring)."""
     tgt0, ntgt, nsrc, woff = p[P_TGT], p[P_NTGT], p[P_NSRC], p[P_WOFF]
     trpre, trpost = p[P_TRPRE], p[P_TRPOST]
     for q in range(n_ids):
@@ -160,11 +194,187 @@ def _post_events(p, pf, ids, n_ids, W, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_po
         _jump(tr_post2, trpost + i, p[P_NEAREST])
 
 
+# -- deferred potentiation (dense plastic projections) -----------------------------------
+@jit
+def _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+               pre_xa, pow_tbl):
+    """Apply the pending potentiations of row ``j``: the step-blocks of postsynaptic
+    spikes since its last arrival (from block ``pre_done[j]`` on), in order.
+
+    Within a block the targets are distinct, and all see the trace of ``j`` at that
+    step. One loop per rule, so that the per-synapse loop has no branch on the rule;
+    each expression is evaluated in the same order as in :func:`_potentiate`.
+    """
+    k = p[P_TRPRE] + j
+    b0, b1 = pre_done[k], ev_state[pi, E_BLOCKS]
+    if b0 >= b1:
+        return
+    pre_done[k] = b1
+    n_ev, mask, base = ev_state[pi, E_COUNT], p[P_EVCAP] - 1, p[P_EV]
+    row = p[P_WOFF] + j * p[P_NTGT]
+    xa, tl = pre_xa[k], pre_tlast[k]
+    tb, tbn, dp = p[P_TBL], p[P_TBLN], pf[F_DP]
+    wmin, wmax = pf[F_WMIN], pf[F_WMAX]
+    mode = 2 if p[P_PLASTIC] != PAIR else (1 if p[P_MULT] else 0)
+    ap, apw, a2p, a3p = pf[F_AP], pf[F_AP] * wmax, pf[F_A2P], pf[F_A3P]
+    wr = W[row:row + p[P_NTGT]]
+    evi = ev_i[base:base + mask + 1]
+    pos = b0 & mask
+    for blk in range(b0, b1):
+        # trace of j at this step: a function of the step difference only
+        d = st_t[base + pos] - tl
+        x1 = xa * (pow_tbl[tb + d] if d < tbn else math.pow(dp, d))
+        e = st_e[base + pos]
+        pos = (pos + 1) & mask
+        cnt = (st_e[base + pos] if blk + 1 < b1 else n_ev) - e
+        e &= mask
+        if mode == 0:
+            c = apw * x1
+            for _ in range(cnt):
+                s = evi[e]
+                wr[s] = _clip(wr[s] + c, wmin, wmax)
+                e = (e + 1) & mask
+        elif mode == 1:
+            for _ in range(cnt):
+                s = evi[e]
+                w = wr[s]
+                wr[s] = _clip(w + ap * (wmax - w) * x1, wmin, wmax)
+                e = (e + 1) & mask
+        else:
+            c = wmax * x1
+            for _ in range(cnt):
+                s = evi[e]
+                wr[s] = _clip(wr[s] + c * (a2p + a3p * ev_o2[base + e]), wmin, wmax)
+                e = (e + 1) & mask
+
+
+@jit
+def _make_room(pi, p, pf, m, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+               pre_xa, pow_tbl):
+    """Flush the rows lagging so far that ``m`` more events would overwrite one of their
+    pending events; flushing those lagging by more than half the ring amortises this."""
+    n_ev, n_blk = ev_state[pi, E_COUNT], ev_state[pi, E_BLOCKS]
+    cap, base, trpre = p[P_EVCAP], p[P_EV], p[P_TRPRE]
+    limit = n_ev + m - cap // 2
+    low = n_ev
+    for j in range(p[P_NSRC]):
+        b = pre_done[trpre + j]
+        # its oldest pending event
+        first = n_ev if b >= n_blk else st_e[base + (b & (cap - 1))]
+        if first < limit:
+            _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                       pre_tlast, pre_xa, pow_tbl)
+            first = n_ev
+        low = min(low, first)
+    ev_state[pi, E_LOW] = low
+
+
+@jit
+def flush_all(proj, projf, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+              pre_xa, pow_tbl):
+    """Apply every pending potentiation (before weights are read or replaced)."""
+    for pi in range(proj.shape[0]):
+        p, pf = proj[pi], projf[pi]
+        if p[P_EVCAP] > 0:
+            for j in range(p[P_NSRC]):
+                _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                           pre_tlast, pre_xa, pow_tbl)
+            ev_state[pi, E_LOW] = ev_state[pi, E_COUNT]
+
+
+@jit
+def _pre_events_deferred(t, pi, p, pf, ids, n_ids, W, ge, gi, tr_pre1, tr_pre2, tr_post1,
+                         ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa,
+                         pow_tbl, touch):
+    """Arrivals on a dense plastic projection: pending potentiations of the row, then
+    propagation of the (now current) weight, depression, and the pre traces jump."""
+    src0, nsrc, tgt_lif, ntgt = p[P_SRC], p[P_NSRC], p[P_TLIF], p[P_NTGT]
+    g = ge if p[P_REC] == 0 else gi
+    trpre, trpost = p[P_TRPRE], p[P_TRPOST]
+    wmin, wmax = pf[F_WMIN], pf[F_WMAX]
+    kind, mult = p[P_PLASTIC], p[P_MULT]
+    for q in range(n_ids):
+        j = ids[q] - src0
+        if j < 0 or j >= nsrc:
+            continue
+        lo = p[P_WOFF] + j * ntgt
+        # read the row sequentially first (hardware prefetch), so that the scattered
+        # updates of the pending potentiations hit the cache
+        acc = 0.0
+        for i in range(ntgt):
+            acc += W[lo + i]
+        touch[0] = acc
+        _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                   pre_tlast, pre_xa, pow_tbl)
+        r2 = tr_pre2[trpre + j]
+        wr = W[lo:lo + ntgt]
+        y1 = tr_post1[trpost:trpost + ntgt]
+        if tgt_lif >= 0:
+            gr = g[tgt_lif:tgt_lif + ntgt]
+            for i in range(ntgt):
+                gr[i] += wr[i]
+        # depression (same evaluation order as _depress), one loop per rule
+        if kind == PAIR:
+            if mult:
+                am = pf[F_AM]
+                for i in range(ntgt):
+                    w = wr[i]
+                    wr[i] = _clip(w - am * w * y1[i], wmin, wmax)
+            else:
+                amw = pf[F_AM] * wmax
+                for i in range(ntgt):
+                    wr[i] = _clip(wr[i] - amw * y1[i], wmin, wmax)
+        else:
+            c = pf[F_A2M] + pf[F_A3M] * r2
+            for i in range(ntgt):
+                wr[i] = _clip(wr[i] - wmax * y1[i] * c, wmin, wmax)
+        _jump(tr_pre1, trpre + j, p[P_NEAREST])
+        _jump(tr_pre2, trpre + j, p[P_NEAREST])
+        pre_xa[trpre + j] = tr_pre1[trpre + j]
+        pre_tlast[trpre + j] = t
+
+
+@jit
+def _post_events_deferred(t, pi, p, pf, ids, n_ids, W, tr_post1, tr_post2, ev_i, ev_o2,
+                          st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl):
+    """Postsynaptic spikes on a dense plastic projection: one step-block of events
+    appended to the ring (after making room for all of them)."""
+    tgt0, ntgt = p[P_TGT], p[P_NTGT]
+    trpost, cap, base = p[P_TRPOST], p[P_EVCAP], p[P_EV]
+    m = 0
+    for q in range(n_ids):
+        if tgt0 <= ids[q] < tgt0 + ntgt:
+            m += 1
+    if m == 0:
+        return
+    n_ev = ev_state[pi, E_COUNT]
+    if n_ev + m - ev_state[pi, E_LOW] > cap:
+        _make_room(pi, p, pf, m, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                   pre_tlast, pre_xa, pow_tbl)
+    n_blk = ev_state[pi, E_BLOCKS]
+    st_t[base + (n_blk & (cap - 1))] = t
+    st_e[base + (n_blk & (cap - 1))] = n_ev
+    ev_state[pi, E_BLOCKS] = n_blk + 1
+    pos = n_ev & (cap - 1)
+    for q in range(n_ids):
+        i = ids[q] - tgt0
+        if i < 0 or i >= ntgt:
+            continue
+        ev_i[base + pos] = i
+        ev_o2[base + pos] = tr_post2[trpost + i]
+        pos += 1
+        if pos == cap:
+            pos = 0
+        _jump(tr_post1, trpost + i, p[P_NEAREST])
+        _jump(tr_post2, trpost + i, p[P_NEAREST])
+    ev_state[pi, E_COUNT] = n_ev + m
+
 @jit
 def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W, indptr,
              indices, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_pre2, tr_post1, tr_post2,
              ring_ids, ring_cnt, gen_steps, gen_ids, gen_ptr, out_t, out_id, out_cnt,
-             rate_counts, bin0, bin_steps, mon_idx, mon_every, mon_first, mon_v, mon_g):
+             rate_counts, bin0, bin_steps, mon_idx, mon_every, mon_first, mon_v, mon_g,
+             ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl):
     """Advance the network from step ``t0`` up to (not including) ``t1``.
 
     Returns the first step not simulated: ``t1``, or earlier when the spike record
@@ -178,6 +388,7 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W
     n_total = ring_ids.shape[1]
     mark = np.zeros(n_total, dtype=np.uint8)
     spiked = np.zeros(n_lif, dtype=np.uint8)
+    touch = np.zeros(1)  # sink of the row prefetch in _pre_events_deferred
     cap = out_t.shape[0]
     n_rec = 0
     for g in range(n_groups):
@@ -256,11 +467,21 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W
             if t - d < 0:
                 continue
             arow = (t - d) % ring_len
-            _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W, indptr,
-                        indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2)
+            if proj[pi, P_EVCAP] > 0:
+                _pre_events_deferred(t, pi, proj[pi], projf[pi], ring_ids[arow],
+                                     ring_cnt[arow], W, ge, gi, tr_pre1, tr_pre2, tr_post1,
+                                     ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                                     pre_tlast, pre_xa, pow_tbl, touch)
+            else:
+                _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
+                            indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2)
         # -- postsynaptic pathways ---------------------------------------------------
         for pi in range(n_proj):
-            if proj[pi, P_PLASTIC]:
+            if proj[pi, P_EVCAP] > 0:
+                _post_events_deferred(t, pi, proj[pi], projf[pi], ids, cnt, W, tr_post1,
+                                      tr_post2, ev_i, ev_o2, st_t, st_e, ev_state,
+                                      pre_done, pre_tlast, pre_xa, pow_tbl)
+            elif proj[pi, P_PLASTIC]:
                 _post_events(proj[pi], projf[pi], ids, cnt, W, csc_ptr, csc_syn, csc_pre,
                              tr_pre1, tr_post1, tr_post2)
         # -- resets and monitors -----------------------------------------------------

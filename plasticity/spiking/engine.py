@@ -4,10 +4,11 @@ arrays and runs the compiled step loop (:mod:`plasticity._kernels.spiking`).
 Memory: a dense (``connect="all"``) projection stores one float64 weight per synapse
 (8 bytes); a sparse one adds an int32 target index (12 bytes), and a plastic sparse one
 the transposed index (20 bytes). Traces are per neuron, not per synapse. A plastic dense
-projection defers its potentiation (see :mod:`plasticity._kernels.spiking`): it adds an
-event ring of ``max(POST_HISTORY_MIN, POST_HISTORY_PER_NEURON * n_post, n_post)``
-postsynaptic spikes (28 bytes each), 24 bytes per presynaptic neuron and a table of
-``POW_TABLE_LEN`` trace decay factors -- nothing per synapse.
+projection onto ``DEFER_MIN_POST`` or more targets defers its potentiation (see
+:mod:`plasticity._kernels.spiking`): it adds an event ring of
+``max(POST_HISTORY_MIN, POST_HISTORY_PER_NEURON * n_post, n_post)`` postsynaptic spikes,
+rounded up to a power of two (28 bytes each), 24 bytes per presynaptic neuron and a table
+of ``POW_TABLE_LEN`` trace decay factors -- nothing per synapse.
 
 Same seed, same result: connectivity and initial weights come from one child of the
 seed, the simulation's random numbers (Poisson sources) from another, through a NumPy
@@ -35,6 +36,9 @@ CHUNK_STEPS = 10_000
 #: flushed (exact whatever the capacity: it only trades memory against flush frequency)
 POST_HISTORY_PER_NEURON = 64
 POST_HISTORY_MIN = 4096
+#: plastic dense projections onto fewer targets potentiate eagerly (a column walk then
+#: touches at most a few neighbouring synapses per cache line; deferral costs more)
+DEFER_MIN_POST = 8
 #: entries of the table of presynaptic trace decay factors ``dp**n`` (larger step
 #: differences call ``pow``)
 POW_TABLE_LEN = 8192
@@ -202,7 +206,7 @@ class NumbaSimulator:
                     f[K.F_A2M], f[K.F_A3M] = plastic.a2_minus, plastic.a3_minus
                     f[K.F_DX] = math.exp(-self.dt / plastic.tau_x_ms)
                     f[K.F_DY] = math.exp(-self.dt / plastic.tau_y_ms)
-            if plastic is not None and not sparse:
+            if plastic is not None and not sparse and tgt.n >= DEFER_MIN_POST:
                 # deferred potentiation: event ring and decay table (kernel docstring)
                 # at least one step's worth of events (every target spiking at once)
                 # (a power of two: ring positions are a mask, not a division)
@@ -259,7 +263,7 @@ class NumbaSimulator:
         # step-block not applied yet, the step of its last arrival and its trace just
         # after it; decay factor tables
         n_ev, n_pre = max(n_ev, 1), max(n_trpre, 1)
-        self._defer = [np.zeros(n_ev, np.int32), np.zeros(n_ev),  # ev_i, ev_o2
+        self._defer = [np.zeros(n_ev, np.uint32), np.zeros(n_ev),  # ev_i, ev_o2
                        np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64),  # st_t, st_e
                        np.zeros((max(len(proj), 1), 3), np.int64),  # ev_state
                        np.zeros(n_pre, np.int64), np.zeros(n_pre, np.int64),  # pre_done,
