@@ -403,12 +403,20 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W
         for pi in range(n_proj):
             p, pf = proj[pi], projf[pi]
             if p[P_PLASTIC]:
-                for j in range(p[P_NSRC]):
-                    tr_pre1[p[P_TRPRE] + j] *= pf[F_DP]
-                    tr_pre2[p[P_TRPRE] + j] *= pf[F_DX]
-                for i in range(p[P_NTGT]):
-                    tr_post1[p[P_TRPOST] + i] *= pf[F_DM]
-                    tr_post2[p[P_TRPOST] + i] *= pf[F_DY]
+                # hoisted offsets and factors keep these loops vectorisable; the slow
+                # traces r2/o2 exist only for the triplet rule (a pair rule never reads them)
+                a, n_src, d1, d2 = p[P_TRPRE], p[P_NSRC], pf[F_DP], pf[F_DX]
+                b, n_tgt, d3, d4 = p[P_TRPOST], p[P_NTGT], pf[F_DM], pf[F_DY]
+                triplet = p[P_PLASTIC] == TRIPLET
+                for j in range(a, a + n_src):
+                    tr_pre1[j] *= d1
+                for i in range(b, b + n_tgt):
+                    tr_post1[i] *= d3
+                if triplet:
+                    for j in range(a, a + n_src):
+                        tr_pre2[j] *= d2
+                    for i in range(b, b + n_tgt):
+                        tr_post2[i] *= d4
         # -- LIF integration ---------------------------------------------------------
         for k in range(n_lif):
             lp = lif_par[k]
