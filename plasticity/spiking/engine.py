@@ -175,9 +175,10 @@ class NumbaSimulator:
         self._conn = {}
         for pi, syn in enumerate(net.synapses):
             src, tgt = net.groups[syn.source], net.groups[syn.target]
-            pre, post = build_connectivity(syn, src.n, tgt.n, rng)
-            w = initial_weights(syn, pre.size, rng)
             sparse = syn.connect != "all"
+            # dense connectivity stays implicit: no index arrays (16 bytes per synapse)
+            pre, post = build_connectivity(syn, src.n, tgt.n, rng) if sparse else (None, None)
+            w = initial_weights(syn, pre.size if sparse else src.n * tgt.n, rng)
             plastic = syn.plasticity
             row = np.zeros(K.N_PCOLS, dtype=np.int64)
             row[K.P_SRC], row[K.P_NSRC] = offsets[syn.source], src.n
@@ -246,6 +247,8 @@ class NumbaSimulator:
             self._conn[syn.label] = (pre, post) if sparse else (src.n, tgt.n)
 
         def cat(parts, dtype):
+            if len(parts) == 1:  # no copy: a 10M-synapse projection is 80 MB
+                return np.ascontiguousarray(parts[0], dtype=dtype)
             return np.concatenate(parts).astype(dtype, copy=False) if parts \
                 else np.zeros(1, dtype)
 
