@@ -55,3 +55,18 @@ def test_weights_agree(runs):
     # learning happened on both: many more weights near zero than the uniform 10 %
     for b in w:
         assert np.mean(w[b] < 0.1) > 0.15, b
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,check", [
+    # Brian2 evaluates its traces lazily with exp(): agreement to rounding, not bitwise
+    ("stdp-window", lambda s: s["max_rel_error"] < 1e-9),
+    ("triplet-frequency", lambda s: s["max_abs_error_vs_closed_form"] < 1e-9
+     and 20 < s["crossover_hz"] < 40),
+])
+def test_protocol_experiments_on_brian2(cli, tmp_path, name, check):
+    out = tmp_path / "b.h5"
+    code, _, err = cli("run", name, "--out", out, "--set", "backend=brian2")
+    assert code == 0, err
+    run = pl.open_run(out)
+    assert run.summary["backend"] == "brian2" and check(run.summary), run.summary
