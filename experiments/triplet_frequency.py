@@ -31,9 +31,11 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.experiment import Experiment
+from plasticity.spiking.network import TripletSTDP
 from plasticity.spiking.runner import SpikingConfig
 
 W_MAX = 100.0
+_PAPER = TripletSTDP()
 
 
 class TripletConfig(SpikingConfig):
@@ -42,15 +44,16 @@ class TripletConfig(SpikingConfig):
         min_length=2, description="pairing frequencies (Hz)")
     lag_ms: float = Field(10.0, gt=0, description="|t_post - t_pre| (ms)")
     n_pairings: int = Field(60, ge=1, description="pairings per train")
-    tau_plus_ms: float = Field(16.8, gt=0)
-    tau_minus_ms: float = Field(33.7, gt=0)
-    tau_x_ms: float = Field(101.0, gt=0)
-    tau_y_ms: float = Field(125.0, gt=0)
-    a2_plus: float = Field(5e-10, ge=0)
-    a3_plus: float = Field(6.2e-3, ge=0)
-    a2_minus: float = Field(7e-3, ge=0)
-    a3_minus: float = Field(2.3e-4, ge=0)
-    pairing: Literal["all", "nearest"] = "all"
+    # the rule's own defaults (the paper's visual-cortex fit) are the experiment's
+    tau_plus_ms: float = Field(_PAPER.tau_plus_ms, gt=0)
+    tau_minus_ms: float = Field(_PAPER.tau_minus_ms, gt=0)
+    tau_x_ms: float = Field(_PAPER.tau_x_ms, gt=0)
+    tau_y_ms: float = Field(_PAPER.tau_y_ms, gt=0)
+    a2_plus: float = Field(_PAPER.a2_plus, ge=0)
+    a3_plus: float = Field(_PAPER.a3_plus, ge=0)
+    a2_minus: float = Field(_PAPER.a2_minus, ge=0)
+    a3_minus: float = Field(_PAPER.a3_minus, ge=0)
+    pairing: Literal["all", "nearest"] = _PAPER.pairing
     dt_ms: float = Field(0.1, gt=0, description="time step (ms)")
 
     @model_validator(mode="after")
