@@ -27,3 +27,8 @@ __all__ += ["Backprop", "EvolutionStrategies", "FeedbackAlignment", "GeneticAlgo
 from plasticity.rules.spiking import PairSTDPTrial, SpikeNodePerturbation  # noqa: E402
 
 __all__ += ["PairSTDPTrial", "SpikeNodePerturbation"]
+
+# Reward-modulated rules (bandits and other tasks that give an action and a reward).
+from plasticity.rules.reward import Reinforce, ThreeFactor  # noqa: E402
+
+__all__ += ["Reinforce", "ThreeFactor"]
