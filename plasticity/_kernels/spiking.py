@@ -5,11 +5,18 @@ loop. The network arrives packed into flat arrays by :mod:`plasticity.spiking.en
 which validates everything; these kernels trust it.
 
 Order within a step (the same as Brian2's default schedule, so both backends agree):
-traces decay; LIF neurons integrate (exponential Euler) and their synaptic variables
-decay; thresholds (LIF, Poisson, generators, in group order); every projection's
+traces decay; LIF neurons integrate (exponential Euler), Izhikevich neurons integrate
+(forward Euler for ``v`` and ``u``, both from the start-of-step values), and their
+synaptic variables decay; thresholds (LIF ``v > v_th`` outside refractoriness,
+Izhikevich ``v >= v_peak``, Poisson, generators, in group order); every projection's
 presynaptic pathway (arrivals of spikes sent ``delay`` steps earlier: propagation of the
 old weight, then depression, then the presynaptic traces jump); every projection's
-postsynaptic pathway (potentiation, then the postsynaptic traces jump); resets.
+postsynaptic pathway (potentiation, then the postsynaptic traces jump); resets (LIF:
+``v <- v_reset`` and the refractory count; Izhikevich: ``v <- c``, ``u <- u + d``).
+
+Izhikevich neurons share the per-neuron arrays of LIF neurons (``v``, ``g_e``, ``g_i``,
+the parameter rows ``lif_par``; flag column ``L_IZH``, ``L_RESET`` holds ``c`` and ``L_TH``
+holds ``v_peak``) and add the recovery variable ``u`` (unused, and 0 + 0, for LIF rows).
 
 Traces are kept per neuron and per projection, not per synapse: with a homogeneous delay
 every synapse of a presynaptic neuron sees the same trace, so this is exact and makes a
@@ -50,12 +57,16 @@ import numpy as np
 from plasticity._config import jit
 
 # group kinds
-LIF, POISSON, GENERATOR = 0, 1, 2
+LIF, POISSON, GENERATOR, IZH = 0, 1, 2, 3
 # columns of the per-group integer table
 G_OFF, G_N, G_KIND, G_LIF, G_METHOD, G_RECORD = 0, 1, 2, 3, 4, 5
 # columns of the per-neuron LIF parameter table (L_TAU is tau_m in steps, L_AM its decay
-# factor exp(-dt/tau_m), L_REF the refractory period in steps)
-L_TAU, L_REST, L_RESET, L_TH, L_DEC_E, L_DEC_I, L_EE, L_EI, L_COND, L_REF, L_AM = range(11)
+# factor exp(-dt/tau_m), L_REF the refractory period in steps); Izhikevich rows set
+# L_IZH = 1, L_RESET = c, L_TH = v_peak, L_DEC_E/L_DEC_I, L_A, L_B, L_D, L_IEXT and L_DT
+# (the time step in ms), the others 0
+(L_TAU, L_REST, L_RESET, L_TH, L_DEC_E, L_DEC_I, L_EE, L_EI, L_COND, L_REF, L_AM, L_IZH,
+ L_A, L_B, L_D, L_IEXT, L_DT) = range(17)
+N_LCOLS = 17
 # columns of the per-projection integer table
 (P_SRC, P_NSRC, P_TGT, P_NTGT, P_TLIF, P_REC, P_DELAY, P_SPARSE, P_PLASTIC, P_NEAREST,
  P_MULT, P_WOFF, P_PTR, P_CSC, P_TRPRE, P_TRPOST, P_IDX, P_EV, P_EVCAP, P_TBL,
@@ -370,7 +381,7 @@ def _post_events_deferred(t, pi, p, pf, ids, n_ids, W, tr_post1, tr_post2, ev_i,
     ev_state[pi, E_COUNT] = n_ev + m
 
 @jit
-def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W, indptr,
+def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf, W, indptr,
              indices, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_pre2, tr_post1, tr_post2,
              ring_ids, ring_cnt, gen_steps, gen_ids, gen_ptr, out_t, out_id, out_cnt,
              rate_counts, bin0, bin_steps, mon_idx, mon_every, mon_first, mon_v, mon_g,
@@ -421,7 +432,12 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W
         for k in range(n_lif):
             lp = lif_par[k]
             e, ii = ge[k], gi[k]
-            if ref[k] > 0:
+            if lp[L_IZH] > 0:
+                vk, uk = v[k], u[k]
+                cur = e - ii + lp[L_IEXT]
+                v[k] = vk + lp[L_DT] * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
+                u[k] = uk + lp[L_DT] * (lp[L_A] * (lp[L_B] * vk - uk))
+            elif ref[k] > 0:
                 ref[k] -= 1
             elif lp[L_COND] > 0:
                 gtot = 1.0 + e + ii
@@ -441,6 +457,13 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W
                 l0 = groups[g, G_LIF]
                 for k in range(l0, l0 + n):
                     if v[k] > lif_par[k, L_TH] and ref[k] == 0:
+                        ids[cnt] = gid0 + k - l0
+                        cnt += 1
+                        spiked[k] = 1
+            elif kind == IZH:
+                l0 = groups[g, G_LIF]
+                for k in range(l0, l0 + n):
+                    if v[k] >= lif_par[k, L_TH]:
                         ids[cnt] = gid0 + k - l0
                         cnt += 1
                         spiked[k] = 1
@@ -497,6 +520,7 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, ge, gi, ref, proj, projf, W
             if spiked[k]:
                 v[k] = lif_par[k, L_RESET]
                 ref[k] = np.int64(lif_par[k, L_REF])
+                u[k] += lif_par[k, L_D]
                 spiked[k] = 0
         if mon_idx.shape[0] > 0 and t % mon_every == 0:
             s = t // mon_every - mon_first

@@ -8,6 +8,7 @@ Build a :class:`Network` from groups (:class:`LIF`, :class:`PoissonGroup`,
 
 from plasticity.spiking.network import (
     LIF,
+    Izhikevich,
     Network,
     PairSTDP,
     PoissonGroup,
@@ -17,7 +18,7 @@ from plasticity.spiking.network import (
 )
 from plasticity.spiking.results import Recording, SimResult
 
-__all__ = ["LIF", "Network", "PairSTDP", "PoissonGroup", "SpikeGenerator", "Synapses",
+__all__ = ["LIF", "Izhikevich", "Network", "PairSTDP", "PoissonGroup", "SpikeGenerator", "Synapses",
            "TripletSTDP", "Recording", "SimResult", "simulator", "BACKENDS"]
 
 BACKENDS = ("numba", "brian2")

@@ -10,6 +10,9 @@ The model is the one documented in :mod:`plasticity.spiking.network`:
 
 - LIF groups integrate ``v`` by exponential Euler (``method="exponential_euler"``, exact
   for the synaptic variables), with ``(unless refractory)`` when ``t_ref_ms > 0``;
+- Izhikevich groups integrate ``v`` and ``u`` by forward Euler (``method="euler"``); their
+  synaptic variables are parameters decayed exactly by a ``run_regularly`` operation
+  right after the state update (same slot, ``when="groups"``), as in the engine;
 - a presynaptic spike reaching a plastic synapse first adds the old weight to the target's
   synaptic variable, then depresses, then makes the presynaptic traces jump; a
   postsynaptic spike potentiates, then makes the postsynaptic traces jump. Traces are
@@ -258,6 +261,8 @@ class Brian2Simulator:
             name = self._name("group", gi)
             if g.kind == "lif":
                 groups[gname] = self._lif(g, name, clock)
+            elif g.kind == "izhikevich":
+                groups[gname] = self._izhikevich(g, name, clock)
             elif g.kind == "poisson":
                 groups[gname] = b2.PoissonGroup(g.n, rates=g.rate_hz * Hz, clock=clock,
                                                 name=name)
@@ -306,6 +311,28 @@ class Brian2Simulator:
         grp.v = np.full(g.n, v0) * mV
         return grp
 
+    def _izhikevich(self, g, name, clock):
+        b2 = self._b2
+        mV = b2.mV
+        # v, u and the currents in mV (I in mV/ms: g_e / ms); time in ms
+        eqs = ("dv/dt = (0.04 * v**2 / mV + 5 * v + 140 * mV - u + ge - gi + i_ext) / ms"
+               " : volt\n"
+               "du/dt = a * (b * v - u) / ms : volt\n"
+               "ge : volt\n"
+               "gi : volt\n")
+        namespace = {"a": g.a, "b": g.b, "c": g.c * mV, "d": g.d * mV,
+                     "v_peak": g.v_peak_mV * mV, "i_ext": g.i_ext * mV,
+                     "dec_e": math.exp(-self.dt / g.tau_e_ms),
+                     "dec_i": math.exp(-self.dt / g.tau_i_ms)}
+        grp = b2.NeuronGroup(g.n, eqs, threshold="v >= v_peak", reset="v = c\nu += d",
+                             method="euler", namespace=namespace, clock=clock, name=name)
+        # exact decay of the synaptic variables, after the state update of the same step
+        grp.run_regularly("ge = ge * dec_e\ngi = gi * dec_i", when="groups", order=1,
+                          name=name + "_decay")
+        grp.v = np.full(g.n, float(g.v0)) * mV
+        grp.u = np.full(g.n, float(g.u0)) * mV
+        return grp
+
     def _synapses(self, pi, syn, groups, clock):
         b2 = self._b2
         net = self.net
@@ -316,6 +343,8 @@ class Brian2Simulator:
         if tgt.kind == "lif":
             unit = " * mV" if tgt.model == "current" else ""
             on_pre = [f"{var}_post += w{unit}"]
+        elif tgt.kind == "izhikevich":
+            on_pre = [f"{var}_post += w * mV"]
         else:
             on_pre = []
         model = ["w : 1"]
@@ -419,9 +448,9 @@ class Brian2Simulator:
     def _check_state_request(self):
         for gname, idx in self.recording.state.items():
             g = self.net.groups.get(gname)
-            if g is None or g.kind != "lif":
+            if g is None or g.kind not in ("lif", "izhikevich"):
                 raise InvalidParameterError(f"cannot record the state of '{gname}': not a "
-                                            "LIF group of this network")
+                                            "LIF group or an Izhikevich group of this network")
             idx = np.asarray(idx, dtype=np.int64)
             if idx.size and (idx.min() < 0 or idx.max() >= g.n):
                 raise InvalidParameterError(f"state indices of '{gname}' out of range")
@@ -614,7 +643,7 @@ class _Accumulator:
                 continue
             rows = np.rint(t_s * 1e3 / (dt * self.every)).astype(np.int64) - self.first
             g = sim.net.groups[gname]
-            scale_g = 1e3 if g.model == "current" else 1.0
+            scale_g = 1e3 if g.kind == "izhikevich" or g.model == "current" else 1.0
             v_out, g_out = self.state[gname]
             v_out[rows] = np.asarray(mon.v_, dtype=np.float64).T * 1e3
             g_out[rows] = np.asarray(mon.ge_, dtype=np.float64).T * scale_g

@@ -115,20 +115,22 @@ class NumbaSimulator:
     def _pack_groups(self):
         net, dt = self.net, self.dt
         offsets = net.offsets()
-        rows, probs, lif_rows, v0 = [], [], [], []
+        rows, probs, lif_rows, v0, u0 = [], [], [], [], []
         gen_steps, gen_ids = [], []
         self._lif_off = {}
         n_lif = 0
         for name, g in net.groups.items():
-            kind = {"lif": K.LIF, "poisson": K.POISSON, "generator": K.GENERATOR}[g.kind]
+            kind = {"lif": K.LIF, "poisson": K.POISSON, "generator": K.GENERATOR,
+                    "izhikevich": K.IZH}[g.kind]
             prob = g.rate_hz * dt * 1e-3 if g.kind == "poisson" else 0.0
-            rows.append([offsets[name], g.n, kind, n_lif if g.kind == "lif" else -1,
+            neurons = g.kind in ("lif", "izhikevich")
+            rows.append([offsets[name], g.n, kind, n_lif if neurons else -1,
                          1 if prob > 0.05 else 0,
                          int(self.recording.records_spikes(name))])
             probs.append(prob)
             if g.kind == "lif":
                 self._lif_off[name] = n_lif
-                row = np.zeros(11)
+                row = np.zeros(K.N_LCOLS)
                 row[K.L_TAU] = g.tau_m_ms / dt
                 row[K.L_REST], row[K.L_RESET], row[K.L_TH] = g.v_rest_mV, g.v_reset_mV, \
                     g.v_th_mV
@@ -142,6 +144,20 @@ class NumbaSimulator:
                 row[K.L_AM] = math.exp(-dt / g.tau_m_ms)
                 lif_rows.append(np.tile(row, (g.n, 1)))
                 v0.append(np.full(g.n, g.v_rest_mV if g.v_init_mV is None else g.v_init_mV))
+                u0.append(np.zeros(g.n))
+                n_lif += g.n
+            elif g.kind == "izhikevich":
+                self._lif_off[name] = n_lif
+                row = np.zeros(K.N_LCOLS)
+                row[K.L_IZH] = 1.0
+                row[K.L_RESET], row[K.L_TH] = g.c, g.v_peak_mV
+                row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
+                row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
+                row[K.L_A], row[K.L_B], row[K.L_D] = g.a, g.b, g.d
+                row[K.L_IEXT], row[K.L_DT] = g.i_ext, dt
+                lif_rows.append(np.tile(row, (g.n, 1)))
+                v0.append(np.full(g.n, float(g.v0)))
+                u0.append(np.full(g.n, float(g.u0)))
                 n_lif += g.n
             elif g.kind == "generator" and g.indices:
                 steps = np.rint(np.asarray(g.times_ms) / dt).astype(np.int64)
@@ -149,8 +165,9 @@ class NumbaSimulator:
                 gen_ids.append(offsets[name] + np.asarray(g.indices, dtype=np.int64))
         self._groups = np.array(rows, dtype=np.int64)
         self._probs = np.array(probs, dtype=np.float64)
-        self._lif_par = np.concatenate(lif_rows) if lif_rows else np.zeros((0, 11))
+        self._lif_par = np.concatenate(lif_rows) if lif_rows else np.zeros((0, K.N_LCOLS))
         self._v = np.concatenate(v0) if v0 else np.zeros(0)
+        self._u = np.concatenate(u0) if u0 else np.zeros(0)
         self._ge = np.zeros(n_lif)
         self._gi = np.zeros(n_lif)
         self._ref = np.zeros(n_lif, dtype=np.int64)
@@ -305,9 +322,9 @@ class NumbaSimulator:
         mon_idx, mon_groups = [], []
         for gname, idx in rec.state.items():
             g = self.net.groups.get(gname)
-            if g is None or g.kind != "lif":
+            if g is None or g.kind not in ("lif", "izhikevich"):
                 raise InvalidParameterError(f"cannot record the state of '{gname}': not a "
-                                            "LIF group of this network")
+                                            "LIF group or an Izhikevich group of this network")
             idx = np.asarray(idx, dtype=np.int64)
             if idx.size and (idx.min() < 0 or idx.max() >= g.n):
                 raise InvalidParameterError(f"state indices of '{gname}' out of range")
@@ -329,7 +346,7 @@ class NumbaSimulator:
             stop = min(t1, t + CHUNK_STEPS)
             reached = K.simulate(
                 t, stop, self._rng, self._groups, self._probs, self._lif_par, self._v,
-                self._ge, self._gi, self._ref, self._proj, self._projf, self._W,
+                self._u, self._ge, self._gi, self._ref, self._proj, self._projf, self._W,
                 self._indptr, self._indices, self._csc_ptr, self._csc_syn, self._csc_pre,
                 *self._tr, self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
                 self._gen_ptr, out_t, out_id, out_cnt, rate_counts, t0, bin_steps,

@@ -1,7 +1,7 @@
 """The description of a spiking network, shared by every backend.
 
 A :class:`Network` is plain, validated data: neuron groups (:class:`LIF`,
-:class:`PoissonGroup`, :class:`SpikeGenerator`), projections between them
+:class:`Izhikevich`, :class:`PoissonGroup`, :class:`SpikeGenerator`), projections between them
 (:class:`Synapses`, optionally plastic with :class:`PairSTDP` or :class:`TripletSTDP`) and
 the time step. The Numba engine (:mod:`plasticity.spiking.engine`) and the Brian2 backend
 (:mod:`plasticity.spiking.brian2_backend`) both build from it, so one config gives the same
@@ -24,8 +24,8 @@ from pydantic import Field, model_validator
 
 from plasticity.validation import Hyperparameters
 
-__all__ = ["LIF", "PoissonGroup", "SpikeGenerator", "PairSTDP", "TripletSTDP", "Synapses",
-           "Network", "available_memory", "synapse_bytes"]
+__all__ = ["LIF", "Izhikevich", "IZHIKEVICH_PRESETS", "PoissonGroup", "SpikeGenerator",
+           "PairSTDP", "TripletSTDP", "Synapses", "Network", "available_memory", "synapse_bytes"]
 
 #: bytes per stored synapse in the Numba engine: float64 weight, plus (sparse) an int32
 #: target index, plus (sparse and plastic) the int32 pair of the transposed index.
@@ -75,6 +75,86 @@ class LIF(Hyperparameters):
     def time_constants(self) -> dict[str, float]:
         return {"tau_m_ms": self.tau_m_ms, "tau_e_ms": self.tau_e_ms,
                 "tau_i_ms": self.tau_i_ms}
+
+
+#: Izhikevich (2003) parameter sets ``(a, b, c, d)``: regular spiking (excitatory cortical
+#: cells, spike-frequency adaptation) and fast spiking (inhibitory interneurons)
+IZHIKEVICH_PRESETS = {"rs": {"a": 0.02, "b": 0.2, "c": -65.0, "d": 8.0},
+                      "fs": {"a": 0.1, "b": 0.2, "c": -65.0, "d": 2.0}}
+
+
+class Izhikevich(Hyperparameters):
+    """A group of Izhikevich neurons (Izhikevich 2003, IEEE TNN 14:1569; 2007, Cereb
+    Cortex 17:2443), time in ms, ``v`` in mV::
+
+        dv/dt = 0.04 v**2 + 5 v + 140 - u + I
+        du/dt = a (b v - u)
+        I = g_e - g_i + i_ext,   dg_e/dt = -g_e / tau_e,   dg_i/dt = -g_i / tau_i
+
+    When ``v >= v_peak``: a spike, then ``v <- c`` and ``u <- u + d`` (no refractory
+    period). The input ``I`` is current-based, in the units of ``dv/dt`` (mV/ms, i.e.
+    Izhikevich's ``I``); a synaptic weight ``w`` is the jump of ``g_e`` (or ``g_i``), so
+    one presynaptic spike injects a total charge ``w * tau`` (mV) into ``v``.
+
+    ``preset="rs"`` (regular spiking: a=0.02, b=0.2, c=-65, d=8) or ``"fs"`` (fast
+    spiking: a=0.1, b=0.2, c=-65, d=2) supplies ``a, b, c, d`` not given explicitly;
+    ``"custom"`` requires all four.
+
+    Integration (both backends, identically): forward Euler with the network's time step
+    for ``v`` and ``u``, both from the values at the start of the step (Brian2's
+    ``method="euler"``), with the synaptic variables of the start of the step; the
+    synaptic variables then decay exactly (``g <- g exp(-dt/tau)``). The network's
+    ``dt_ms`` must be at most 1 ms (Izhikevich used two 0.5 ms steps for ``v``).
+    """
+
+    kind: Literal["izhikevich"] = "izhikevich"
+    n: int = Field(1, ge=1, description="number of neurons")
+    preset: Literal["rs", "fs", "custom"] = "rs"
+    a: float | None = Field(None, gt=0, description="recovery rate (1/ms)")
+    b: float | None = Field(None, description="sensitivity of u to v")
+    c: float | None = Field(None, description="reset potential (mV)")
+    d: float | None = Field(None, description="jump of u at a spike")
+    v_peak_mV: float = Field(30.0, description="spike cut-off (mV)")
+    tau_e_ms: float = Field(5.0, gt=0, description="excitatory synaptic time constant (ms)")
+    tau_i_ms: float = Field(10.0, gt=0, description="inhibitory synaptic time constant (ms)")
+    i_ext: float = Field(0.0, description="constant input current (mV/ms)")
+    v_init_mV: float | None = Field(None, description="initial potential (default c)")
+    u_init: float | None = Field(None, description="initial recovery (default b * v_init)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data):
+        if isinstance(data, dict):
+            values = IZHIKEVICH_PRESETS.get(data.get("preset", "rs"))
+            if values is not None:
+                data = dict(data)
+                for key, val in values.items():
+                    if data.get(key) is None:
+                        data[key] = val
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self):
+        missing = [k for k in "abcd" if getattr(self, k) is None]
+        if missing:
+            raise ValueError(f"preset='custom' needs {', '.join(missing)}")
+        if self.c >= self.v_peak_mV:
+            raise ValueError(f"c ({self.c}) must be below v_peak_mV ({self.v_peak_mV})")
+        return self
+
+    @property
+    def v0(self) -> float:
+        """The initial potential (mV)."""
+        return self.c if self.v_init_mV is None else self.v_init_mV
+
+    @property
+    def u0(self) -> float:
+        """The initial recovery variable."""
+        return self.b * self.v0 if self.u_init is None else self.u_init
+
+    def time_constants(self) -> dict[str, float]:
+        return {"tau_e_ms": self.tau_e_ms, "tau_i_ms": self.tau_i_ms,
+                "1/a (ms)": 1.0 / self.a}
 
 
 class PoissonGroup(Hyperparameters):
@@ -168,7 +248,7 @@ class TripletSTDP(Hyperparameters):
                 "tau_x_ms": self.tau_x_ms, "tau_y_ms": self.tau_y_ms}
 
 
-Group = Annotated[LIF | PoissonGroup | SpikeGenerator, Field(discriminator="kind")]
+Group = Annotated[LIF | Izhikevich | PoissonGroup | SpikeGenerator, Field(discriminator="kind")]
 Plasticity = Annotated[PairSTDP | TripletSTDP, Field(discriminator="kind")]
 
 
@@ -244,12 +324,13 @@ class Network(Hyperparameters):
 
     Parameters
     ----------
-    groups : dict of str to LIF, PoissonGroup or SpikeGenerator
+    groups : dict of str to LIF, Izhikevich, PoissonGroup or SpikeGenerator
         Named populations, simulated in this order.
     synapses : list of Synapses
         Projections; their presynaptic pathways run in this order within a step.
     dt_ms : float
-        Time step (ms); must be smaller than every time constant of the model.
+        Time step (ms); must be smaller than every time constant of the model, and at
+        most 1 ms when there are Izhikevich groups.
     memory_fraction : float
         The largest fraction of currently available memory the synapses may take.
     """
@@ -269,6 +350,9 @@ class Network(Hyperparameters):
                 if tau <= dt:
                     raise ValueError(f"dt_ms ({dt}) must be smaller than every time "
                                      f"constant; {key} of group '{name}' is {tau}")
+            if g.kind == "izhikevich" and dt > 1.0:
+                raise ValueError(f"dt_ms ({dt}) must be at most 1 ms with Izhikevich "
+                                 f"neurons (group '{name}'; forward Euler)")
             if g.kind == "poisson" and g.rate_hz * dt * 1e-3 > 1:
                 raise ValueError(f"group '{name}': rate_hz * dt is "
                                  f"{g.rate_hz * dt * 1e-3:g}, a spike probability "

@@ -9,13 +9,18 @@ per-step spike vectors. Order within a step:
 
 1. STDP traces decay;
 2. LIF neurons integrate ``v`` by exponential Euler with the synaptic variables of the
-   start of the step, then the synaptic variables decay;
-3. thresholds (LIF, generators), giving this step's spike vectors;
+   start of the step; Izhikevich neurons take one forward-Euler step of
+   ``v' = 0.04 v^2 + 5 v + 140 - u + I``, ``u' = a (b v - u)`` with
+   ``I = g_e - g_i + i_ext``, all from the start of the step; then the synaptic variables
+   decay exactly;
+3. thresholds (LIF ``v > v_th`` when not refractory, Izhikevich ``v >= v_peak``,
+   generators), giving this step's spike vectors;
 4. each projection in order: spikes sent ``delay`` steps ago arrive, add the (old) weight
    to the target's ``g_e``/``g_i``, depress, and the presynaptic traces jump;
 5. each plastic projection in order: this step's postsynaptic spikes potentiate, then the
    postsynaptic traces jump;
-6. resets; ``v`` (after the reset) and ``g_e`` are sampled.
+6. resets (Izhikevich: ``v = c``, ``u += d``); ``v`` (after the reset) and ``g_e`` are
+   sampled.
 
 Only deterministic sources (:class:`~plasticity.spiking.network.SpikeGenerator`) are
 supported; the initial connectivity and weights come from the engine (built with the same
@@ -44,6 +49,16 @@ class _Group:
             self.dec_m = math.exp(-dt / spec.tau_m_ms)
             self.dec_e = math.exp(-dt / spec.tau_e_ms)
             self.dec_i = math.exp(-dt / spec.tau_i_ms)
+        elif self.kind == "izhikevich":
+            v0 = spec.c if spec.v_init_mV is None else spec.v_init_mV
+            self.v = np.full(self.n, float(v0))
+            self.u = np.full(self.n, spec.b * v0 if spec.u_init is None else spec.u_init,
+                             dtype=float)
+            self.ge = np.zeros(self.n)
+            self.gi = np.zeros(self.n)
+            self.dt = dt
+            self.dec_e = math.exp(-dt / spec.tau_e_ms)
+            self.dec_i = math.exp(-dt / spec.tau_i_ms)
         elif self.kind == "generator":
             self.table = np.zeros((n_steps, self.n), dtype=bool)
             steps = np.rint(np.asarray(spec.times_ms, dtype=float) / dt).astype(np.int64)
@@ -57,6 +72,14 @@ class _Group:
     def integrate(self, t, dt):
         """Exponential Euler for ``v`` (skipped while refractory); synapses decay."""
         s = self.spec
+        if self.kind == "izhikevich":
+            v, u = self.v, self.u
+            current = self.ge - self.gi + s.i_ext
+            self.v = v + dt * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
+            self.u = u + dt * (s.a * (s.b * v - u))
+            self.ge = self.ge * self.dec_e
+            self.gi = self.gi * self.dec_i
+            return None
         free = (t - self.last) >= self.ref_steps
         if s.model == "conductance":
             gtot = 1.0 + self.ge + self.gi
@@ -73,6 +96,8 @@ class _Group:
     def threshold(self, t, free):
         if self.kind == "lif":
             return (self.v > self.spec.v_th_mV) & free
+        if self.kind == "izhikevich":
+            return self.v >= self.spec.v_peak_mV
         return self.table[t].copy()
 
 
@@ -123,7 +148,7 @@ class _Projection:
         if rows.size == 0:
             return
         tgt = self.post_grp
-        if tgt.kind == "lif":
+        if tgt.kind in ("lif", "izhikevich"):
             add = np.where(self.mask[rows], self.W[rows], 0.0).sum(axis=0)
             if self.syn.receptor == "e":
                 tgt.ge = tgt.ge + add
@@ -184,7 +209,8 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
     duration_ms : float
         Simulated time (ms), rounded to whole steps.
     record_v : dict of str to sequence of int, optional
-        LIF group -> neurons whose ``v`` and ``g_e`` are kept at every step (after resets).
+        LIF or Izhikevich group -> neurons whose ``v`` and ``g_e`` are kept at every
+        step (after resets).
 
     Returns
     -------
@@ -209,7 +235,8 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
     for t in range(n_steps):
         for p in projs:
             p.decay_traces()
-        free = {name: g.integrate(t, dt) for name, g in groups.items() if g.kind == "lif"}
+        free = {name: g.integrate(t, dt) for name, g in groups.items()
+                if g.kind in ("lif", "izhikevich")}
         for name, g in groups.items():
             s = g.threshold(t, free.get(name))
             g.hist.append(s)
@@ -225,6 +252,10 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
                 s = g.hist[t]
                 g.v[s] = g.spec.v_reset_mV
                 g.last[s] = t
+            elif g.kind == "izhikevich":
+                s = g.hist[t]
+                g.v[s] = g.spec.c
+                g.u[s] = g.u[s] + g.spec.d
         for name, idx in record_v.items():
             v_out[name][t] = groups[name].v[idx]
             g_out[name][t] = groups[name].ge[idx]
