@@ -41,22 +41,16 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from plasticity.experiment import Config, Experiment
+from plasticity.rl.actor_critic import ActorCriticParams
 
 
-class ActorCriticConfig(Config):
+class ActorCriticConfig(ActorCriticParams, Config):
+    # the agent's hyperparameters (gamma, lambdas, learning rates, beta, fourier_order)
+    # come from ActorCriticParams; these are the experiment's own
     env: str = Field("CartPole-v1", description="'gridworld' or a gymnasium id with "
                                                 "discrete actions")
     n_episodes: int = Field(150, ge=1, description="learning episodes")
     n_random_episodes: int = Field(100, ge=1, description="episodes of the random policy")
-    gamma: float = Field(0.99, ge=0, le=1, description="discount per step")
-    lam_critic: float = Field(0.8, ge=0, le=1, description="critic trace decay")
-    lam_actor: float = Field(0.8, ge=0, le=1, description="actor trace decay")
-    alpha_critic: float = Field(0.01, gt=0, allow_inf_nan=False,
-                                description="critic learning rate")
-    alpha_actor: float = Field(0.01, gt=0, allow_inf_nan=False,
-                               description="actor learning rate")
-    beta: float = Field(1.0, gt=0, allow_inf_nan=False, description="inverse temperature")
-    fourier_order: int = Field(3, ge=1, le=10, description="Fourier basis order (Box obs)")
 
     @field_validator("env")
     @classmethod
@@ -76,9 +70,7 @@ def run(cfg: ActorCriticConfig, ctx):
     from plasticity.rl.envs import GridWorld, make_env
 
     env = make_env(cfg.env)
-    agent = ActorCritic(gamma=cfg.gamma, lam_critic=cfg.lam_critic, lam_actor=cfg.lam_actor,
-                        alpha_critic=cfg.alpha_critic, alpha_actor=cfg.alpha_actor,
-                        beta=cfg.beta, fourier_order=cfg.fourier_order)
+    agent = ActorCritic(**{k: getattr(cfg, k) for k in ActorCriticParams.model_fields})
     seed0 = int(ctx.child_rng().integers(2**30))
     action_rng = ctx.child_rng()
     r_random = random_return(env, cfg.n_random_episodes, ctx.child_rng(), seed=seed0)

@@ -92,9 +92,7 @@ def run(cfg: Song2000Config, ctx):
 
 
 def _segment(cfg, sim):
-    if sim.backend == "numba":
-        return 1000.0 * min(cfg.snapshot_every_s, 1.0) if cfg.snapshot_every_s < 1 \
-            else 1000.0 * cfg.snapshot_every_s
+    # one segment per weight snapshot; C++ standalone can only run once
     return None if getattr(sim, "standalone", False) else 1000.0 * cfg.snapshot_every_s
 
 

@@ -161,8 +161,8 @@ def feature_map(observation_space, order=3):
     return FeatureMap(kind, C.shape[0], lr_scale, fourier)
 
 
-class ActorCritic(Hyperparameters):
-    """Actor-critic with TD(lambda) critic and a three-factor actor (module docstring).
+class ActorCriticParams(Hyperparameters):
+    """The actor-critic's hyperparameters, declared once (experiments extend them).
 
     Parameters
     ----------
@@ -187,6 +187,11 @@ class ActorCritic(Hyperparameters):
                                description="actor learning rate")
     beta: float = Field(1.0, gt=0, allow_inf_nan=False, description="inverse temperature")
     fourier_order: int = Field(3, ge=1, le=10, description="Fourier basis order (Box obs)")
+
+
+class ActorCritic(ActorCriticParams):
+    """Actor-critic with TD(lambda) critic and a three-factor actor (module docstring);
+    hyperparameters as in :class:`ActorCriticParams`."""
 
     def init(self, env):
         """Feature map and zero weights for ``env``: ``(features, v, W)``."""
