@@ -70,3 +70,15 @@ def test_protocol_experiments_on_brian2(cli, tmp_path, name, check):
     assert code == 0, err
     run = pl.open_run(out)
     assert run.summary["backend"] == "brian2" and check(run.summary), run.summary
+
+
+@pytest.mark.slow
+def test_song2000_in_cpp_standalone_runs_in_one_segment(cli, tmp_path):
+    # C++ standalone can run only once: the experiment must not split the run
+    out = tmp_path / "st.h5"
+    code, _, err = cli("run", "song2000", "--out", out, "--set", "backend=brian2",
+                       "--set", "brian2_target=cpp_standalone", "--set", "duration_s=5")
+    assert code == 0, err
+    run = pl.open_run(out)
+    assert run.summary["brian2_target_used"] == "cpp_standalone"
+    assert run.snapshots["input_neuron"]["value"].shape == (2, 1000)

@@ -478,6 +478,11 @@ class Brian2Simulator:
             self._np_state = np.random.get_state()  # noqa: NPY002
             np.random.set_state(outer)  # noqa: NPY002
 
+    @property
+    def standalone(self) -> bool:
+        """True in C++ standalone mode, where :meth:`run` may be called only once."""
+        return self._standalone
+
     def run(self, duration_ms, *, progress=None) -> SimResult:
         """Simulate ``duration_ms`` more and return what was recorded in that span.
 
