@@ -14,6 +14,14 @@ old weight, then depression, then the presynaptic traces jump); every projection
 postsynaptic pathway (potentiation, then the postsynaptic traces jump); resets (LIF:
 ``v <- v_reset`` and the refractory count; Izhikevich: ``v <- c``, ``u <- u + d``).
 
+Reward-modulated projections (``P_PLASTIC == REWARD``) apply STDP to a per-synapse
+eligibility trace ``cel`` (at ``P_COFF``) instead of the weight, and keep a
+neuromodulator level ``dop[pi]``: it decays with the traces, jumps after the thresholds
+by ``F_DJUMP`` per spike of the modulator group (``P_MOD``, ``P_NMOD``; ``P_MOD < 0`` for
+none), and at the end of every ``P_UPD``-th step (counted from step 0) every synapse of
+the projection takes ``w <- clip(w + F_ETA * (dop + F_DTON) * c)`` (``F_ETA`` already
+multiplied by the interval in ms) and ``c <- c * F_DC``. They never defer potentiation.
+
 Izhikevich neurons share the per-neuron arrays of LIF neurons (``v``, ``g_e``, ``g_i``,
 the parameter rows ``lif_par``; flag column ``L_IZH``, ``L_RESET`` holds ``c`` and ``L_TH``
 holds ``v_peak``) and add the recovery variable ``u`` (unused, and 0 + 0, for LIF rows).
@@ -62,22 +70,26 @@ LIF, POISSON, GENERATOR, IZH = 0, 1, 2, 3
 G_OFF, G_N, G_KIND, G_LIF, G_METHOD, G_RECORD = 0, 1, 2, 3, 4, 5
 # columns of the per-neuron LIF parameter table (L_TAU is tau_m in steps, L_AM its decay
 # factor exp(-dt/tau_m), L_REF the refractory period in steps); Izhikevich rows set
-# L_IZH = 1, L_RESET = c, L_TH = v_peak, L_DEC_E/L_DEC_I, L_A, L_B, L_D, L_IEXT and L_DT
-# (the time step in ms), the others 0
+# L_IZH = 1, L_RESET = c, L_TH = v_peak, L_DEC_E/L_DEC_I, L_A, L_B, L_D, L_IEXT, L_DT
+# (the time step in ms), L_GSC (factor from g to current: 1, or 1/dt for delta synapses,
+# whose decay factors are 0), L_NOISE (width of the uniform current noise) and L_METH
+# (1 for Izhikevich's two half steps of v), the others 0
 (L_TAU, L_REST, L_RESET, L_TH, L_DEC_E, L_DEC_I, L_EE, L_EI, L_COND, L_REF, L_AM, L_IZH,
- L_A, L_B, L_D, L_IEXT, L_DT) = range(17)
-N_LCOLS = 17
+ L_A, L_B, L_D, L_IEXT, L_DT, L_GSC, L_NOISE, L_METH) = range(20)
+N_LCOLS = 20
 # columns of the per-projection integer table
 (P_SRC, P_NSRC, P_TGT, P_NTGT, P_TLIF, P_REC, P_DELAY, P_SPARSE, P_PLASTIC, P_NEAREST,
  P_MULT, P_WOFF, P_PTR, P_CSC, P_TRPRE, P_TRPOST, P_IDX, P_EV, P_EVCAP, P_TBL,
- P_TBLN) = range(21)
-N_PCOLS = 21
+ P_TBLN, P_MOD, P_NMOD, P_UPD, P_COFF, P_NSYN) = range(26)
+N_PCOLS = 26
 # columns of the per-projection event-ring state (deferred potentiation): events and
 # step-blocks appended so far, a lower bound of the oldest event some row still needs
 E_COUNT, E_BLOCKS, E_LOW = 0, 1, 2
 # columns of the per-projection float table
-(F_WMIN, F_WMAX, F_AP, F_AM, F_A2P, F_A3P, F_A2M, F_A3M, F_DP, F_DM, F_DX, F_DY) = range(12)
-PAIR, TRIPLET = 1, 2
+(F_WMIN, F_WMAX, F_AP, F_AM, F_A2P, F_A3P, F_A2M, F_A3M, F_DP, F_DM, F_DX, F_DY, F_ETA,
+ F_DTON, F_DJUMP, F_DD, F_DC) = range(17)
+N_FCOLS = 17
+PAIR, TRIPLET, REWARD = 1, 2, 3
 
 
 @jit
@@ -154,11 +166,13 @@ def _sample_poisson(rng, gid0, n, prob, method, ids, cnt, mark):
 
 @jit
 def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
-                tr_post1, tr_post2):
+                tr_post1, tr_post2, cel):
     src0, nsrc, tgt_lif = p[P_SRC], p[P_NSRC], p[P_TLIF]
     ntgt, woff, sparse, plastic = p[P_NTGT], p[P_WOFF], p[P_SPARSE], p[P_PLASTIC]
     g = ge if p[P_REC] == 0 else gi
     trpre, trpost = p[P_TRPRE], p[P_TRPOST]
+    reward = plastic == REWARD
+    coff, amw = p[P_COFF], pf[F_AM] * pf[F_WMAX]
     for q in range(n_ids):
         j = ids[q] - src0
         if j < 0 or j >= nsrc:
@@ -173,7 +187,9 @@ def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
             w = W[woff + s]
             if tgt_lif >= 0:
                 g[tgt_lif + i] += w
-            if plastic:
+            if reward:
+                cel[coff + s] -= amw * tr_post1[trpost + i]
+            elif plastic:
                 W[woff + s] = _depress(w, p, pf, tr_post1[trpost + i], r2)
         if plastic:
             _jump(tr_pre1, trpre + j, p[P_NEAREST])
@@ -182,11 +198,13 @@ def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
 
 @jit
 def _post_events(p, pf, ids, n_ids, W, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_post1,
-                 tr_post2):
+                 tr_post2, cel):
     """Eager potentiation (the step loop uses it for sparse projections only; dense
     plastic ones defer it, see the module docstring)."""
     tgt0, ntgt, nsrc, woff = p[P_TGT], p[P_NTGT], p[P_NSRC], p[P_WOFF]
     trpre, trpost = p[P_TRPRE], p[P_TRPOST]
+    reward = p[P_PLASTIC] == REWARD
+    coff, apw = p[P_COFF], pf[F_AP] * pf[F_WMAX]
     for q in range(n_ids):
         i = ids[q] - tgt0
         if i < 0 or i >= ntgt:
@@ -195,12 +213,18 @@ def _post_events(p, pf, ids, n_ids, W, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_po
         if p[P_SPARSE]:
             c0 = p[P_CSC]
             for s in range(csc_ptr[c0 + i], csc_ptr[c0 + i + 1]):
-                syn = woff + csc_syn[s]
-                W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + csc_pre[s]], o2)
+                if reward:
+                    cel[coff + csc_syn[s]] += apw * tr_pre1[trpre + csc_pre[s]]
+                else:
+                    syn = woff + csc_syn[s]
+                    W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + csc_pre[s]], o2)
         else:
             for j in range(nsrc):
-                syn = woff + j * ntgt + i
-                W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + j], o2)
+                if reward:
+                    cel[coff + j * ntgt + i] += apw * tr_pre1[trpre + j]
+                else:
+                    syn = woff + j * ntgt + i
+                    W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + j], o2)
         _jump(tr_post1, trpost + i, p[P_NEAREST])
         _jump(tr_post2, trpost + i, p[P_NEAREST])
 
@@ -381,11 +405,24 @@ def _post_events_deferred(t, pi, p, pf, ids, n_ids, W, tr_post1, tr_post2, ev_i,
     ev_state[pi, E_COUNT] = n_ev + m
 
 @jit
+def _modulated_update(p, pf, W, cel, d):
+    """The periodic weight update of a reward-modulated projection, then the eligibility
+    decays (one contiguous pass over the projection's synapses)."""
+    woff, coff, n = p[P_WOFF], p[P_COFF], p[P_NSYN]
+    k, wmin, wmax, dc = pf[F_ETA] * (d + pf[F_DTON]), pf[F_WMIN], pf[F_WMAX], pf[F_DC]
+    wr = W[woff:woff + n]
+    cr = cel[coff:coff + n]
+    for s in range(n):
+        wr[s] = _clip(wr[s] + k * cr[s], wmin, wmax)
+        cr[s] *= dc
+
+
+@jit
 def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf, W, indptr,
              indices, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_pre2, tr_post1, tr_post2,
              ring_ids, ring_cnt, gen_steps, gen_ids, gen_ptr, out_t, out_id, out_cnt,
              rate_counts, bin0, bin_steps, mon_idx, mon_every, mon_first, mon_v, mon_g,
-             ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl):
+             ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, cel, dop):
     """Advance the network from step ``t0`` up to (not including) ``t1``.
 
     Returns the first step not simulated: ``t1``, or earlier when the spike record
@@ -419,6 +456,8 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                 a, n_src, d1, d2 = p[P_TRPRE], p[P_NSRC], pf[F_DP], pf[F_DX]
                 b, n_tgt, d3, d4 = p[P_TRPOST], p[P_NTGT], pf[F_DM], pf[F_DY]
                 triplet = p[P_PLASTIC] == TRIPLET
+                if p[P_PLASTIC] == REWARD:
+                    dop[pi] *= pf[F_DD]
                 for j in range(a, a + n_src):
                     tr_pre1[j] *= d1
                 for i in range(b, b + n_tgt):
@@ -433,10 +472,19 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
             lp = lif_par[k]
             e, ii = ge[k], gi[k]
             if lp[L_IZH] > 0:
-                vk, uk = v[k], u[k]
-                cur = e - ii + lp[L_IEXT]
-                v[k] = vk + lp[L_DT] * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
-                u[k] = uk + lp[L_DT] * (lp[L_A] * (lp[L_B] * vk - uk))
+                vk, uk, h = v[k], u[k], lp[L_DT]
+                cur = (e - ii) * lp[L_GSC] + lp[L_IEXT]
+                if lp[L_NOISE] > 0.0:
+                    cur += lp[L_NOISE] * (rng.random() - 0.5)
+                if lp[L_METH] > 0:
+                    # Izhikevich's code: two half steps of v, then u from the new v
+                    vk = vk + 0.5 * h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
+                    vk = vk + 0.5 * h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
+                    v[k] = vk
+                    u[k] = uk + h * (lp[L_A] * (lp[L_B] * vk - uk))
+                else:
+                    v[k] = vk + h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
+                    u[k] = uk + h * (lp[L_A] * (lp[L_B] * vk - uk))
             elif ref[k] > 0:
                 ref[k] -= 1
             elif lp[L_COND] > 0:
@@ -492,6 +540,15 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
             q += 1
         gen_ptr[0] = q
         ring_cnt[row] = cnt
+        # -- neuromodulator release (this step's spikes of each modulator group) -----
+        for pi in range(n_proj):
+            if proj[pi, P_PLASTIC] == REWARD and proj[pi, P_MOD] >= 0:
+                m0, m1 = proj[pi, P_MOD], proj[pi, P_MOD] + proj[pi, P_NMOD]
+                n_mod = 0
+                for q in range(cnt):
+                    if m0 <= ids[q] < m1:
+                        n_mod += 1
+                dop[pi] += projf[pi, F_DJUMP] * n_mod
         # -- presynaptic pathways (arrivals after each projection's delay) ----------
         for pi in range(n_proj):
             d = proj[pi, P_DELAY]
@@ -505,7 +562,8 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                                      pre_tlast, pre_xa, pow_tbl, touch)
             else:
                 _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
-                            indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2)
+                            indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2,
+                            cel)
         # -- postsynaptic pathways ---------------------------------------------------
         for pi in range(n_proj):
             if proj[pi, P_EVCAP] > 0:
@@ -514,7 +572,11 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                                       pre_done, pre_tlast, pre_xa, pow_tbl)
             elif proj[pi, P_PLASTIC]:
                 _post_events(proj[pi], projf[pi], ids, cnt, W, csc_ptr, csc_syn, csc_pre,
-                             tr_pre1, tr_post1, tr_post2)
+                             tr_pre1, tr_post1, tr_post2, cel)
+        # -- modulated weight updates ------------------------------------------------
+        for pi in range(n_proj):
+            if proj[pi, P_PLASTIC] == REWARD and (t + 1) % proj[pi, P_UPD] == 0:
+                _modulated_update(proj[pi], projf[pi], W, cel, dop[pi])
         # -- resets and monitors -----------------------------------------------------
         for k in range(n_lif):
             if spiked[k]:

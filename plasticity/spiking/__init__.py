@@ -2,7 +2,8 @@
 
 Build a :class:`Network` from groups (:class:`LIF`, :class:`PoissonGroup`,
 :class:`SpikeGenerator`) and projections (:class:`Synapses`, plastic with
-:class:`PairSTDP` or :class:`TripletSTDP`), then simulate it with :func:`simulator`
+:class:`PairSTDP`, :class:`TripletSTDP` or the dopamine-modulated :class:`RewardSTDP`),
+then simulate it with :func:`simulator`
 (``backend="numba"``, the fast default, or ``"brian2"``, the reference).
 """
 
@@ -12,14 +13,16 @@ from plasticity.spiking.network import (
     Network,
     PairSTDP,
     PoissonGroup,
+    RewardSTDP,
     SpikeGenerator,
     Synapses,
     TripletSTDP,
 )
 from plasticity.spiking.results import Recording, SimResult
 
-__all__ = ["LIF", "Izhikevich", "Network", "PairSTDP", "PoissonGroup", "SpikeGenerator", "Synapses",
-           "TripletSTDP", "Recording", "SimResult", "simulator", "BACKENDS"]
+__all__ = ["LIF", "Izhikevich", "Network", "PairSTDP", "PoissonGroup", "RewardSTDP",
+           "SpikeGenerator", "Synapses", "TripletSTDP", "Recording", "SimResult", "simulator",
+           "BACKENDS"]
 
 BACKENDS = ("numba", "brian2")
 

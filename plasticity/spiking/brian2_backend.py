@@ -170,6 +170,21 @@ def _resolve_target(b2, target):
     return "cython" if available else "numpy"
 
 
+def _check_supported(net):
+    """Refuse, in one line, the model features this backend does not build yet."""
+    for name, g in net.groups.items():
+        if g.kind == "izhikevich" and (g.noise > 0 or g.method != "euler"
+                                       or g.synapse != "exponential"):
+            raise InvalidParameterError(
+                f"group '{name}': the Brian2 backend does not build Izhikevich noise, "
+                f"method='izhikevich2007' or delta synapses yet; use backend='numba'")
+    for syn in net.synapses:
+        if getattr(syn.plasticity, "kind", None) == "reward":
+            raise InvalidParameterError(
+                f"projection '{syn.label}': the Brian2 backend does not build RewardSTDP "
+                f"yet; use backend='numba'")
+
+
 class Brian2Simulator:
     """Simulate a :class:`Network` with Brian2.
 
@@ -205,6 +220,7 @@ class Brian2Simulator:
                  target="auto"):
         if not isinstance(net, Network):
             raise InvalidParameterError(f"expected a Network, got {type(net).__name__}")
+        _check_supported(net)
         b2 = _import_brian2()
         self._b2 = b2
         self.net = net

@@ -155,6 +155,12 @@ class NumbaSimulator:
                 row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
                 row[K.L_A], row[K.L_B], row[K.L_D] = g.a, g.b, g.d
                 row[K.L_IEXT], row[K.L_DT] = g.i_ext, dt
+                row[K.L_NOISE] = g.noise
+                row[K.L_METH] = 1.0 if g.method == "izhikevich2007" else 0.0
+                row[K.L_GSC] = 1.0
+                if g.synapse == "delta":  # input used up in one step, as a current w/dt
+                    row[K.L_DEC_E] = row[K.L_DEC_I] = 0.0
+                    row[K.L_GSC] = 1.0 / dt
                 lif_rows.append(np.tile(row, (g.n, 1)))
                 v0.append(np.full(g.n, float(g.v0)))
                 u0.append(np.full(g.n, float(g.u0)))
@@ -186,7 +192,7 @@ class NumbaSimulator:
         offsets = net.offsets()
         proj, projf = [], []
         weights, indptr, indices, csc_ptr, csc_syn, csc_pre = [], [], [], [], [], []
-        n_w = n_ptr = n_idx = n_csc = n_cscv = n_trpre = n_trpost = n_ev = n_tbl = 0
+        n_w = n_ptr = n_idx = n_csc = n_cscv = n_trpre = n_trpost = n_ev = n_tbl = n_c = 0
         pow_tbls = []
         self._proj_index = {}
         self._conn = {}
@@ -205,10 +211,13 @@ class NumbaSimulator:
             row[K.P_DELAY] = net.delay_steps(syn)
             row[K.P_SPARSE] = int(sparse)
             row[K.P_WOFF] = n_w
-            f = np.zeros(12)
+            row[K.P_NSYN] = w.size
+            row[K.P_MOD] = -1
+            f = np.zeros(K.N_FCOLS)
             f[K.F_WMIN], f[K.F_WMAX] = syn.w_min, syn.w_max
             if plastic is not None:
-                row[K.P_PLASTIC] = K.PAIR if plastic.kind == "pair" else K.TRIPLET
+                row[K.P_PLASTIC] = {"pair": K.PAIR, "triplet": K.TRIPLET,
+                                    "reward": K.REWARD}[plastic.kind]
                 row[K.P_NEAREST] = int(plastic.pairing == "nearest")
                 row[K.P_TRPRE], row[K.P_TRPOST] = n_trpre, n_trpost
                 n_trpre += src.n
@@ -219,12 +228,26 @@ class NumbaSimulator:
                     row[K.P_MULT] = int(plastic.weight_dependence == "multiplicative")
                     f[K.F_AP], f[K.F_AM] = plastic.a_plus, plastic.a_minus
                     f[K.F_DX], f[K.F_DY] = f[K.F_DP], f[K.F_DM]
+                elif plastic.kind == "reward":
+                    f[K.F_AP], f[K.F_AM] = plastic.a_plus, plastic.a_minus
+                    f[K.F_DX], f[K.F_DY] = f[K.F_DP], f[K.F_DM]
+                    k = net.update_steps(syn)
+                    row[K.P_UPD], row[K.P_COFF] = k, n_c
+                    n_c += w.size
+                    f[K.F_ETA] = plastic.eta * k * self.dt
+                    f[K.F_DTON], f[K.F_DJUMP] = plastic.d_tonic, plastic.d_jump
+                    f[K.F_DD] = math.exp(-self.dt / plastic.tau_d_ms)
+                    f[K.F_DC] = math.exp(-k * self.dt / plastic.tau_c_ms)
+                    if plastic.modulator is not None:
+                        row[K.P_MOD] = offsets[plastic.modulator]
+                        row[K.P_NMOD] = net.groups[plastic.modulator].n
                 else:
                     f[K.F_A2P], f[K.F_A3P] = plastic.a2_plus, plastic.a3_plus
                     f[K.F_A2M], f[K.F_A3M] = plastic.a2_minus, plastic.a3_minus
                     f[K.F_DX] = math.exp(-self.dt / plastic.tau_x_ms)
                     f[K.F_DY] = math.exp(-self.dt / plastic.tau_y_ms)
-            if plastic is not None and not sparse and tgt.n >= DEFER_MIN_POST:
+            if plastic is not None and plastic.kind != "reward" and not sparse \
+                    and tgt.n >= DEFER_MIN_POST:
                 # deferred potentiation: event ring and decay table (kernel docstring)
                 # at least one step's worth of events (every target spiking at once)
                 # (a power of two: ring positions are a mask, not a division)
@@ -270,7 +293,10 @@ class NumbaSimulator:
                 else np.zeros(1, dtype)
 
         self._proj = np.array(proj, dtype=np.int64).reshape(-1, K.N_PCOLS)
-        self._projf = np.array(projf, dtype=np.float64).reshape(-1, 12)
+        self._projf = np.array(projf, dtype=np.float64).reshape(-1, K.N_FCOLS)
+        # eligibility traces of the reward-modulated projections, and their dopamine
+        self._cel = np.zeros(max(n_c, 1))
+        self._dop = np.zeros(max(len(proj), 1))
         self._W = cat(weights, np.float64)
         self._indptr = cat(indptr, np.int64)
         self._indices = cat(indices, np.int32)
@@ -350,7 +376,7 @@ class NumbaSimulator:
                 self._indptr, self._indices, self._csc_ptr, self._csc_syn, self._csc_pre,
                 *self._tr, self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
                 self._gen_ptr, out_t, out_id, out_cnt, rate_counts, t0, bin_steps,
-                mon_idx, every, first, mon_v, mon_g, *self._defer)
+                mon_idx, every, first, mon_v, mon_g, *self._defer, self._cel, self._dop)
             n = int(out_cnt[0])
             if n:
                 got_t.append(out_t[:n].copy())
@@ -415,6 +441,33 @@ class NumbaSimulator:
                                         f"({sl.stop - sl.start},). Got {w.shape}.")
         self._flush()  # the pending potentiations precede the replacement
         self._W[sl] = w
+
+    def _reward_index(self, label):
+        self._slice(label)
+        pi = self._proj_index[label]
+        if self._proj[pi, K.P_PLASTIC] != K.REWARD:
+            raise InvalidParameterError(f"projection '{label}' is not reward-modulated "
+                                        "(plasticity=RewardSTDP)")
+        return pi
+
+    def modulator(self, label) -> float:
+        """The neuromodulator (dopamine) level ``d`` of reward-modulated projection
+        ``label``."""
+        return float(self._dop[self._reward_index(label)])
+
+    def set_modulator(self, label, value):
+        """Set the neuromodulator level ``d`` of projection ``label`` now (a reward
+        delivered by the experiment, or a TD error); it then decays with ``tau_d``."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise InvalidParameterError(f"The modulator value must be finite. Got {value}.")
+        self._dop[self._reward_index(label)] = value
+
+    def eligibility(self, label) -> np.ndarray:
+        """A copy of reward-modulated projection ``label``'s eligibility traces (same
+        order as :meth:`weights`)."""
+        p = self._proj[self._reward_index(label)]
+        return self._cel[p[K.P_COFF]:p[K.P_COFF] + p[K.P_NSYN]].copy()
 
     def connectivity(self, label) -> tuple[np.ndarray, np.ndarray]:
         """Presynaptic and postsynaptic indices of projection ``label``'s synapses."""

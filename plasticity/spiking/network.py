@@ -25,13 +25,16 @@ from pydantic import Field, model_validator
 from plasticity.validation import Hyperparameters
 
 __all__ = ["LIF", "Izhikevich", "IZHIKEVICH_PRESETS", "PoissonGroup", "SpikeGenerator",
-           "PairSTDP", "TripletSTDP", "Synapses", "Network", "available_memory", "synapse_bytes"]
+           "PairSTDP", "TripletSTDP", "RewardSTDP", "Synapses", "Network", "available_memory",
+           "synapse_bytes"]
 
 #: bytes per stored synapse in the Numba engine: float64 weight, plus (sparse) an int32
-#: target index, plus (sparse and plastic) the int32 pair of the transposed index.
+#: target index, plus (sparse and plastic) the int32 pair of the transposed index; a
+#: reward-modulated rule adds a float64 eligibility trace.
 DENSE_BYTES = 8
 SPARSE_BYTES = 12
 SPARSE_PLASTIC_BYTES = 20
+ELIGIBILITY_BYTES = 8
 
 
 class LIF(Hyperparameters):
@@ -100,11 +103,22 @@ class Izhikevich(Hyperparameters):
     spiking: a=0.1, b=0.2, c=-65, d=2) supplies ``a, b, c, d`` not given explicitly;
     ``"custom"`` requires all four.
 
-    Integration (both backends, identically): forward Euler with the network's time step
-    for ``v`` and ``u``, both from the values at the start of the step (Brian2's
-    ``method="euler"``), with the synaptic variables of the start of the step; the
-    synaptic variables then decay exactly (``g <- g exp(-dt/tau)``). The network's
-    ``dt_ms`` must be at most 1 ms (Izhikevich used two 0.5 ms steps for ``v``).
+    Integration, ``method="euler"``: forward Euler with the network's time step for ``v``
+    and ``u``, both from the values at the start of the step (Brian2's
+    ``method="euler"``), with the synaptic variables of the start of the step.
+    ``method="izhikevich2007"``: the scheme of Izhikevich's published code (spnet.m,
+    daspnet.m): ``v`` takes two forward-Euler half steps with the same input, then ``u``
+    one step from the new ``v``. Either way the synaptic variables then decay exactly
+    (``g <- g exp(-dt/tau)``). The network's ``dt_ms`` must be at most 1 ms.
+
+    ``synapse="delta"`` makes synaptic input instantaneous, as in Izhikevich's networks:
+    the weights arriving in a step enter the next step's input current as ``g / dt``
+    and are then used up, so a spike of weight ``w`` moves ``v`` by ``w`` (mV) over one
+    step (``tau_e_ms`` and ``tau_i_ms`` are then unused).
+
+    ``noise`` adds Izhikevich's random "thalamic" input: a current drawn uniformly from
+    ``[-noise/2, noise/2]`` (mV/ms) independently for every neuron and step (daspnet.m
+    uses 13 with 1 ms steps).
     """
 
     kind: Literal["izhikevich"] = "izhikevich"
@@ -118,6 +132,10 @@ class Izhikevich(Hyperparameters):
     tau_e_ms: float = Field(5.0, gt=0, description="excitatory synaptic time constant (ms)")
     tau_i_ms: float = Field(10.0, gt=0, description="inhibitory synaptic time constant (ms)")
     i_ext: float = Field(0.0, description="constant input current (mV/ms)")
+    noise: float = Field(0.0, ge=0, description="width of the uniform random current "
+                                                "drawn every step (mV/ms)")
+    method: Literal["euler", "izhikevich2007"] = "euler"
+    synapse: Literal["exponential", "delta"] = "exponential"
     v_init_mV: float | None = Field(None, description="initial potential (default c)")
     u_init: float | None = Field(None, description="initial recovery (default b * v_init)")
 
@@ -153,8 +171,10 @@ class Izhikevich(Hyperparameters):
         return self.b * self.v0 if self.u_init is None else self.u_init
 
     def time_constants(self) -> dict[str, float]:
-        return {"tau_e_ms": self.tau_e_ms, "tau_i_ms": self.tau_i_ms,
-                "1/a (ms)": 1.0 / self.a}
+        taus = {"1/a (ms)": 1.0 / self.a}
+        if self.synapse == "exponential":
+            taus.update(tau_e_ms=self.tau_e_ms, tau_i_ms=self.tau_i_ms)
+        return taus
 
 
 class PoissonGroup(Hyperparameters):
@@ -248,8 +268,56 @@ class TripletSTDP(Hyperparameters):
                 "tau_x_ms": self.tau_x_ms, "tau_y_ms": self.tau_y_ms}
 
 
+class RewardSTDP(Hyperparameters):
+    """Dopamine-modulated STDP with an eligibility trace (Izhikevich 2007, Cereb Cortex
+    17:2443; a three-factor rule in the canonical form of Fremaux & Gerstner 2016).
+
+    Pair STDP does not change the weight but a per-synapse eligibility trace ``c``, which
+    a neuromodulator ``d`` (dopamine) turns into weight change::
+
+        on pre   c -= a_minus * w_max * y       on post   c += a_plus * w_max * x
+        dc/dt = -c / tau_c        dd/dt = -d / tau_d        dw/dt = eta * (d + d_tonic) * c
+
+    with the traces ``x`` (presynaptic, ``tau_plus``) and ``y`` (postsynaptic,
+    ``tau_minus``) of :class:`PairSTDP`, and ``w`` clipped to ``[w_min, w_max]`` at every
+    weight update. ``d`` jumps by ``d_jump`` at every spike of the group named
+    ``modulator`` (dopaminergic neurons, NEST's volume transmitter), and a simulator can
+    also set it directly (``set_modulator``: a reward delivered by the experiment, or a
+    TD error for TD-LTP, Fremaux, Sprekeler & Gerstner 2013). ``d`` may be negative.
+
+    The weights are updated every ``update_every_ms`` (default: every step), each time by
+    ``eta * T * (d + d_tonic) * c`` for the elapsed ``T``, after which ``c`` decays by
+    ``exp(-T / tau_c)``: Izhikevich's code updates every 10 ms. Within a step: ``d``
+    decays with the traces; the modulator's spikes of the step add to it after the
+    thresholds; STDP changes ``c`` in the synaptic pathways; the weight update comes last.
+
+    Izhikevich (2007): ``w_max = 4``, ``a_plus = 0.025``, ``a_minus = 0.0375`` (jumps of
+    0.1 and 0.15), nearest pairing, ``tau_c = 1000`` ms, ``tau_d = 200`` ms,
+    ``eta = 0.1`` per ms, ``d_tonic = 0.002``, ``d_jump = 0.5``, ``update_every_ms = 10``.
+    """
+
+    kind: Literal["reward"] = "reward"
+    tau_plus_ms: float = Field(20.0, gt=0, description="presynaptic trace time constant")
+    tau_minus_ms: float = Field(20.0, gt=0, description="postsynaptic trace time constant")
+    a_plus: float = Field(0.01, ge=0, description="eligibility jump on post (x w_max)")
+    a_minus: float = Field(0.0105, ge=0, description="eligibility drop on pre (x w_max)")
+    pairing: Literal["all", "nearest"] = "all"
+    tau_c_ms: float = Field(1000.0, gt=0, description="eligibility time constant (ms)")
+    tau_d_ms: float = Field(200.0, gt=0, description="dopamine time constant (ms)")
+    eta: float = Field(0.1, ge=0, description="learning rate (1/ms per unit of dopamine)")
+    d_tonic: float = Field(0.0, description="tonic dopamine added to d in the update")
+    d_jump: float = Field(0.5, description="dopamine released per modulator spike")
+    modulator: str | None = Field(None, description="group whose spikes release dopamine")
+    update_every_ms: float | None = Field(None, gt=0, description="interval of the "
+                                          "weight updates (ms); default every step")
+
+    def time_constants(self) -> dict[str, float]:
+        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms,
+                "tau_c_ms": self.tau_c_ms, "tau_d_ms": self.tau_d_ms}
+
+
 Group = Annotated[LIF | Izhikevich | PoissonGroup | SpikeGenerator, Field(discriminator="kind")]
-Plasticity = Annotated[PairSTDP | TripletSTDP, Field(discriminator="kind")]
+Plasticity = Annotated[PairSTDP | TripletSTDP | RewardSTDP, Field(discriminator="kind")]
 
 
 class Synapses(Hyperparameters):
@@ -308,15 +376,16 @@ def available_memory() -> int:
 def synapse_bytes(syn: Synapses, n_pre: int, n_post: int) -> int:
     """Bytes the Numba engine needs to store one projection's synapses (an estimate
     for ``"random"``: the expected count plus five standard deviations)."""
+    extra = ELIGIBILITY_BYTES if getattr(syn.plasticity, "kind", None) == "reward" else 0
     if syn.connect == "all":
-        return DENSE_BYTES * n_pre * n_post
+        return (DENSE_BYTES + extra) * n_pre * n_post
     if syn.connect == "one_to_one":
         count = n_pre
     else:
         mean = n_pre * n_post * syn.p
         count = mean + 5 * math.sqrt(mean * (1 - syn.p)) + 1
     per = SPARSE_PLASTIC_BYTES if syn.plasticity is not None else SPARSE_BYTES
-    return int(per * count + 8 * (n_pre + n_post + 2))
+    return int((per + extra) * count + 8 * (n_pre + n_post + 2))
 
 
 class Network(Hyperparameters):
@@ -376,6 +445,14 @@ class Network(Hyperparameters):
             if 0 < syn.delay_ms < dt:
                 raise ValueError(f"projection '{label}': delay_ms ({syn.delay_ms}) is "
                                  f"shorter than dt_ms ({dt}); use 0 or at least one step")
+            mod = getattr(syn.plasticity, "modulator", None)
+            if mod is not None and mod not in self.groups:
+                raise ValueError(f"projection '{label}': modulator '{mod}' is not a group "
+                                 f"(groups: {', '.join(self.groups)})")
+            every = getattr(syn.plasticity, "update_every_ms", None)
+            if every is not None and abs(every / dt - round(every / dt)) > 1e-6 * every / dt:
+                raise ValueError(f"projection '{label}': update_every_ms ({every}) must be "
+                                 f"a whole number of time steps (dt_ms = {dt})")
             if syn.plasticity is not None:
                 for key, tau in syn.plasticity.time_constants().items():
                     if tau <= dt:
@@ -393,6 +470,12 @@ class Network(Hyperparameters):
     def delay_steps(self, syn: Synapses) -> int:
         """The projection's delay in whole time steps."""
         return int(round(syn.delay_ms / self.dt_ms))
+
+    def update_steps(self, syn: Synapses) -> int:
+        """Steps between the weight updates of a reward-modulated projection (1 for
+        every step)."""
+        every = getattr(syn.plasticity, "update_every_ms", None)
+        return 1 if every is None else max(1, int(round(every / self.dt_ms)))
 
     def offsets(self) -> dict[str, int]:
         """Global index of each group's first neuron (groups in declaration order)."""

@@ -19,8 +19,17 @@ per-step spike vectors. Order within a step:
    to the target's ``g_e``/``g_i``, depress, and the presynaptic traces jump;
 5. each plastic projection in order: this step's postsynaptic spikes potentiate, then the
    postsynaptic traces jump;
-6. resets (Izhikevich: ``v = c``, ``u += d``); ``v`` (after the reset) and ``g_e`` are
+6. reward-modulated projections whose weight update falls on this step:
+   ``w <- clip(w + eta * T * (d + d_tonic) * c)``, then ``c`` decays over ``T``;
+7. resets (Izhikevich: ``v = c``, ``u += d``); ``v`` (after the reset) and ``g_e`` are
    sampled.
+
+A reward-modulated projection (:class:`~plasticity.spiking.network.RewardSTDP`) applies
+step 4's depression and step 5's potentiation to its eligibility matrix ``c`` instead of
+``W``; its dopamine ``d`` decays in step 1 and jumps by ``d_jump`` per spike of its
+modulator group after step 3. Izhikevich ``method="izhikevich2007"`` takes two half steps
+of ``v`` and then ``u`` from the new ``v``; ``synapse="delta"`` feeds ``g / dt`` for one
+step. Izhikevich noise is random and not supported here.
 
 Only deterministic sources (:class:`~plasticity.spiking.network.SpikeGenerator`) are
 supported; the initial connectivity and weights come from the engine (built with the same
@@ -57,8 +66,12 @@ class _Group:
             self.ge = np.zeros(self.n)
             self.gi = np.zeros(self.n)
             self.dt = dt
-            self.dec_e = math.exp(-dt / spec.tau_e_ms)
-            self.dec_i = math.exp(-dt / spec.tau_i_ms)
+            if spec.noise > 0:
+                raise ValueError("the spiking twin does not simulate Izhikevich noise")
+            delta = spec.synapse == "delta"
+            self.dec_e = 0.0 if delta else math.exp(-dt / spec.tau_e_ms)
+            self.dec_i = 0.0 if delta else math.exp(-dt / spec.tau_i_ms)
+            self.g_scale = 1.0 / dt if delta else 1.0
         elif self.kind == "generator":
             self.table = np.zeros((n_steps, self.n), dtype=bool)
             steps = np.rint(np.asarray(spec.times_ms, dtype=float) / dt).astype(np.int64)
@@ -74,9 +87,18 @@ class _Group:
         s = self.spec
         if self.kind == "izhikevich":
             v, u = self.v, self.u
-            current = self.ge - self.gi + s.i_ext
-            self.v = v + dt * (0.04 * v * v + 5.0 * v + 140.0 - u + current)
-            self.u = u + dt * (s.a * (s.b * v - u))
+            current = (self.ge - self.gi) * self.g_scale + s.i_ext
+
+            def dv(x):
+                return 0.04 * x * x + 5.0 * x + 140.0 - u + current
+
+            if s.method == "izhikevich2007":
+                v_half = v + 0.5 * dt * dv(v)
+                self.v = v_half + 0.5 * dt * dv(v_half)
+                self.u = u + dt * (s.a * (s.b * self.v - u))
+            else:
+                self.v = v + dt * dv(v)
+                self.u = u + dt * (s.a * (s.b * v - u))
             self.ge = self.ge * self.dec_e
             self.gi = self.gi * self.dec_i
             return None
@@ -102,7 +124,8 @@ class _Group:
 
 
 class _Projection:
-    def __init__(self, syn, pre_grp, post_grp, pre, post, w, dt, delay_steps):
+    def __init__(self, syn, pre_grp, post_grp, pre, post, w, dt, delay_steps,
+                 update_steps=1, modulator=None):
         self.syn, self.pre_grp, self.post_grp = syn, pre_grp, post_grp
         self.delay = delay_steps
         n_pre, n_post = pre_grp.n, post_grp.n
@@ -121,6 +144,13 @@ class _Projection:
             tau_y = r.tau_y_ms if r.kind == "triplet" else r.tau_minus_ms
             self.dec = (math.exp(-dt / r.tau_plus_ms), math.exp(-dt / tau_x),
                         math.exp(-dt / r.tau_minus_ms), math.exp(-dt / tau_y))
+            if r.kind == "reward":
+                self.C = np.zeros((n_pre, n_post))
+                self.d = 0.0
+                self.dec_d = math.exp(-dt / r.tau_d_ms)
+                self.update_steps, self.span_ms = update_steps, update_steps * dt
+                self.dec_c = math.exp(-self.span_ms / r.tau_c_ms)
+                self.modulator = modulator
 
     def decay_traces(self):
         if self.rule is not None:
@@ -128,6 +158,21 @@ class _Projection:
             self.x2 *= self.dec[1]
             self.y1 *= self.dec[2]
             self.y2 *= self.dec[3]
+            if self.rule.kind == "reward":
+                self.d *= self.dec_d
+
+    def release(self, t):
+        """Dopamine from this step's spikes of the modulator group."""
+        if self.rule is not None and self.rule.kind == "reward" and self.modulator:
+            self.d += self.rule.d_jump * int(self.modulator.hist[t].sum())
+
+    def modulated_update(self, t):
+        r = self.rule
+        if r is None or r.kind != "reward" or (t + 1) % self.update_steps:
+            return
+        self.W = self.W + r.eta * self.span_ms * (self.d + r.d_tonic) * self.C
+        self._clip()
+        self.C = np.where(self.mask, self.C * self.dec_c, 0.0)
 
     def _jump(self, traces, sel):
         for tr in traces:
@@ -158,6 +203,11 @@ class _Projection:
         if r is None:
             return
         s = self.syn
+        if r.kind == "reward":
+            self.C[rows] -= np.where(self.mask[rows], r.a_minus * s.w_max * self.y1[None, :],
+                                     0.0)
+            self._jump((self.x1, self.x2), rows)
+            return
         W = self.W[rows]
         if r.kind == "pair":
             if r.weight_dependence == "additive":
@@ -178,6 +228,11 @@ class _Projection:
         if cols.size == 0:
             return
         s = self.syn
+        if r.kind == "reward":
+            self.C[:, cols] += np.where(self.mask[:, cols],
+                                        r.a_plus * s.w_max * self.x1[:, None], 0.0)
+            self._jump((self.y1, self.y2), cols)
+            return
         W = self.W[:, cols]
         if r.kind == "pair":
             if r.weight_dependence == "additive":
@@ -193,6 +248,9 @@ class _Projection:
     def weights(self):
         """Weights of the existing synapses, in the engine's ``(pre, post)`` order."""
         return self.W[self.pre_idx, self.post_idx].copy()
+
+    def eligibility(self):
+        return self.C[self.pre_idx, self.post_idx].copy()
 
 
 def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
@@ -217,6 +275,8 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
     dict
         ``"spikes"``: group -> ``(times_ms, ids)`` sorted by time then id;
         ``"weights"``: label -> final weights (``(pre, post)`` order);
+        ``"eligibility"`` and ``"dopamine"``: reward-modulated label -> final ``c``
+        (same order) and ``d``;
         ``"v"`` and ``"g_e"``: group -> ``(n_steps, n_rec)`` arrays.
     """
     dt = net.dt_ms
@@ -225,8 +285,10 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
     projs = []
     for syn in net.synapses:
         pre, post = connectivity[syn.label]
+        mod = getattr(syn.plasticity, "modulator", None)
         projs.append(_Projection(syn, groups[syn.source], groups[syn.target], pre, post,
-                                 weights[syn.label], dt, net.delay_steps(syn)))
+                                 weights[syn.label], dt, net.delay_steps(syn),
+                                 net.update_steps(syn), groups[mod] if mod else None))
     record_v = {k: np.asarray(v, dtype=np.int64) for k, v in (record_v or {}).items()}
     v_out = {k: np.zeros((n_steps, idx.size)) for k, idx in record_v.items()}
     g_out = {k: np.zeros((n_steps, idx.size)) for k, idx in record_v.items()}
@@ -244,9 +306,13 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
             spk_t[name].append(np.full(ids.size, t * dt))
             spk_i[name].append(ids)
         for p in projs:
+            p.release(t)
+        for p in projs:
             p.presynaptic(t)
         for p in projs:
             p.postsynaptic(t)
+        for p in projs:
+            p.modulated_update(t)
         for g in groups.values():
             if g.kind == "lif":
                 s = g.hist[t]
@@ -264,4 +330,8 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
                      else np.zeros(0, np.int64))
               for name in groups}
     return {"spikes": spikes, "weights": {p.syn.label: p.weights() for p in projs},
+            "eligibility": {p.syn.label: p.eligibility() for p in projs
+                            if p.rule is not None and p.rule.kind == "reward"},
+            "dopamine": {p.syn.label: p.d for p in projs
+                         if p.rule is not None and p.rule.kind == "reward"},
             "v": v_out, "g_e": g_out}
