@@ -12,12 +12,20 @@ The model is the one documented in :mod:`plasticity.spiking.network`:
   for the synaptic variables), with ``(unless refractory)`` when ``t_ref_ms > 0``;
 - Izhikevich groups integrate ``v`` and ``u`` by forward Euler (``method="euler"``); their
   synaptic variables are parameters decayed exactly by a ``run_regularly`` operation
-  right after the state update (same slot, ``when="groups"``), as in the engine;
+  right after the state update (same slot, ``when="groups"``), as in the engine. With
+  ``method="izhikevich2007"``, delta synapses or noise, the whole step is that
+  ``run_regularly`` code instead (half steps of ``v``; delta input ``g / dt`` then used
+  up; the uniform noise from Brian2's ``rand()``, so equal to the engine's in law only);
 - a presynaptic spike reaching a plastic synapse first adds the old weight to the target's
   synaptic variable, then depresses, then makes the presynaptic traces jump; a
   postsynaptic spike potentiates, then makes the postsynaptic traces jump. Traces are
   Brian2's per-synapse event-driven variables (exactly the engine's per-neuron traces,
   since a delay is homogeneous);
+- a reward-modulated projection (``RewardSTDP``) applies the same STDP to a per-synapse
+  eligibility ``c``; its dopamine lives in a one-neuron group (decayed in the ``start``
+  slot, raised by a pathway from the modulator group) read by the projection through a
+  linked variable, and the periodic weight update is a ``run_regularly`` of the
+  projection in the ``end`` slot;
 - Brian2's default schedule runs every presynaptic pathway before every postsynaptic one,
   and pathways in declaration order (the objects are named so that the name tie-break
   keeps that order).
@@ -66,9 +74,9 @@ def brian2_synapse_bytes(syn, n_pre, n_post) -> int:
 
     Per synapse: ``_synaptic_pre``/``_synaptic_post`` and ``N_incoming``/``N_outgoing``
     (int32 each), the weight (float64), the spike queue's synapse list of each pathway
-    (int32), and, when plastic, one float64 per trace plus ``lastupdate``; the arrays that
-    connect it (int64 pre and post, kept for sparse projections, and Brian2's int32 copies
-    while connecting).
+    (int32), and, when plastic, one float64 per trace (and eligibility) plus ``lastupdate``;
+    the arrays that connect it (int64 pre and post, kept for sparse projections, and
+    Brian2's int32 copies while connecting).
     """
     if syn.connect == "all":
         count = n_pre * n_post
@@ -79,7 +87,8 @@ def brian2_synapse_bytes(syn, n_pre, n_post) -> int:
         count = mean + 5 * math.sqrt(mean * (1 - syn.p)) + 1
     per = 16 + 8 + 4 + 16 + 8
     if syn.plasticity is not None:
-        n_traces = 2 if syn.plasticity.kind == "pair" else 4
+        # traces (and, for a reward-modulated rule, the eligibility c)
+        n_traces = {"pair": 2, "reward": 3}.get(syn.plasticity.kind, 4)
         per += 8 * n_traces + 8 + 4
     return int(per * count + 16 * (n_pre + n_post + 2))
 
@@ -170,21 +179,6 @@ def _resolve_target(b2, target):
     return "cython" if available else "numpy"
 
 
-def _check_supported(net):
-    """Refuse, in one line, the model features this backend does not build yet."""
-    for name, g in net.groups.items():
-        if g.kind == "izhikevich" and (g.noise > 0 or g.method != "euler"
-                                       or g.synapse != "exponential"):
-            raise InvalidParameterError(
-                f"group '{name}': the Brian2 backend does not build Izhikevich noise, "
-                f"method='izhikevich2007' or delta synapses yet; use backend='numba'")
-    for syn in net.synapses:
-        if getattr(syn.plasticity, "kind", None) == "reward":
-            raise InvalidParameterError(
-                f"projection '{syn.label}': the Brian2 backend does not build RewardSTDP "
-                f"yet; use backend='numba'")
-
-
 class Brian2Simulator:
     """Simulate a :class:`Network` with Brian2.
 
@@ -220,7 +214,6 @@ class Brian2Simulator:
                  target="auto"):
         if not isinstance(net, Network):
             raise InvalidParameterError(f"expected a Network, got {type(net).__name__}")
-        _check_supported(net)
         b2 = _import_brian2()
         self._b2 = b2
         self.net = net
@@ -239,12 +232,19 @@ class Brian2Simulator:
         self._prefix = _claim_prefix(self)
         # connectivity and initial weights, as in the Numba engine
         self._conn, self._order, self._wcache = {}, {}, {}
+        # dopamine and eligibility of the reward-modulated projections while they do not
+        # live in Brian2 (before a standalone build, after its run)
+        self._dcache, self._ccache = {}, {}
+        self._dopa, self._extra = {}, []
         for syn in net.synapses:
             src, tgt = net.groups[syn.source], net.groups[syn.target]
             pre, post = build_connectivity(syn, src.n, tgt.n, setup)
             w = initial_weights(syn, pre.size, setup)
             self._conn[syn.label] = (pre, post) if syn.connect != "all" else (src.n, tgt.n)
             self._wcache[syn.label] = np.asarray(w, dtype=np.float64)
+            if getattr(syn.plasticity, "kind", None) == "reward":
+                self._dcache[syn.label] = 0.0
+                self._ccache[syn.label] = np.zeros(pre.size)
         self._objects = None
         if not self._standalone:
             with _quiet(b2), _prefs(b2, self.target_used):
@@ -273,6 +273,7 @@ class Brian2Simulator:
         self._clock = b2.Clock(dt=dt * ms, name=self._name("clock", 0))
         clock = self._clock
         groups, synapses = {}, {}
+        self._dopa, self._extra = {}, []
         for gi, (gname, g) in enumerate(net.groups.items()):
             name = self._name("group", gi)
             if g.kind == "lif":
@@ -295,9 +296,9 @@ class Brian2Simulator:
         for pi, syn in enumerate(net.synapses):
             synapses[syn.label] = self._synapses(pi, syn, groups, clock)
         self._groups, self._synapses = groups, synapses
-        self._network = b2.Network(*groups.values(), *synapses.values(),
-                                   name=self._name("network", 0))
-        _adopt(self._network, [*groups.values(), *synapses.values()])
+        objects = [*groups.values(), *synapses.values(), *self._extra]
+        self._network = b2.Network(*objects, name=self._name("network", 0))
+        _adopt(self._network, objects)
         self._objects = True
 
     def _lif(self, g, name, clock):
@@ -330,24 +331,62 @@ class Brian2Simulator:
     def _izhikevich(self, g, name, clock):
         b2 = self._b2
         mV = b2.mV
-        # v, u and the currents in mV (I in mV/ms: g_e / ms); time in ms
-        eqs = ("dv/dt = (0.04 * v**2 / mV + 5 * v + 140 * mV - u + ge - gi + i_ext) / ms"
-               " : volt\n"
-               "du/dt = a * (b * v - u) / ms : volt\n"
-               "ge : volt\n"
-               "gi : volt\n")
+        delta = g.synapse == "delta"
         namespace = {"a": g.a, "b": g.b, "c": g.c * mV, "d": g.d * mV,
                      "v_peak": g.v_peak_mV * mV, "i_ext": g.i_ext * mV,
-                     "dec_e": math.exp(-self.dt / g.tau_e_ms),
-                     "dec_i": math.exp(-self.dt / g.tau_i_ms)}
-        grp = b2.NeuronGroup(g.n, eqs, threshold="v >= v_peak", reset="v = c\nu += d",
-                             method="euler", namespace=namespace, clock=clock, name=name)
-        # exact decay of the synaptic variables, after the state update of the same step
-        grp.run_regularly("ge = ge * dec_e\ngi = gi * dec_i", when="groups", order=1,
-                          name=name + "_decay")
+                     # delta synapses: the input is used up in the step that reads it
+                     "dec_e": 0.0 if delta else math.exp(-self.dt / g.tau_e_ms),
+                     "dec_i": 0.0 if delta else math.exp(-self.dt / g.tau_i_ms)}
+        if g.method == "euler" and not delta and g.noise == 0:
+            # v, u and the currents in mV (I in mV/ms: g_e / ms); time in ms
+            eqs = ("dv/dt = (0.04 * v**2 / mV + 5 * v + 140 * mV - u + ge - gi + i_ext)"
+                   " / ms : volt\n"
+                   "du/dt = a * (b * v - u) / ms : volt\n"
+                   "ge : volt\n"
+                   "gi : volt\n")
+            grp = b2.NeuronGroup(g.n, eqs, threshold="v >= v_peak",
+                                 reset="v = c\nu += d", method="euler",
+                                 namespace=namespace, clock=clock, name=name)
+            # exact decay of the synaptic variables, after the state update of the step
+            grp.run_regularly("ge = ge * dec_e\ngi = gi * dec_i", when="groups", order=1,
+                              name=name + "_decay")
+        else:
+            grp = b2.NeuronGroup(g.n, "v : volt\nu : volt\nge : volt\ngi : volt",
+                                 threshold="v >= v_peak", reset="v = c\nu += d",
+                                 namespace=namespace, clock=clock, name=name)
+            grp.run_regularly(self._izhikevich_code(g, namespace), when="groups",
+                              order=0, name=name + "_step")
         grp.v = np.full(g.n, float(g.v0)) * mV
         grp.u = np.full(g.n, float(g.u0)) * mV
         return grp
+
+    def _izhikevich_code(self, g, namespace):
+        """The integration step of an Izhikevich group as custom code (the engine's
+        order: the input current from the synaptic variables of the start of the step and
+        this step's noise, ``v`` and ``u``, then the synaptic variables decay).
+
+        Brian2's state updaters cannot express Izhikevich's half steps or a uniform
+        noise drawn once per step, hence code rather than equations; ``h`` is the time
+        step in ms, so ``h * (...)`` in volts is the Euler increment of ``dv/dt`` in
+        mV/ms.
+        """
+        mV = self._b2.mV
+        # delta synapses: the weights of a step enter the next step's current as g / dt
+        namespace.update(h=self.dt, hh=0.5 * self.dt,
+                         gsc=1.0 / self.dt if g.synapse == "delta" else 1.0,
+                         noise=g.noise * mV)
+        cur = "cur = (ge - gi) * gsc + i_ext"
+        if g.noise > 0:
+            cur += " + noise * (rand() - 0.5)"
+        rhs = "(0.04 * v**2 / mV + 5 * v + 140 * mV - u + cur)"
+        if g.method == "izhikevich2007":
+            # two half steps of v with the same input, then u from the new v
+            body = [f"v = v + hh * {rhs}", f"v = v + hh * {rhs}",
+                    "u = u + h * (a * (b * v - u))"]
+        else:
+            # forward Euler: v and u both from the start-of-step values
+            body = [f"v_new = v + h * {rhs}", "u = u + h * (a * (b * v - u))", "v = v_new"]
+        return "\n".join([cur, *body, "ge = ge * dec_e", "gi = gi * dec_i"])
 
     def _synapses(self, pi, syn, groups, clock):
         b2 = self._b2
@@ -380,6 +419,22 @@ class Brian2Simulator:
                     dep, pot = "a_minus * w_max * y", "a_plus * w_max * x"
                 on_pre += [f"w = clip(w - {dep}, w_min, w_max)", f"x {op} 1"]
                 on_post += [f"w = clip(w + {pot}, w_min, w_max)", f"y {op} 1"]
+            elif plastic.kind == "reward":
+                # STDP acts on the eligibility c; the weight changes only in the
+                # periodic update (_reward_update), driven by the dopamine da
+                namespace.update(tau_plus=plastic.tau_plus_ms * ms,
+                                 tau_minus=plastic.tau_minus_ms * ms,
+                                 amw=plastic.a_minus * syn.w_max,
+                                 apw=plastic.a_plus * syn.w_max)
+                k = net.update_steps(syn)
+                # the engine's factors, computed the same way
+                namespace.update(eta_t=plastic.eta * k * self.dt, d_tonic=plastic.d_tonic,
+                                 dec_c=math.exp(-k * self.dt / plastic.tau_c_ms), k_upd=k)
+                model += ["dx/dt = -x / tau_plus : 1 (event-driven)",
+                          "dy/dt = -y / tau_minus : 1 (event-driven)",
+                          "c : 1", "da : 1 (linked)"]
+                on_pre += ["c -= amw * y", f"x {op} 1"]
+                on_post += ["c += apw * x", f"y {op} 1"]
             else:
                 namespace.update(tau_plus=plastic.tau_plus_ms * ms,
                                  tau_minus=plastic.tau_minus_ms * ms,
@@ -403,9 +458,14 @@ class Brian2Simulator:
         S = b2.Synapses(groups[syn.source], groups[syn.target], model="\n".join(model),
                         on_pre="\n".join(on_pre) if on_pre else "", namespace=namespace,
                         clock=clock, name=self._name("syn", pi), **kwargs)
+        reward = getattr(plastic, "kind", None) == "reward"
+        if reward:
+            S.da = b2.linked_var(self._dopamine(pi, syn, groups, clock), "d")
         pre, post = self.connectivity(syn.label)
         if pre.size:
             S.connect(i=pre.astype(np.int32), j=post.astype(np.int32))
+            if reward:
+                self._reward_update(S, syn)
         else:
             S.active = False  # no synapses (Brian2 refuses to run an unconnected one)
         if self._standalone or not pre.size:
@@ -418,7 +478,54 @@ class Brian2Simulator:
         self._write_w(S, syn.label, self._wcache[syn.label])
         if not self._standalone:
             del self._wcache[syn.label]  # from now on the weights live in Brian2
+            if reward:
+                del self._dcache[syn.label], self._ccache[syn.label]
         return S
+
+    def _dopamine(self, pi, syn, groups, clock):
+        """The dopamine of a reward-modulated projection: a one-neuron group holding
+        ``d``, which decays at the start of every step (with the engine's traces) and
+        jumps by ``d_jump`` per spike of the modulator group (a pathway of the
+        ``synapses`` slot, so after the thresholds and before the weight update)."""
+        b2 = self._b2
+        plastic = syn.plasticity
+        D = b2.NeuronGroup(1, "d : 1", namespace={
+            "dec_d": math.exp(-self.dt / plastic.tau_d_ms)}, clock=clock,
+            name=self._name("dopamine", pi))
+        D.run_regularly("d = d * dec_d", when="start", order=0,
+                        name=self._name("dopamine", pi) + "_decay")
+        D.d = np.array([self._dcache[syn.label]])
+        self._dopa[syn.label] = D
+        self._extra.append(D)
+        if plastic.modulator is not None:
+            n_mod = self.net.groups[plastic.modulator].n
+            M = b2.Synapses(groups[plastic.modulator], D, on_pre="d_post += d_jump",
+                            namespace={"d_jump": plastic.d_jump}, clock=clock,
+                            name=self._name("release", pi))
+            M.connect(i=np.arange(n_mod, dtype=np.int32), j=np.zeros(n_mod, np.int32))
+            self._extra.append(M)
+        return D
+
+    def _reward_update(self, S, syn):
+        """The periodic weight update of a reward-modulated projection, at the end of
+        every ``update_every``-th step counted from step 0 (as the engine):
+        ``w <- clip(w + eta * T * (d + d_tonic) * c)``, then ``c <- c * exp(-T / tau_c)``.
+
+        It runs every step and is switched off by a factor 0 in the other steps:
+        Brian2's regular operations tick at steps 0, k, 2k, ..., not at k - 1,
+        2k - 1, ... (multiplying by 1 or adding 0 leaves the values exact).
+        """
+        k = self.net.update_steps(syn)
+        if k == 1:
+            code = ["w = clip(w + eta_t * (da + d_tonic) * c, w_min, w_max)",
+                    "c = c * dec_c"]
+        else:
+            code = ["upd_on = int((timestep(t, dt) + 1) % k_upd == 0)",
+                    "w = clip(w + eta_t * (da + d_tonic) * c * upd_on, w_min, w_max)",
+                    "c = c * (dec_c * upd_on + (1 - upd_on))"]
+        # after every pathway of the step (and before the next step's decay of d)
+        S.run_regularly("\n".join(code), when="end", order=-1,
+                        name=S.name + "_reward")
 
     def _write_w(self, S, label, w):
         order = self._order[label]
@@ -572,8 +679,13 @@ class Brian2Simulator:
                         i, j = np.asarray(S.i[:]), np.asarray(S.j[:])
                         order = np.lexsort((j, i))
                         self._wcache[label] = np.asarray(S.w[:], dtype=np.float64)[order]
+                        if label in self._ccache:
+                            self._ccache[label] = np.asarray(S.c[:], np.float64)[order]
+                    for label, D in self._dopa.items():
+                        self._dcache[label] = float(np.asarray(D.d[:])[0])
                 finally:
                     self._groups = self._synapses = self._network = None
+                    self._dopa, self._extra = {}, []
                     b2.device.reinit()
                     b2.device.activate()
                     b2.set_device("runtime")
@@ -610,6 +722,49 @@ class Brian2Simulator:
             self._wcache[label] = w.copy()
         else:
             self._write_w(self._synapses[label], label, w)
+
+    def _check_reward(self, label):
+        self._check_label(label)
+        if getattr(self._plasticity(label), "kind", None) != "reward":
+            raise InvalidParameterError(f"projection '{label}' is not reward-modulated "
+                                        "(plasticity=RewardSTDP)")
+
+    def _plasticity(self, label):
+        return next(s.plasticity for s in self.net.synapses if s.label == label)
+
+    def modulator(self, label) -> float:
+        """The neuromodulator (dopamine) level ``d`` of reward-modulated projection
+        ``label``."""
+        self._check_reward(label)
+        if label in self._dcache:
+            return float(self._dcache[label])
+        return float(self._dopa[label].variables["d"].get_value()[0])
+
+    def set_modulator(self, label, value):
+        """Set the neuromodulator level ``d`` of projection ``label`` now (a reward
+        delivered by the experiment, or a TD error); it then decays with ``tau_d``."""
+        value = float(value)
+        if not math.isfinite(value):
+            raise InvalidParameterError(f"The modulator value must be finite. Got {value}.")
+        self._check_reward(label)
+        if self._standalone and self._ran:
+            raise InvalidParameterError("a cpp_standalone Brian2 simulation has already "
+                                        "run; its modulator can no longer be changed")
+        if label in self._dcache:
+            self._dcache[label] = value
+        else:
+            # the array itself (runtime devices): setting it needs no generated code
+            self._dopa[label].variables["d"].get_value()[0] = value
+
+    def eligibility(self, label) -> np.ndarray:
+        """A copy of reward-modulated projection ``label``'s eligibility traces (same
+        order as :meth:`weights`)."""
+        self._check_reward(label)
+        if label in self._ccache:
+            return self._ccache[label].copy()
+        c = np.array(self._synapses[label].variables["c"].get_value(), dtype=np.float64)
+        order = self._order[label]
+        return c if order is None else c[order]
 
     def connectivity(self, label) -> tuple[np.ndarray, np.ndarray]:
         """Presynaptic and postsynaptic indices of projection ``label``'s synapses."""
