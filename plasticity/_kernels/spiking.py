@@ -5,7 +5,8 @@ loop. The network arrives packed into flat arrays by :mod:`plasticity.spiking.en
 which validates everything; these kernels trust it.
 
 Order within a step (the same as Brian2's default schedule, so both backends agree):
-traces decay; LIF neurons integrate (exponential Euler), Izhikevich neurons integrate
+traces decay; LIF neurons integrate (conductance-based: exponential Euler with the
+conductances of the start of the step; current-based: exactly), Izhikevich neurons integrate
 (forward Euler for ``v`` and ``u``, both from the start-of-step values), and their
 synaptic variables decay; thresholds (LIF ``v > v_th`` outside refractoriness,
 Izhikevich ``v >= v_peak``, Poisson, generators, in group order); every projection's
@@ -73,10 +74,12 @@ G_OFF, G_N, G_KIND, G_LIF, G_METHOD, G_RECORD = 0, 1, 2, 3, 4, 5
 # L_IZH = 1, L_RESET = c, L_TH = v_peak, L_DEC_E/L_DEC_I, L_A, L_B, L_D, L_IEXT, L_DT
 # (the time step in ms), L_GSC (factor from g to current: 1, or 1/dt for delta synapses,
 # whose decay factors are 0), L_NOISE (width of the uniform current noise) and L_METH
-# (1 for Izhikevich's two half steps of v), the others 0
+# (1 for Izhikevich's two half steps of v), the others 0; current-based LIF rows hold in
+# L_KE and L_KI the response of v over one step to a unit synaptic current decaying during
+# it (exact integration of the linear equations)
 (L_TAU, L_REST, L_RESET, L_TH, L_DEC_E, L_DEC_I, L_EE, L_EI, L_COND, L_REF, L_AM, L_IZH,
- L_A, L_B, L_D, L_IEXT, L_DT, L_GSC, L_NOISE, L_METH) = range(20)
-N_LCOLS = 20
+ L_A, L_B, L_D, L_IEXT, L_DT, L_GSC, L_NOISE, L_METH, L_KE, L_KI) = range(22)
+N_LCOLS = 22
 # columns of the per-projection integer table
 (P_SRC, P_NSRC, P_TGT, P_NTGT, P_TLIF, P_REC, P_DELAY, P_SPARSE, P_PLASTIC, P_NEAREST,
  P_MULT, P_WOFF, P_PTR, P_CSC, P_TRPRE, P_TRPOST, P_IDX, P_EV, P_EVCAP, P_TBL,
@@ -492,8 +495,9 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                 vinf = (lp[L_REST] + e * lp[L_EE] + ii * lp[L_EI]) / gtot
                 v[k] = vinf + (v[k] - vinf) * math.exp(-gtot / lp[L_TAU])
             else:
-                vinf = lp[L_REST] + e - ii
-                v[k] = vinf + (v[k] - vinf) * lp[L_AM]
+                # exact: the currents decay during the step (Brian2's "exact" method)
+                v[k] = lp[L_REST] + (v[k] - lp[L_REST]) * lp[L_AM] + e * lp[L_KE] \
+                    - ii * lp[L_KI]
             ge[k] = e * lp[L_DEC_E]
             gi[k] = ii * lp[L_DEC_I]
         # -- thresholds --------------------------------------------------------------

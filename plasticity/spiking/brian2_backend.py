@@ -312,17 +312,28 @@ class Brian2Simulator:
                    "dge/dt = -ge / tau_e : 1\n"
                    "dgi/dt = -gi / tau_i : 1\n")
         else:
-            eqs = (f"dv/dt = ((v_rest - v) + ge - gi) / tau_m : volt{flag}\n"
-                   "dge/dt = -ge / tau_e : volt\n"
-                   "dgi/dt = -gi / tau_i : volt\n")
+            # linear: integrated exactly, as in the engine. The constants are written
+            # into the equations so that Brian2's symbolic solution is that of these
+            # values (with symbols it divides by tau_i - tau_m, 0/0 when they are equal),
+            # and refractoriness holds v at the reset afterwards, since the flag
+            # "(unless refractory)" would put not_refractory into those denominators.
+            eqs = (f"dv/dt = (({g.v_rest_mV!r} * mV - v) + ge - gi) / ({g.tau_m_ms!r} * ms)"
+                   " : volt\n"
+                   f"dge/dt = -ge / ({g.tau_e_ms!r} * ms) : volt\n"
+                   f"dgi/dt = -gi / ({g.tau_i_ms!r} * ms) : volt\n")
         namespace = {"v_rest": g.v_rest_mV * mV, "e_e": g.e_e_mV * mV,
                      "e_i": g.e_i_mV * mV, "tau_m": g.tau_m_ms * ms,
                      "tau_e": g.tau_e_ms * ms, "tau_i": g.tau_i_ms * ms,
                      "v_th": g.v_th_mV * mV, "v_reset": g.v_reset_mV * mV}
         kwargs = {"refractory": g.t_ref_ms * ms} if ref else {}
+        method = "exponential_euler" if g.model == "conductance" else "exact"
         grp = b2.NeuronGroup(g.n, eqs, threshold="v > v_th", reset="v = v_reset",
-                             method="exponential_euler", namespace=namespace,
+                             method=method, namespace=namespace,
                              clock=clock, name=name, **kwargs)
+        if ref and g.model == "current":
+            grp.run_regularly(f"v = v * int(not_refractory) + ({g.v_reset_mV!r} * mV) * "
+                              f"(1 - int(not_refractory))", when="groups", order=1,
+                              name=name + "_hold")
         v0 = g.v_rest_mV if g.v_init_mV is None else g.v_init_mV
         # arrays (not scalars) so that setting them needs no generated code
         grp.v = np.full(g.n, v0) * mV

@@ -44,6 +44,14 @@ DEFER_MIN_POST = 8
 POW_TABLE_LEN = 8192
 
 
+def step_response(dt, tau_m, tau_s):
+    """Change of ``v`` over one step ``dt`` caused by a synaptic current of 1 mV at the
+    start of the step decaying with ``tau_s``, for ``tau_m dv/dt = -v + I`` (exact)."""
+    if abs(tau_s - tau_m) < 1e-9 * tau_m:
+        return dt / tau_m * math.exp(-dt / tau_m)
+    return tau_s / (tau_s - tau_m) * (math.exp(-dt / tau_s) - math.exp(-dt / tau_m))
+
+
 def build_connectivity(syn, n_pre, n_post, rng):
     """Presynaptic and postsynaptic indices of a projection, sorted by (pre, post).
 
@@ -142,6 +150,8 @@ class NumbaSimulator:
                 # integrated again t_ref after the spike (Brian2's timestep() rounding)
                 row[K.L_REF] = max(int(g.t_ref_ms / dt + 1e-3) - 1, 0)
                 row[K.L_AM] = math.exp(-dt / g.tau_m_ms)
+                row[K.L_KE] = step_response(dt, g.tau_m_ms, g.tau_e_ms)
+                row[K.L_KI] = step_response(dt, g.tau_m_ms, g.tau_i_ms)
                 lif_rows.append(np.tile(row, (g.n, 1)))
                 v0.append(np.full(g.n, g.v_rest_mV if g.v_init_mV is None else g.v_init_mV))
                 u0.append(np.zeros(g.n))

@@ -50,8 +50,10 @@ class LIF(Hyperparameters):
         tau_m dv/dt = (v_rest - v) + I_e - I_i,   dI/dt = -I / tau    (I in mV)
 
     A spike is emitted when ``v > v_th``; ``v`` is then reset to ``v_reset`` and held there
-    for ``t_ref_ms``. Both backends integrate ``v`` by exponential Euler (exact for the
-    conductances held over one step) and the synaptic variables exactly.
+    for ``t_ref_ms``. Both backends integrate the synaptic variables exactly, and ``v``
+    exactly for current-based neurons (linear equations; Brian2's ``method="exact"``) and
+    by exponential Euler for conductance-based ones (exact for the conductances held over
+    one step).
     """
 
     kind: Literal["lif"] = "lif"

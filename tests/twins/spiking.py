@@ -8,8 +8,9 @@ neuron, refractoriness is "steps since the last spike", and delays read a histor
 per-step spike vectors. Order within a step:
 
 1. STDP traces decay;
-2. LIF neurons integrate ``v`` by exponential Euler with the synaptic variables of the
-   start of the step; Izhikevich neurons take one forward-Euler step of
+2. conductance-based LIF neurons integrate ``v`` by exponential Euler with the synaptic
+   variables of the start of the step, current-based ones exactly (the currents decay
+   during the step); Izhikevich neurons take one forward-Euler step of
    ``v' = 0.04 v^2 + 5 v + 140 - u + I``, ``u' = a (b v - u)`` with
    ``I = g_e - g_i + i_ext``, all from the start of the step; then the synaptic variables
    decay exactly;
@@ -58,6 +59,14 @@ class _Group:
             self.dec_m = math.exp(-dt / spec.tau_m_ms)
             self.dec_e = math.exp(-dt / spec.tau_e_ms)
             self.dec_i = math.exp(-dt / spec.tau_i_ms)
+
+            def response(tau_s, tau_m=spec.tau_m_ms):
+                # v(dt) for tau_m v' = -v + exp(-t/tau_s), v(0) = 0
+                if math.isclose(tau_s, tau_m):
+                    return dt / tau_m * math.exp(-dt / tau_m)
+                return (math.exp(-dt / tau_s) - math.exp(-dt / tau_m)) / (1 - tau_m / tau_s)
+
+            self.k_e, self.k_i = response(spec.tau_e_ms), response(spec.tau_i_ms)
         elif self.kind == "izhikevich":
             v0 = spec.c if spec.v_init_mV is None else spec.v_init_mV
             self.v = np.full(self.n, float(v0))
@@ -107,10 +116,12 @@ class _Group:
             gtot = 1.0 + self.ge + self.gi
             v_inf = (s.v_rest_mV + self.ge * s.e_e_mV + self.gi * s.e_i_mV) / gtot
             decay = np.exp(-dt * gtot / s.tau_m_ms)
+            new_v = v_inf + (self.v - v_inf) * decay
         else:
-            v_inf = s.v_rest_mV + self.ge - self.gi
-            decay = self.dec_m
-        self.v = np.where(free, v_inf + (self.v - v_inf) * decay, self.v)
+            # exact: v relaxes to rest while each current decays with its own tau
+            new_v = (s.v_rest_mV + (self.v - s.v_rest_mV) * self.dec_m
+                     + self.ge * self.k_e - self.gi * self.k_i)
+        self.v = np.where(free, new_v, self.v)
         self.ge = self.ge * self.dec_e
         self.gi = self.gi * self.dec_i
         return free
