@@ -140,3 +140,37 @@ def test_score_has_zero_mean():
         _, score, _ = _kernel(W, X, U, reset, do_stdp=False)
         z = score.mean(axis=0) / (score.std(axis=0, ddof=1) / np.sqrt(len(score)))
         assert np.all(np.abs(z) < 4.5), z
+
+
+def _score_given(W, X, spikes, reset, neuron=NEURON):
+    n = neuron
+    score = np.zeros((spikes.shape[0], W.shape[0], W.shape[1]))
+    k.score_given_spikes(W, X, spikes, n["dt"], n["tau_m"], n["tau_s"], n["v_rest"],
+                         n["v_reset"], n["v_th"], n["delta_u"], n["rho0"], reset, score)
+    return score
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reset", [True, False])
+def test_score_given_spikes_matches_twin(shape, reset):
+    """Arbitrary given trains (not the kernel's own), so the replay cannot lean on U."""
+    W, X, U = _data(shape, 3)
+    spikes = (U < 0.1).astype(np.uint8)
+    got = _score_given(W, X, spikes, reset)
+    n = NEURON
+    want = twin.score_given_spikes(W, X, spikes, n["dt"], n["tau_m"], n["tau_s"],
+                                   n["v_rest"], n["v_reset"], n["v_th"], n["delta_u"],
+                                   n["rho0"], reset)
+    np.testing.assert_allclose(got, want, **TOL)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("reset", [True, False])
+def test_score_of_simulated_spikes_is_the_simulated_score(shape, reset):
+    """What a Brian2 trial relies on: the score is a function of (W, X, spikes) alone,
+    so the score replayed from the recorded spikes is the one the simulation computed
+    (the same operations in the same order: equal to rounding)."""
+    W, X, U = _data(shape, 4)
+    spikes, score, _ = _kernel(W, X, U, reset, do_stdp=False)
+    np.testing.assert_allclose(_score_given(W, X, spikes, reset), score, rtol=1e-12,
+                               atol=1e-15)

@@ -39,6 +39,13 @@ All-to-all additive pair STDP accumulated over the trial:
 postsynaptic trace (decay ``tau_minus``, read at pre spikes, before the post spikes of
 the same step are added).
 
+The score of given spikes
+-------------------------
+Given the output trains (recorded by another simulator, e.g. Brian2, or by
+:func:`simulate`), the membrane, the probabilities ``p`` and hence the score are
+deterministic functions of ``(W, X, spikes)``: :func:`score_given_spikes` replays the
+recursion above with the given spikes in place of the uniform draws.
+
 Kernels do not validate their arguments: :class:`plasticity.tasks.spiking.EscapeLIF`
 and the rules in :mod:`plasticity.rules.spiking` do. Each kernel has a plain-NumPy twin
 in ``tests/twins/escape.py``.
@@ -50,7 +57,7 @@ import numpy as np
 
 from plasticity._config import jit
 
-__all__ = ["simulate", "stdp_pair_change"]
+__all__ = ["simulate", "score_given_spikes", "stdp_pair_change"]
 
 
 @jit
@@ -152,6 +159,81 @@ def simulate(W, X, U, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u, rho0, re
                             stdp[k, i, j] += a_plus * xpre[j]
                         yi += 1.0
                     ypost[i] = yi
+                if s and reset:
+                    vi = v_reset
+                    for j in range(n_in):
+                        q[i, j] = 0.0
+                v[i] = vi
+
+
+@jit
+def score_given_spikes(W, X, spikes, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u,
+                       rho0, reset, score):
+    """The score of ``K`` given output trains (the log-likelihood's derivative in ``W``).
+
+    Replays the membrane of :func:`simulate` with the spikes given instead of drawn: for
+    spikes that :func:`simulate` produced it returns the same score, step for step the
+    same arithmetic.
+
+    Parameters
+    ----------
+    W : ndarray, shape (n_out, n_in), float64
+        Synaptic weights (mV per input spike).
+    X : ndarray, shape (T, n_in), float64
+        Input spike counts per step (0/1).
+    spikes : ndarray, shape (K, T, n_out), uint8
+        The output spikes of each trial (nonzero: a spike in that step).
+    dt, tau_m, tau_s : float
+        Time step and membrane and synaptic time constants (ms).
+    v_rest, v_reset, v_th, delta_u : float
+        Resting and reset potentials, escape-noise threshold and width (mV).
+    rho0 : float
+        Escape rate at ``v = v_th`` (per ms).
+    reset : bool
+        The membrane was reset after each spike.
+    score : ndarray, shape (K, n_out, n_in), float64
+        Output, filled with each trial's score (1/mV).
+    """
+    K = spikes.shape[0]
+    T = X.shape[0]
+    n_out = W.shape[0]
+    n_in = W.shape[1]
+    a = math.exp(-dt / tau_s)
+    b = math.exp(-dt / tau_m)
+    # as in simulate: the current and e_j(t) do not depend on the output spikes
+    e = np.empty((T, n_in))
+    cur = np.empty((T, n_out))
+    prev = np.zeros(n_in)
+    for t in range(T):
+        for j in range(n_in):
+            prev[j] = a * prev[j] + X[t, j]
+            e[t, j] = prev[j]
+        for i in range(n_out):
+            acc = 0.0
+            for j in range(n_in):
+                acc += W[i, j] * e[t, j]
+            cur[t, i] = acc
+    v = np.empty(n_out)
+    q = np.empty((n_out, n_in))
+    c_v = 1.0 - b
+    for k in range(K):
+        for i in range(n_out):
+            v[i] = v_rest
+            for j in range(n_in):
+                q[i, j] = 0.0
+                score[k, i, j] = 0.0
+        for t in range(T):
+            for i in range(n_out):
+                vi = b * v[i] + c_v * (v_rest + cur[t, i])
+                rho_dt = rho0 * math.exp((vi - v_th) / delta_u) * dt
+                p = -math.expm1(-rho_dt)
+                s = spikes[k, t, i] != 0
+                ratio = rho_dt / p if p > 0.0 else 1.0
+                c = ratio * ((1.0 if s else 0.0) - p) / delta_u
+                for j in range(n_in):
+                    qij = b * q[i, j] + c_v * e[t, j]
+                    q[i, j] = qij
+                    score[k, i, j] += c * qij
                 if s and reset:
                     vi = v_reset
                     for j in range(n_in):

@@ -49,6 +49,46 @@ def simulate(W, X, U, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u, rho0, re
     return spikes, score, stdp
 
 
+def score_given_spikes(W, X, spikes, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u,
+                       rho0, reset):
+    """Returns the score (K, n_out, n_in) of the given output spikes (K, T, n_out).
+
+    Written as the log-likelihood's derivative over the whole trial at once: the
+    membrane's W-derivative ``q`` is a filtered input with restarts at the resets, and
+    ``d log L / dv = [s / p - (1 - s) / (1 - p)] dp/dv`` with
+    ``dp/dv = (1 - p) rho dt / delta_u`` (simplified so that ``p = 1`` stays finite).
+    """
+    W = np.asarray(W, dtype=float)
+    spikes = np.asarray(spikes) != 0
+    K, T, n_out = spikes.shape
+    a, b = np.exp(-dt / tau_s), np.exp(-dt / tau_m)
+    e = np.zeros_like(X, dtype=float)
+    prev = np.zeros(X.shape[1])
+    for t in range(T):
+        prev = a * prev + X[t]
+        e[t] = prev
+    current = e @ W.T  # (T, n_out)
+    score = np.zeros((K, n_out, W.shape[1]))
+    for k in range(K):
+        v = np.full(n_out, float(v_rest))
+        q = np.zeros((n_out, W.shape[1]))
+        dlogl_dv = np.zeros((T, n_out))
+        qs = np.zeros((T, n_out, W.shape[1]))
+        for t in range(T):
+            v = b * v + (1 - b) * (v_rest + current[t])
+            q = b * q + (1 - b) * e[t][None, :]
+            rho_dt = rho0 * np.exp((v - v_th) / delta_u) * dt
+            p = -np.expm1(-rho_dt)
+            s = spikes[k, t]
+            dlogl_dv[t] = np.where(s, (1 - p) / p, -1.0) * rho_dt / delta_u
+            qs[t] = q
+            if reset:
+                v = np.where(s, v_reset, v)
+                q[s] = 0.0
+        score[k] = np.einsum("ti,tij->ij", dlogl_dv, qs)
+    return score
+
+
 def stdp_pair_change(pre, post, dt, tau_plus, tau_minus, a_plus, a_minus):
     """The pair sum of the module docstring, written as two trace recursions."""
     pre = np.asarray(pre, dtype=float)
