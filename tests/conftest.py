@@ -31,3 +31,25 @@ def cli_proc():
                               capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
     return call
+
+
+@pytest.fixture
+def refuses(cli, tmp_path):
+    """``refuses(experiment, settings, words)``: running ``experiment`` with the
+    ``--set`` ``settings`` exits 2 with one line containing every word, no traceback and
+    no run file."""
+
+    def check(experiment, settings, words):
+        out = tmp_path / "bad.h5"
+        args = ["run", experiment]
+        for s in settings:
+            args += ["--set", s]
+        code, _, err = cli(*args, "--out", out)
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1, err
+        assert "Traceback" not in err
+        for word in words:
+            assert word in err
+        assert not out.exists()
+
+    return check

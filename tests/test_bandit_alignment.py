@@ -88,15 +88,5 @@ def test_plot(quick_run, cli, tmp_path):
     (["bandit=bernoulli", "means=[0.2,1.5]"], ["bernoulli", "[0, 1]"]),
     (["bandit=poisson"], ["bandit"]),
 ])
-def test_bad_input_exits_2_without_a_file(cli, tmp_path, settings, words):
-    out = tmp_path / "bad.h5"
-    args = ["run", "bandit-alignment"]
-    for s in settings:
-        args += ["--set", s]
-    code, _, err = cli(*args, "--out", out)
-    assert code == 2
-    assert len(err.strip().splitlines()) == 1, err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in err
-    assert not out.exists()
+def test_bad_input_exits_2_without_a_file(refuses, settings, words):
+    refuses("bandit-alignment", settings, words)
