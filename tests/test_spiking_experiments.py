@@ -4,8 +4,8 @@ Tolerances: the STDP window and the triplet protocol are deterministic, so the e
 match the closed forms to floating-point precision (traces decay by repeated
 multiplication: relative error ~ steps x 1e-16). song2000 is stochastic: the checks are the
 qualitative results of Song et al. 2000 (a U-shaped weight histogram, a falling rate) with
-margins measured over seeds 0-8 (final 10-s rate 22-29.5 Hz, mean 25.2 Hz; first 10 s
-60-65 Hz).
+margins measured over seeds 0-9 (final 10-s rate 21.0-27.6 Hz, mean 24.1 Hz; first 10 s
+54.9-63.2 Hz; docs/song2000-rates.md).
 """
 
 import math
