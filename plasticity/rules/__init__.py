@@ -32,3 +32,10 @@ __all__ += ["PairSTDPTrial", "SpikeNodePerturbation"]
 from plasticity.rules.reward import Reinforce, ThreeFactor  # noqa: E402
 
 __all__ += ["Reinforce", "ThreeFactor"]
+
+# Temporal prediction (a local delta rule in time: predicts the next input of a sequence).
+from plasticity.rules.temporal_prediction import TemporalPrediction  # noqa: E402
+
+__all__ += ["TemporalPrediction"]
+
+# Predictive coding (inference by energy minimisation, local error x presynaptic update).
