@@ -17,6 +17,7 @@ import pytest
 
 import plasticity as pl
 
+
 def _schedule():
     """The experiment module's RewardSchedule (experiments are files, not a package)."""
     import sys

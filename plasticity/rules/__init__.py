@@ -39,3 +39,6 @@ from plasticity.rules.temporal_prediction import TemporalPrediction  # noqa: E40
 __all__ += ["TemporalPrediction"]
 
 # Predictive coding (inference by energy minimisation, local error x presynaptic update).
+from plasticity.rules.predictive_coding import PredictiveCoding  # noqa: E402
+
+__all__ += ["PredictiveCoding"]
