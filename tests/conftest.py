@@ -53,3 +53,19 @@ def refuses(cli, tmp_path):
         assert not out.exists()
 
     return check
+
+
+def module_run(experiment, *args):
+    """A module-scoped fixture that runs ``experiment`` once (``--quick`` unless other
+    arguments are given) and returns the run file's path."""
+
+    @pytest.fixture(scope="module")
+    def run_once(tmp_path_factory):
+        from plasticity.cli import main
+
+        out = tmp_path_factory.mktemp(experiment) / f"{experiment}.h5"
+        code = main(["run", experiment, *(args or ("--quick",)), "--quiet", "--out", str(out)])
+        assert code in (0, None)
+        return out
+
+    return run_once

@@ -7,6 +7,11 @@ import json
 import numpy as np
 import pytest
 
+try:
+    from tests.conftest import module_run
+except ImportError:  # pragma: no cover - run from inside tests/
+    from conftest import module_run
+
 import plasticity as pl
 from plasticity.errors import InvalidParameterError, RuleError
 from plasticity.rules import TemporalPrediction
@@ -146,14 +151,7 @@ def test_bad_learning_rate():
 
 # -- the experiment from the CLI -------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    from plasticity.cli import main
-
-    out = tmp_path_factory.mktemp("tp") / "tp.h5"
-    assert main(["run", "temporal-prediction", "--quick", "--quiet",
-                 "--out", str(out)]) in (0, None)
-    return out
+quick_run = module_run("temporal-prediction")
 
 
 def test_quick_preset_meets_the_issue(quick_run, cli):

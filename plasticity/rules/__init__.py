@@ -42,3 +42,8 @@ __all__ += ["TemporalPrediction"]
 from plasticity.rules.predictive_coding import PredictiveCoding  # noqa: E402
 
 __all__ += ["PredictiveCoding"]
+
+# Dendritic prediction (Urbanczik & Senn 2014): a dendrite learns to predict the soma.
+from plasticity.rules.dendritic_prediction import DendriticPrediction  # noqa: E402
+
+__all__ += ["DendriticPrediction"]

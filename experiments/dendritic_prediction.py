@@ -1,0 +1,206 @@
+"""A dendrite learns to predict somatic spiking (Urbanczik & Senn 2014).
+
+Setting: ``n_inputs`` Poisson spike trains at ``input_rate`` Hz form one frozen pattern
+of ``pattern_ms`` ms, presented ``n_reps`` times back to back to the two-compartment
+neuron of :class:`~plasticity.rules.DendriticPrediction` (PSPs and soma carry over from
+one presentation to the next). A teacher at the soma: a target weight vector ``w*``
+(i.i.d. ``N(target_mean, target_std^2)``) defines the target potential
+``U_M(t) = V*_{w*}(t)`` on the same PSPs, clipped into ``(E_I, E_E)``, and the teacher's
+conductances pull the soma towards it with total conductance ``g_teacher``:
+
+    g_E = g_teacher (U_M - E_I) / (E_E - E_I),   g_I = g_teacher (E_E - U_M) / (E_E - E_I),
+
+so that ``g_E (E_E - U) + g_I (E_I - U) = g_teacher (U_M - U)``. At ``w = w*`` the
+teacher's current vanishes when ``U = V*_w``, so ``w*`` is a fixed point of the rule and
+the dendritic prediction can match the soma.
+
+Loss: the rule descends the negative log-likelihood of the somatic spikes under the
+dendritic prediction (spiking model) or the Poisson KL divergence of ``phi(V*_w)`` from
+``phi(U)`` (rate model), with the soma held fixed (see
+:mod:`plasticity.rules.dendritic_prediction`).
+
+What is measured (per presentation: ``/series/training``):
+
+* ``mse`` = mean over the presentation of ``(U - V*_w)^2``, and ``rate_mse`` of
+  ``(phi(U) - phi(V*_w))^2`` (1/ms^2);
+* ``corr_dendrite_soma_final``: Pearson correlation of ``V*_w`` and ``U`` over the last
+  ``final_reps`` presentations (``corr_dendrite_soma_initial`` over the first);
+* ``error_reduction``: ``mse`` of the first presentation over the mean ``mse`` of the
+  last ``final_reps`` (``rate_error_reduction`` likewise for ``rate_mse``);
+* ``weight_corr``: correlation of the learned weights with ``w*``.
+
+Traces of ``U``, ``V*_w`` and ``U_M`` over the first and last presentations are kept
+under ``/snapshots/``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from plasticity.experiment import Config, Experiment
+
+
+class DendriticPredictionConfig(Config):
+    model: Literal["spiking", "rate"] = Field("spiking", description="somatic target")
+    n_inputs: int = Field(200, ge=1, le=5000, description="presynaptic Poisson trains")
+    input_rate: float = Field(10.0, gt=0, le=200, description="input rate (Hz)")
+    pattern_ms: float = Field(200.0, gt=0, le=5000, description="pattern length (ms)")
+    n_reps: int = Field(4000, ge=1, description="presentations of the pattern")
+    final_reps: int = Field(50, ge=1, description="presentations scored at the end")
+    dt: float = Field(0.2, gt=0, allow_inf_nan=False, description="time step (ms)")
+    eta: float = Field(0.2, gt=0, allow_inf_nan=False, description="learning rate")
+    tau_delta: float = Field(0.0, ge=0, allow_inf_nan=False,
+                             description="filter of the change (ms), 0: none")
+    tau_L: float = Field(10.0, gt=0, allow_inf_nan=False, description="slow PSP tau (ms)")
+    tau_s: float = Field(3.0, gt=0, allow_inf_nan=False, description="fast PSP tau (ms)")
+    g_L: float = Field(0.1, gt=0, allow_inf_nan=False, description="leak (1/ms)")
+    g_D: float = Field(2.0, gt=0, allow_inf_nan=False, description="coupling (1/ms)")
+    g_teacher: float = Field(1.0, ge=0, allow_inf_nan=False,
+                             description="total teacher conductance (1/ms)")
+    target_mean: float = Field(0.5, allow_inf_nan=False, description="mean of w*")
+    target_std: float = Field(1.5, ge=0, allow_inf_nan=False, description="std of w*")
+    init_std: float = Field(0.0, ge=0, allow_inf_nan=False,
+                            description="initial w ~ N(0, init_std^2)")
+    record_every: int = Field(1, ge=1, description="presentations between records")
+
+    @model_validator(mode="after")
+    def _valid_neuron(self):
+        from plasticity.errors import InvalidParameterError
+
+        if self.final_reps > self.n_reps:
+            raise ValueError(f"final_reps = {self.final_reps} exceeds n_reps = "
+                             f"{self.n_reps}")
+        try:
+            _rule(self)
+        except InvalidParameterError as exc:
+            raise ValueError(str(exc).removeprefix("DendriticPrediction: ")) from None
+        return self
+
+
+def _rule(cfg):
+    from plasticity.rules.dendritic_prediction import DendriticPrediction
+
+    return DendriticPrediction(eta=cfg.eta, model=cfg.model, dt=cfg.dt, tau_L=cfg.tau_L,
+                               tau_s=cfg.tau_s, g_L=cfg.g_L, g_D=cfg.g_D,
+                               tau_delta=cfg.tau_delta)
+
+
+def teacher_conductances(U_M, g_teacher, E_E, E_I):
+    """``(g_E, g_I)`` (1/ms, shape of ``U_M``) whose current is ``g_teacher (U_M - U)``."""
+    span = E_E - E_I
+    return g_teacher * (U_M - E_I) / span, g_teacher * (E_E - U_M) / span
+
+
+def run(cfg: DendriticPredictionConfig, ctx):
+    from plasticity.rules.dendritic_prediction import simulate_trial
+
+    pattern_rng, target_rng, init_rng, spike_rng = (ctx.child_rng() for _ in range(4))
+    rule = _rule(cfg)
+    n, T = cfg.n_inputs, int(round(cfg.pattern_ms / cfg.dt))
+    X = (pattern_rng.random((T, n)) < cfg.input_rate * 1e-3 * cfg.dt).astype(float)
+    w_star = target_rng.normal(cfg.target_mean, cfg.target_std, n)
+    # the target potential: V* of w* on the same PSPs, in steady state of the repetition
+    # (a first presentation warms the PSPs up, the second is the target)
+    # (V* does not depend on the somatic model; the rate model needs no noise)
+    probe = rule.model_copy(update={"model": "rate"})
+    warm = simulate_trial(probe, w_star, X, learn=False)
+    U_M = simulate_trial(probe, w_star, X, learn=False, state=warm.state).V_star
+    margin = 1e-3 * (rule.E_E - rule.E_I)
+    U_M = np.clip(U_M, rule.E_I + margin, rule.E_E - margin)
+    g_E, g_I = teacher_conductances(U_M, cfg.g_teacher, rule.E_E, rule.E_I)
+
+    w = init_rng.normal(0.0, cfg.init_std, n)
+    rec = ctx.recorder
+    rec.snapshot("w_star", 0, w_star)
+    rec.snapshot("w", 0, w)
+    rec.snapshot("U_M", 0, U_M)
+    units = {"mse": "1", "rate_mse": "1/ms^2", "spikes": "1"}
+    state = None
+    mse, rate_mse = np.empty(cfg.n_reps), np.empty(cfg.n_reps)
+    tail_U, tail_V = [], []
+    first = None
+    with ctx.progress(cfg.n_reps, "dendritic-prediction") as bar:
+        for r in range(cfg.n_reps):
+            noise = spike_rng.random(T) if cfg.model == "spiking" else None
+            trial = simulate_trial(rule, w, X, g_E, g_I, noise=noise, state=state)
+            w, state = trial.w, trial.state
+            mse[r] = np.mean((trial.U - trial.V_star) ** 2)
+            rate_mse[r] = np.mean((rule.phi(trial.U) - rule.phi(trial.V_star)) ** 2)
+            if r == 0:
+                first = trial
+            if r >= cfg.n_reps - cfg.final_reps:
+                tail_U.append(trial.U)
+                tail_V.append(trial.V_star)
+            if r % cfg.record_every == 0 or r == cfg.n_reps - 1:
+                rec.append("training", r + 1, units=units, index_units="presentation",
+                           mse=mse[r], rate_mse=rate_mse[r], spikes=float(trial.S.sum()))
+            bar.update(1)
+    if not np.all(np.isfinite(w)):
+        from plasticity.errors import Diverged
+
+        raise Diverged("the weights became NaN or infinite; lower eta")
+    rec.snapshot("w", cfg.n_reps, w)
+    for name, tr, step in (("early", first, 1), ("late", trial, cfg.n_reps)):
+        rec.snapshot(f"U_{name}", step, tr.U, index_units="presentation")
+        rec.snapshot(f"V_star_{name}", step, tr.V_star, index_units="presentation")
+
+    U_tail, V_tail = np.concatenate(tail_U), np.concatenate(tail_V)
+    ctx.summary(
+        corr_dendrite_soma_final=float(np.corrcoef(U_tail, V_tail)[0, 1]),
+        corr_dendrite_soma_initial=float(np.corrcoef(first.U, first.V_star)[0, 1])
+        if np.std(first.V_star) > 0 else 0.0,
+        error_reduction=float(mse[0] / np.mean(mse[-cfg.final_reps:])),
+        rate_error_reduction=float(rate_mse[0] / np.mean(rate_mse[-cfg.final_reps:])),
+        mse_initial=float(mse[0]), mse_final=float(np.mean(mse[-cfg.final_reps:])),
+        weight_corr=float(np.corrcoef(w, w_star)[0, 1]) if n > 1 else 1.0,
+        target_std_potential=float(np.std(U_M)), model=cfg.model, backend="numba",
+        dt_ms=cfg.dt)
+
+
+def plot(run):
+    from plasticity.plots import PALETTE, figure
+
+    fig, axes = figure("double", height_ratio=0.33, ncols=3)
+    s, snaps = run.summary, run.snapshots
+    dt = run.config["dt"]
+    for ax, name, title in ((axes[0], "early", "a  first presentation"),
+                            (axes[1], "late", "b  last presentation")):
+        U = np.asarray(snaps[f"U_{name}"]["value"])[-1]
+        V = np.asarray(snaps[f"V_star_{name}"]["value"])[-1]
+        t = np.arange(U.size) * dt
+        ax.plot(t, U, color=PALETTE[0], label=r"soma $U$")
+        ax.plot(t, V, color=PALETTE[1], label=r"dendrite $V^*_w$")
+        ax.set_xlabel("time in pattern (ms)")
+        ax.set_ylabel("potential")
+        ax.set_title(title, loc="left")
+    axes[0].legend(loc="upper left")
+    axes[1].text(0.02, 0.95, f"corr {s['corr_dendrite_soma_final']:.3f}",
+                 transform=axes[1].transAxes, va="top")
+    tr = run.series["training"]
+    axes[2].plot(tr["step"], tr["mse"], color=PALETTE[2])
+    axes[2].set_yscale("log")
+    axes[2].set_xlabel("presentation")
+    axes[2].set_ylabel(r"$\langle (U - V^*_w)^2 \rangle$")
+    axes[2].set_title(f"c  prediction error (reduced {s['error_reduction']:.1f}x)",
+                      loc="left")
+    return fig
+
+
+EXPERIMENT = Experiment(
+    name="dendritic-prediction",
+    description="A dendrite learns to predict somatic spiking driven by a teacher "
+                "(Urbanczik & Senn 2014).",
+    config=DendriticPredictionConfig,
+    run=run,
+    plot=plot,
+    presets={"quick": {}, "full": {"n_reps": 20000, "final_reps": 200, "dt": 0.1,
+                                   "eta": 0.1, "record_every": 10}},
+)
+
+if __name__ == "__main__":
+    from plasticity.cli import run_file_main
+
+    raise SystemExit(run_file_main(__file__))
