@@ -61,6 +61,27 @@ __all__ = ["simulate", "score_given_spikes", "stdp_pair_change"]
 
 
 @jit
+def _input_currents(W, X, a):
+    """The filtered inputs ``e`` (T, n_in) (``e_j(t) = a e_j(t-1) + X[t, j]``) and the
+    currents ``cur = e W^T`` (T, n_out), summed in a fixed order."""
+    T, n_in = X.shape
+    n_out = W.shape[0]
+    e = np.empty((T, n_in))
+    cur = np.empty((T, n_out))
+    prev = np.zeros(n_in)
+    for t in range(T):
+        for j in range(n_in):
+            prev[j] = a * prev[j] + X[t, j]
+            e[t, j] = prev[j]
+        for i in range(n_out):
+            acc = 0.0
+            for j in range(n_in):
+                acc += W[i, j] * e[t, j]
+            cur[t, i] = acc
+    return e, cur
+
+
+@jit
 def simulate(W, X, U, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u, rho0, reset,
              do_stdp, tau_plus, tau_minus, a_plus, a_minus, spikes, score, stdp):
     """Run ``K`` trials of the escape-noise LIF neurons on the same input trains.
@@ -104,18 +125,7 @@ def simulate(W, X, U, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u, rho0, re
     decay_minus = math.exp(-dt / tau_minus)
     # The current and its W-derivative e_j(t) ignore the output spikes: computed once
     # for all trials. The membrane's derivative q depends on the resets: per trial.
-    e = np.empty((T, n_in))
-    cur = np.empty((T, n_out))
-    prev = np.zeros(n_in)
-    for t in range(T):
-        for j in range(n_in):
-            prev[j] = a * prev[j] + X[t, j]
-            e[t, j] = prev[j]
-        for i in range(n_out):
-            acc = 0.0
-            for j in range(n_in):
-                acc += W[i, j] * e[t, j]
-            cur[t, i] = acc
+    e, cur = _input_currents(W, X, a)
     v = np.empty(n_out)
     q = np.empty((n_out, n_in))
     xpre = np.empty(n_in)
@@ -201,18 +211,7 @@ def score_given_spikes(W, X, spikes, dt, tau_m, tau_s, v_rest, v_reset, v_th, de
     a = math.exp(-dt / tau_s)
     b = math.exp(-dt / tau_m)
     # as in simulate: the current and e_j(t) do not depend on the output spikes
-    e = np.empty((T, n_in))
-    cur = np.empty((T, n_out))
-    prev = np.zeros(n_in)
-    for t in range(T):
-        for j in range(n_in):
-            prev[j] = a * prev[j] + X[t, j]
-            e[t, j] = prev[j]
-        for i in range(n_out):
-            acc = 0.0
-            for j in range(n_in):
-                acc += W[i, j] * e[t, j]
-            cur[t, i] = acc
+    e, cur = _input_currents(W, X, a)
     v = np.empty(n_out)
     q = np.empty((n_out, n_in))
     c_v = 1.0 - b
