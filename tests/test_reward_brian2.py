@@ -21,6 +21,11 @@ import math
 import numpy as np
 import pytest
 
+try:
+    from tests.test_reward_stdp import _reward_net
+except ImportError:  # pragma: no cover - run from inside tests/
+    from test_reward_stdp import _reward_net
+
 pytest.importorskip("brian2")
 
 from plasticity.errors import InvalidParameterError  # noqa: E402
@@ -47,26 +52,11 @@ def _train(rng, n, rate_hz, T, dt):
 
 
 def neuron_network(seed, T, dt):
-    """Generator inputs onto Izhikevich neurons (Izhikevich's scheme, delta synapses;
-    dense delayed reward projection) and LIF neurons (sparse, nearest pairing, updates
-    every 2 ms), Izhikevich -> LIF with tonic dopamine only, and a modulator group."""
-    rng = np.random.default_rng(seed)
-    rule = RewardSTDP(a_plus=0.05, a_minus=0.06, tau_c_ms=80.0, tau_d_ms=30.0, eta=0.05,
-                      d_tonic=0.01, d_jump=0.7, modulator="da")
-    return Network(dt_ms=dt, groups={
-        "pre": _train(rng, 25, 60.0, T, dt),
-        "izh": Izhikevich(n=8, method="izhikevich2007", synapse="delta", i_ext=4.0),
-        "lif": LIF(n=6, model="current", tau_m_ms=15.0, t_ref_ms=2.0),
-        "da": _train(rng, 3, 15.0, T, dt),
-    }, synapses=[
-        Synapses(source="pre", target="izh", w_init=(0.0, 3.0), w_max=4.0, delay_ms=1.0,
-                 plasticity=rule),
-        Synapses(source="pre", target="lif", connect="random", p=0.6, w_init=(2.0, 6.0),
-                 w_max=8.0, plasticity=rule.model_copy(update={"pairing": "nearest",
-                                                                 "update_every_ms": 2.0})),
-        Synapses(source="izh", target="lif", w_init=0.5,
-                 plasticity=rule.model_copy(update={"modulator": None, "d_tonic": 0.2})),
-    ])
+    """The twin-agreement network of ``tests/test_reward_stdp.py``: generator inputs onto
+    Izhikevich neurons (Izhikevich's scheme, delta synapses; dense delayed reward
+    projection) and LIF neurons (sparse, nearest pairing, updates every 2 ms), Izhikevich
+    -> LIF with tonic dopamine only, and a modulator group."""
+    return _reward_net(np.random.default_rng(seed), T, dt)
 
 
 def pairing_network(connect, pairing, update_every_ms, seed=0, T=200.0, dt=0.1):
