@@ -1,4 +1,5 @@
-"""The gradient-field test on backprop, feedback alignment, Oja's rule and a rotation.
+"""The gradient-field test on backprop, feedback alignment, Oja's rule, the three local
+predictive rules and a planted rotation.
 
 Question: is a rule's *mean update field* ``F(theta)`` the gradient of some objective?
 If ``F = -grad f`` then ``J = dF/dtheta = -Hessian(f)`` is symmetric, so the asymmetry
@@ -6,7 +7,7 @@ If ``F = -grad f`` then ``J = dF/dtheta = -Hessian(f)`` is symmetric, so the asy
 :mod:`plasticity.analysis.field`) is 0; a field with a clearly non-zero asymmetry over a
 region of states follows no objective there.
 
-Four fields, each made deterministic so that finite differences measure the field and
+Nine fields, each made deterministic so that finite differences measure the field and
 not sampling noise:
 
 * ``backprop``: :class:`~plasticity.rules.gradient.Backprop` on a FIXED full batch of
@@ -29,6 +30,33 @@ not sampling noise:
   ``oja.mean_field_error``, the largest deviation from that formula). Its Jacobian
   ``eta (C - (w^T C w) I - 2 w w^T C)`` has antisymmetric part
   ``eta (C w w^T - w w^T C) / 2``, zero only when ``w`` is an eigenvector of ``C``.
+* ``predictive_coding``: :class:`~plasticity.rules.predictive_coding.PredictiveCoding`
+  on the backprop network and batch (linear output), output nudged with ``pc_beta``,
+  inference run for ``pc_inference`` steps (converged to machine precision). At the
+  equilibrium ``x*`` the update is ``-eta dE/dtheta (theta, x*)``, and because ``x*``
+  minimises the energy the envelope theorem makes that the total derivative of the
+  equilibrium energy ``E*(theta) = E(theta, x*(theta))``: a gradient field, asymmetry at
+  the floor. ``predictive_coding_truncated`` stops inference after ``pc_truncated``
+  steps, where ``x`` still depends on ``theta`` off the minimum: no longer a gradient.
+* ``dendritic_prediction``: the rate model of
+  :class:`~plasticity.rules.dendritic_prediction.DendriticPrediction` (Urbanczik & Senn
+  2014) on one fixed trial (``dend_inputs`` frozen Poisson trains at 10 Hz for
+  ``dend_ms`` ms, a teacher built as in the dendritic-prediction experiment from random
+  target weights, scaled by ``200 / dend_inputs`` so that the potentials are on the
+  experiment's scale). Its mean field is the trial's update without the within-trial drift,
+  ``eta dt sum_t (phi(U_t) - phi(V*_t)) h(V*_t) PSP_t`` with ``U`` simulated at ``w``:
+  the soma depends on ``w`` through the dendrite, which the rule ignores (a
+  semi-gradient, like TD). ``dendritic_fixed_soma`` holds ``U`` at its trajectory under
+  the target weights: then the field is exactly ``-(eta / c)`` times the gradient of the
+  Poisson KL divergence (:func:`~plasticity.rules.dendritic_prediction.rate_kl`), at the
+  floor. ``dendritic.field_error`` is the largest relative difference between the
+  formula and the rule's own trial update at the first state (the ``O(eta)``
+  within-trial drift).
+* ``temporal_prediction``: :class:`~plasticity.rules.TemporalPrediction` on
+  ``tp_pairs`` fixed stationary pairs of a ``tp_dim``-dimensional linear dynamical system
+  (:class:`~plasticity.tasks.sequences.LinearDynamics`): the mean field
+  ``eta (C10 - W C00)`` is ``-eta`` times the gradient of the prediction loss, at the
+  floor.
 * ``rotation``: a planted field ``F(x) = R x`` with ``R`` random antisymmetric, whose
   Jacobian is ``R`` itself: asymmetry exactly 1.
 
@@ -52,7 +80,11 @@ from pydantic import Field
 
 from plasticity.experiment import Config, Experiment
 
-RULES = ("backprop", "feedback_alignment", "oja", "rotation")
+RULES = ("backprop", "feedback_alignment", "oja", "predictive_coding",
+         "predictive_coding_truncated", "dendritic_prediction", "dendritic_fixed_soma",
+         "temporal_prediction", "rotation")
+LABELS = ("backprop", "feedback\nalignment", "Oja", "PC\nconverged", "PC\ntruncated",
+          "dendritic", "dendritic,\nsoma fixed", "temporal\nprediction", "rotation")
 
 
 class GradientFieldConfig(Config):
@@ -67,6 +99,18 @@ class GradientFieldConfig(Config):
     radius: float = Field(0.5, gt=0, description="spread of the states, relative to the "
                                                  "RMS of the initial parameters")
     eps: float = Field(1e-5, gt=0, lt=0.1, description="finite-difference relative step")
+    pc_beta: float = Field(0.1, gt=0, description="nudging strength of predictive coding")
+    pc_gamma: float = Field(0.2, gt=0, le=1, description="inference rate of predictive "
+                                                         "coding")
+    pc_inference: int = Field(400, ge=1, description="inference steps, converged field")
+    pc_truncated: int = Field(10, ge=1, description="inference steps, truncated field")
+    pc_states: int = Field(4, ge=1, description="random states of the two PC fields")
+    dend_inputs: int = Field(12, ge=1, description="inputs of the dendritic neuron")
+    dend_ms: float = Field(100.0, gt=0, description="length of the dendritic trial (ms)")
+    dend_teacher: float = Field(1.0, ge=0, description="teacher conductance g_teacher "
+                                                       "(1/ms)")
+    tp_dim: int = Field(4, ge=1, description="dimension of the linear dynamical system")
+    tp_pairs: int = Field(200, ge=1, description="fixed pairs of the temporal field")
 
 
 def _states(theta0, n, radius, rng):
@@ -128,6 +172,15 @@ def run(cfg: GradientFieldConfig, ctx):
     C = X.T @ X / len(X)
     oja_error = float(np.max(np.abs(oja_field(w0) - cfg.eta * (C @ w0 - (w0 @ C @ w0) * w0))))
 
+    pc_fields, pc_start = _pc_fields(cfg, net, like, batch)
+    fields.update(pc_fields)
+    starts.update(dict.fromkeys(pc_fields, pc_start))
+    dend_fields, dend_start, dend_error = _dendritic_fields(cfg, ctx.child_rng())
+    fields.update(dend_fields)
+    starts.update(dict.fromkeys(dend_fields, dend_start))
+    fields["temporal_prediction"], starts["temporal_prediction"], tp_error = \
+        _temporal_field(cfg, ctx.child_rng())
+
     M = init_rng.standard_normal((cfg.rotation_dim, cfg.rotation_dim))
     R = 0.5 * (M - M.T)
     fields["rotation"] = R.__matmul__
@@ -135,24 +188,109 @@ def run(cfg: GradientFieldConfig, ctx):
 
     rec = ctx.recorder
     summary = {"backprop.field_error": bp_error, "oja.mean_field_error": oja_error,
+               "dendritic.field_error": dend_error,
+               "temporal_prediction.field_error": tp_error,
                "eps": cfg.eps, "n_states": cfg.n_states}
+    n_rows = 0
     with ctx.progress(len(RULES), "gradient-field") as bar:
         for i, name in enumerate(RULES):
             if name == "rotation":
                 thetas = state_rng.standard_normal((cfg.n_states, cfg.rotation_dim))
             else:
-                thetas = _states(starts[name], cfg.n_states, cfg.radius, state_rng)
+                n = cfg.pc_states if name.startswith("predictive_coding") else cfg.n_states
+                thetas = _states(starts[name], n, cfg.radius, state_rng)
             res = field_asymmetry_over(fields[name], thetas, cfg.eps)
             for k, value in enumerate(res["values"]):
-                rec.append("asymmetry", i * cfg.n_states + k,
+                rec.append("asymmetry", n_rows + k,
                            units={"rule_index": "1", "state": "1", "asymmetry": "1"},
                            index_units="evaluation", rule_index=i, state=k,
                            asymmetry=float(value))
             summary[f"{name}.asymmetry"] = res["mean"]
             summary[f"{name}.asymmetry_max"] = res["max"]
             summary[f"{name}.n_params"] = int(thetas.shape[1])
+            n_rows += len(res["values"])
             bar.update(1)
     ctx.summary(**summary)
+
+
+def _pc_fields(cfg, net, like, batch):
+    """The converged and truncated predictive-coding fields on the fixed batch."""
+    from plasticity.analysis.flat import flatten, unflatten
+    from plasticity.rules.predictive_coding import PredictiveCoding
+
+    signals = {"input": batch.x, "target": batch.target}
+
+    def make(n_inference):
+        # eta / beta: the converged update is beta times backprop's to first order
+        rule = PredictiveCoding(net=net, eta=cfg.eta / cfg.pc_beta, gamma=cfg.pc_gamma,
+                                n_inference=n_inference, beta=cfg.pc_beta)
+
+        def field(theta):
+            return flatten(rule.update(signals, None, unflatten(theta, like))[0])
+        return field
+
+    return ({"predictive_coding": make(cfg.pc_inference),
+             "predictive_coding_truncated": make(cfg.pc_truncated)}, flatten(like))
+
+
+def _dendritic_fields(cfg, rng):
+    """The rate-model dendritic fields on one fixed trial, and the formula's error."""
+    from plasticity.rules.dendritic_prediction import DendriticPrediction, simulate_trial
+
+    rule = DendriticPrediction(eta=cfg.eta, model="rate")
+    n, T = cfg.dend_inputs, int(round(cfg.dend_ms / rule.dt))
+    X = (rng.random((T, n)) < 10.0 * 1e-3 * rule.dt).astype(float)  # 10 Hz Poisson
+    psp = rule.psp(X)
+    # a teacher as in the dendritic-prediction experiment: conductances whose current is
+    # g_teacher (U_M - U), with U_M the prediction of random target weights
+    # the experiment's N(0.5, 1.5^2) target weights for 200 inputs, rescaled to n inputs
+    # so that the potentials have the same scale
+    w_star = rng.normal(0.5, 1.5, n) * 200.0 / n
+    margin = 0.05 * (rule.E_E - rule.E_I)
+    U_M = np.clip(rule.coupling * psp @ w_star, rule.E_I + margin, rule.E_E - margin)
+    span = rule.E_E - rule.E_I
+    g_E = cfg.dend_teacher * (U_M - rule.E_I) / span
+    g_I = cfg.dend_teacher * (rule.E_E - U_M) / span
+    U_fixed = simulate_trial(rule, w_star, X, g_E, g_I, learn=False).U
+
+    def mean_field(w, U):
+        v = rule.coupling * psp @ w
+        phi_v = rule.phi(v)
+        h = rule.beta * (1.0 - phi_v / rule.phi_max)
+        return rule.eta * rule.dt * ((rule.phi(U) - phi_v) * h) @ psp
+
+    def driven(w):
+        return mean_field(w, simulate_trial(rule, w, X, g_E, g_I, learn=False).U)
+
+    w0 = rng.normal(0.5, 1.5, n) * 200.0 / n
+    own = rule.update({"input": X, "g_E": g_E, "g_I": g_I}, None, {"w": w0})[0]["w"]
+    formula = driven(w0)
+    error = float(np.max(np.abs(own - formula)) / np.max(np.abs(formula)))
+    return ({"dendritic_prediction": driven,
+             "dendritic_fixed_soma": lambda w: mean_field(w, U_fixed)}, w0, error)
+
+
+def _temporal_field(cfg, rng):
+    """The temporal-prediction mean field over fixed pairs, its start and its error."""
+    from plasticity.rules import TemporalPrediction
+    from plasticity.tasks.sequences import LinearDynamics
+
+    task = LinearDynamics(cfg.tp_dim, rng)
+    rule = TemporalPrediction(eta=cfg.eta)
+    prev, nxt = task.pairs(cfg.tp_pairs, rng)
+    n = cfg.tp_dim
+
+    def field(theta):
+        p = {"W": theta.reshape(n, n)}
+        acc = np.zeros(n * n)
+        for a, b in zip(prev, nxt, strict=True):
+            acc += rule.update({"input": b}, a, p)[0]["W"].ravel()
+        return acc / len(prev)
+
+    C00, C10 = prev.T @ prev / len(prev), nxt.T @ prev / len(prev)
+    W0 = task.A.ravel()
+    error = float(np.max(np.abs(field(W0) - cfg.eta * (C10 - task.A @ C00).ravel())))
+    return field, W0, error
 
 
 def plot(run):
@@ -162,19 +300,19 @@ def plot(run):
     t = run.series["asymmetry"]
     s = run.summary
     floor = max(float(s["backprop.asymmetry_max"]), 1e-16)
-    labels = ["backprop", "feedback\nalignment", "Oja", "rotation"]
     jitter = np.random.default_rng(0)
     for i, name in enumerate(RULES):
         vals = np.maximum(np.asarray(t["asymmetry"])[np.asarray(t["rule_index"]) == i],
                           1e-16)
-        ax.bar(i, float(s[f"{name}.asymmetry"]), width=0.6, color=PALETTE[i], alpha=0.5)
-        ax.scatter(i + jitter.uniform(-0.15, 0.15, vals.size), vals, s=8,
-                   color=PALETTE[i], zorder=3)
+        colour = PALETTE[i % len(PALETTE)]
+        ax.bar(i, float(s[f"{name}.asymmetry"]), width=0.6, color=colour, alpha=0.5)
+        ax.scatter(i + jitter.uniform(-0.15, 0.15, vals.size), vals, s=8, color=colour,
+                   zorder=3)
     ax.axhline(floor, color="0.4", lw=0.7, ls="--",
                label=f"numerical floor ({floor:.1e})")
     ax.set_yscale("log")
     ax.set_ylim(min(floor / 10, 1e-12), 3.0)
-    ax.set_xticks(range(len(RULES)), labels)
+    ax.set_xticks(range(len(RULES)), LABELS, fontsize="x-small")
     ax.set_ylabel(r"asymmetry $\|A\|_F / \|J\|_F$")
     ax.set_title("gradient-field test over random states", loc="left")
     ax.legend(loc="center left")
@@ -183,7 +321,8 @@ def plot(run):
 
 EXPERIMENT = Experiment(
     name="gradient-field",
-    description="The gradient-field test on backprop, FA, Oja and a rotation field.",
+    description="The gradient-field test: backprop, FA, Oja, predictive coding, dendritic "
+                "and temporal prediction, and a planted rotation.",
     config=GradientFieldConfig,
     run=run,
     plot=plot,

@@ -33,6 +33,13 @@ the clamped output, whose ``beta`` is 0) and ``cos``, averaged over ``n_cos_batc
 batches); ``/series/training_pc`` and ``/series/training_bp`` (index ``step``;
 ``test_accuracy``, ``test_loss`` = the squared output error on the test set).
 
+Alignment (``/alignment``): every ``align_every``-th PC training update is compared with
+the exact gradient of the batch's squared output error, the loss PC minimises, by
+:func:`plasticity.analysis.measured`; summary ``align_cos_mean`` with its bootstrap
+interval (``align_cos_ci_low``, ``align_cos_ci_high``), ``align_frac_positive`` and
+``align_n``. This is the training-time counterpart of part 1: at ``n_inference`` steps
+and ``train_beta`` nudging along a training trajectory rather than at one state.
+
 Training by nudging uses the PC learning rate ``eta / train_beta``, since PC's update is
 ``beta`` times backprop's direction to first order; a divergence of the inference
 dynamics (too large ``gamma``) ends the run with status ``diverged``.
@@ -70,6 +77,8 @@ class PCvsBackpropConfig(Config):
     n_inference: int = Field(30, ge=1, description="inference steps per training update")
     eval_every: int = Field(100, ge=1, description="updates between test evaluations")
     energy_limit: float = Field(1e8, gt=0, description="energy that counts as diverged")
+    align_every: int = Field(10, ge=1, description="PC training updates between alignment "
+                             "measurements")
 
     @field_validator("steps_grid")
     @classmethod
@@ -120,6 +129,7 @@ def _accuracy(net, params, x, y):
 
 
 def run(cfg: PCvsBackpropConfig, ctx):
+    from plasticity.analysis import measured, summarize
     from plasticity.engine import Probe, train
     from plasticity.errors import Diverged
     from plasticity.rules.gradient import Backprop
@@ -172,6 +182,11 @@ def run(cfg: PCvsBackpropConfig, ctx):
     rules = {"pc": pc_rule(eta=eta_pc, n_inference=cfg.n_inference,
                            output=cfg.train_output, beta=cfg.train_beta),
              "bp": Backprop(net=net, eta=cfg.eta, loss_kind="mse")}
+    pc = rules["pc"]
+    rules["pc"] = measured(
+        pc, lambda p, s: pc.loss_and_grad(p, s["input"], s["target"])[1],
+        loss_fn=lambda p, s: pc.loss_and_grad(p, s["input"], s["target"])[0],
+        every=cfg.align_every, recorder=rec, prefix="/alignment")
     curves = {}
     finals = {}
     units = {"test_accuracy": "1", "test_loss": "1"}
@@ -203,11 +218,17 @@ def run(cfg: PCvsBackpropConfig, ctx):
                        test_loss=loss)
 
     acc_pc, acc_bp = curves["pc"][-1][1], curves["bp"][-1][1]
+    total = rules["pc"].records.get("total")
+    keep = ~total["zero_norm"]
+    align = summarize(total["cos"][keep], total["inner"][keep], rng=0)
     ctx.summary(cos_converged=float(cos[weakest, -1]), cos_one_step=float(cos[weakest, 0]),
                 cos_clamped=float(cos[-1, -1]), beta_weakest=float(cfg.betas[-1]),
                 steps_max=int(n_max), acc_pc=float(acc_pc), acc_bp=float(acc_bp),
                 acc_gap_pp=float(100.0 * (acc_bp - acc_pc)),
                 acc_initial=float(curves["bp"][0][1]),
+                align_cos_mean=align["cos_mean"], align_cos_ci_low=align["cos_ci_low"],
+                align_cos_ci_high=align["cos_ci_high"],
+                align_frac_positive=align["frac_positive"], align_n=align["n"],
                 cos_pc_bp_final_params=cosine(
                     {k: finals["pc"][k] - params0[k] for k in params0},
                     {k: finals["bp"][k] - params0[k] for k in params0}))
