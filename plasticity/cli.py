@@ -92,15 +92,20 @@ def _run_options(fn):
     return fn
 
 
-def _do_run(experiment, preset, sets, config_file, seed, out, quiet):
+def _do_run(experiment, preset, sets, config_file, seed, out, quiet, *, resume=None,
+            checkpoint_s=None, seed_given=True):
     from plasticity.experiment import execute
     from plasticity.registry import load
 
     exp = load(experiment)
     values = _read_config_file(config_file) if config_file else {}
-    cfg = exp.build_config(preset=preset, values=values, overrides=_parse_sets(sets))
+    if resume is not None:
+        cfg, seed = _resume_config(exp, resume, preset, values, _parse_sets(sets), seed,
+                                   seed_given)
+    else:
+        cfg = exp.build_config(preset=preset, values=values, overrides=_parse_sets(sets))
     path, status = execute(exp, cfg, seed=seed, out=out, preset=preset or exp.default_preset,
-                           quiet=quiet)
+                           quiet=quiet, resume=resume, checkpoint_s=checkpoint_s)
     from plasticity.io.runfile import open_run
 
     run = open_run(path)
@@ -111,6 +116,22 @@ def _do_run(experiment, preset, sets, config_file, seed, out, quiet):
     click.echo(f"wrote {path}")
 
 
+def _resume_config(exp, path, preset, values, overrides, seed, seed_given):
+    """The config and seed of the run file ``path``; --preset/--config/--set/--seed may
+    only repeat them (execute refuses a config or seed that differs)."""
+    from plasticity.io.runfile import open_run
+
+    run = open_run(path)
+    if run.experiment != exp.name:
+        _fail(f"--resume {path}: a run of {run.experiment}, not of {exp.name}.")
+    if preset is not None and preset != run.attrs.get("preset", preset):
+        _fail(f"--resume {path}: the run used the {run.attrs.get('preset')} preset, "
+              f"not {preset}.")
+    cfg = exp.build_config(preset=run.attrs.get("preset") or None,
+                           values={**run.config, **values}, overrides=overrides)
+    return cfg, (seed if seed_given else run.seed)
+
+
 def _fmt(v):
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
@@ -118,9 +139,19 @@ def _fmt(v):
 @cli.command("run")
 @click.argument("experiment")
 @_run_options
-def run_cmd(experiment, preset, sets, config_file, seed, out, quiet):
+@click.option("--resume", type=click.Path(dir_okay=False), metavar="FILE.h5",
+              help="Continue the stopped run in FILE.h5 from its checkpoint (same config "
+                   "and seed, taken from the file).")
+@click.option("--checkpoint-every", "checkpoint_s", type=click.FloatRange(min=0),
+              default=None, metavar="SECONDS",
+              help="Wall time between checkpoints of resumable experiments (default 5; "
+                   "0: after every update or segment).")
+def run_cmd(experiment, preset, sets, config_file, seed, out, quiet, resume, checkpoint_s):
     """Run EXPERIMENT (a name from 'plasticity list' or a path to a .py file)."""
-    _do_run(experiment, preset, sets, config_file, seed, out, quiet)
+    source = click.get_current_context().get_parameter_source("seed")
+    _do_run(experiment, preset, sets, config_file, seed, out, quiet, resume=resume,
+            checkpoint_s=checkpoint_s,
+            seed_given=source is not click.core.ParameterSource.DEFAULT)
 
 
 @cli.command("info")
@@ -158,14 +189,21 @@ def info_cmd(run_file, as_json):
 
 
 @cli.command("plot")
-@click.argument("run_file", type=click.Path())
+@click.argument("run_file", metavar="RUN.h5|SWEEP_DIR", type=click.Path())
 @click.option("--format", "formats", default="pdf,svg,png", show_default=True,
               help="Comma-separated: pdf, svg, png.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Directory for the figure (default: beside the run file).")
+              help="Directory for the figure (default: beside the run file, or the sweep "
+                   "directory).")
 @click.option("--overwrite", is_flag=True, help="Replace existing figure files.")
-def plot_cmd(run_file, formats, out_dir, overwrite):
-    """Draw the experiment's figure from RUN_FILE."""
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="Sweeps: a summary key to draw, one panel each (repeatable; default: "
+                   "the numeric ones, at most 6).")
+@click.option("--x", "x_key", metavar="KEY",
+              help="Sweeps: the grid key on the x axis (default: the first).")
+def plot_cmd(run_file, formats, out_dir, overwrite, metrics, x_key):
+    """Draw the experiment's figure from RUN.h5, or a sweep's summary metrics against
+    the swept parameter from SWEEP_DIR (saved there as sweep.pdf/svg/png)."""
     from pathlib import Path
 
     from plasticity.io.runfile import open_run
@@ -177,6 +215,12 @@ def plot_cmd(run_file, formats, out_dir, overwrite):
     if bad or not fmts:
         _fail(f"--format: unknown format {', '.join(bad) or '(none)'} "
               f"(choose from {', '.join(FORMATS)}).")
+    if Path(run_file).is_dir():
+        _plot_sweep_cmd(Path(run_file), fmts, out_dir, overwrite, metrics, x_key)
+        return
+    if metrics or x_key:
+        _fail(f"--{'metric' if metrics else 'x'} applies to a sweep directory; "
+              f"{run_file} is a run file.")
     run = open_run(run_file)
     exp = load(run.experiment)
     if exp.plot is None:
@@ -194,12 +238,39 @@ def plot_cmd(run_file, formats, out_dir, overwrite):
         click.echo(f"wrote {p}")
 
 
+def _plot_sweep_cmd(sweep_dir, fmts, out_dir, overwrite, metrics, x_key):
+    from pathlib import Path
+
+    from plasticity.plots.style import save_figure
+    from plasticity.plots.sweep import plot_sweep, read_sweep, sweep_metadata
+
+    target = Path(out_dir) if out_dir else sweep_dir
+    if not target.is_dir():
+        _fail(f"--out {target}: directory does not exist.")
+    table = read_sweep(sweep_dir)
+    fig = plot_sweep(table, metrics=list(metrics) or None, x=x_key)
+    paths = save_figure(fig, target / "sweep", fmts, metadata=sweep_metadata(table),
+                        overwrite=overwrite)
+    click.echo(f"{table.experiment}: {len(table.rows)} of {table.n_runs} runs plotted")
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+from plasticity.sweep.cli import sweep_cmd  # noqa: E402 - registered once the group exists
+
+cli.add_command(sweep_cmd)
+
+
 def main(argv=None):
     """Entry point: click in non-standalone mode so that errors are one line, exit 2."""
     from plasticity.errors import PlasticityError
 
     try:
-        cli.main(args=argv, prog_name="plasticity", standalone_mode=False)
+        # non-standalone click returns the code of a command's click.exceptions.Exit
+        # (sweep exits 1 when a run failed) instead of raising it
+        code = cli.main(args=argv, prog_name="plasticity", standalone_mode=False)
+        if isinstance(code, int):
+            return code
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
