@@ -31,6 +31,19 @@ What is measured (per presentation: ``/series/training``):
 
 Traces of ``U``, ``V*_w`` and ``U_M`` over the first and last presentations are kept
 under ``/snapshots/``.
+
+Simulators (spiking model only for the second): ``simulator="kernel"`` runs each
+presentation in the dedicated trial kernel (:func:`plasticity.rules.dendritic_prediction.
+simulate_trial`); ``simulator="engine"`` builds the same study as a general
+:class:`~plasticity.spiking.Network` (:func:`engine_network`: a ``SpikeGenerator`` playing
+the pattern ``n_reps`` times, a :class:`~plasticity.spiking.TwoCompartment` neuron with the
+teacher as ``g_E_timed``/``g_I_timed``, a dendritic projection with
+:class:`~plasticity.spiking.DendriticPrediction`) and runs it on the Numba spiking engine.
+An input spike reaches the engine's dendrite in the step after it is emitted, so
+presentation ``r`` is the engine's steps ``1 + r T`` to ``(r + 1) T`` (a first step without
+input comes before it, and the teacher's rows are shifted by one step to match); the
+somatic spikes come from the engine's own random stream. Pattern, ``w*``, teacher and
+initial weights are the same for both simulators.
 """
 
 from __future__ import annotations
@@ -45,6 +58,8 @@ from plasticity.experiment import Config, Experiment
 
 class DendriticPredictionConfig(Config):
     model: Literal["spiking", "rate"] = Field("spiking", description="somatic target")
+    simulator: Literal["kernel", "engine"] = Field(
+        "kernel", description="trial kernel, or the general spiking engine (spiking only)")
     n_inputs: int = Field(200, ge=1, le=5000, description="presynaptic Poisson trains")
     input_rate: float = Field(10.0, gt=0, le=200, description="input rate (Hz)")
     pattern_ms: float = Field(200.0, gt=0, le=5000, description="pattern length (ms)")
@@ -70,6 +85,9 @@ class DendriticPredictionConfig(Config):
     def _valid_neuron(self):
         from plasticity.errors import InvalidParameterError
 
+        if self.simulator == "engine" and self.model != "spiking":
+            raise ValueError("simulator='engine' simulates the spiking model only; use "
+                             "model='spiking' or simulator='kernel'")
         if self.final_reps > self.n_reps:
             raise ValueError(f"final_reps = {self.final_reps} exceeds n_reps = "
                              f"{self.n_reps}")
@@ -94,10 +112,24 @@ def teacher_conductances(U_M, g_teacher, E_E, E_I):
     return g_teacher * (U_M - E_I) / span, g_teacher * (E_E - U_M) / span
 
 
-def run(cfg: DendriticPredictionConfig, ctx):
+def setup(cfg, pattern_rng, target_rng, init_rng):
+    """The study's fixed ingredients.
+
+    Returns
+    -------
+    X : ndarray, shape (T, n_inputs)
+        The frozen pattern (spike counts per step).
+    w_star : ndarray, shape (n_inputs,)
+        The target weights.
+    U_M : ndarray, shape (T,)
+        The target potential.
+    g_E, g_I : ndarray, shape (T,)
+        The teacher's conductances (1/ms).
+    w0 : ndarray, shape (n_inputs,)
+        The initial weights.
+    """
     from plasticity.rules.dendritic_prediction import simulate_trial
 
-    pattern_rng, target_rng, init_rng, spike_rng = (ctx.child_rng() for _ in range(4))
     rule = _rule(cfg)
     n, T = cfg.n_inputs, int(round(cfg.pattern_ms / cfg.dt))
     X = (pattern_rng.random((T, n)) < cfg.input_rate * 1e-3 * cfg.dt).astype(float)
@@ -111,22 +143,98 @@ def run(cfg: DendriticPredictionConfig, ctx):
     margin = 1e-3 * (rule.E_E - rule.E_I)
     U_M = np.clip(U_M, rule.E_I + margin, rule.E_E - margin)
     g_E, g_I = teacher_conductances(U_M, cfg.g_teacher, rule.E_E, rule.E_I)
+    return X, w_star, U_M, g_E, g_I, init_rng.normal(0.0, cfg.init_std, n)
 
-    w = init_rng.normal(0.0, cfg.init_std, n)
+
+def engine_network(cfg, X, g_E, g_I):
+    """The study as a :class:`~plasticity.spiking.Network` (module docstring): input
+    ``"input"`` playing ``X`` (shape (T, n)) ``cfg.n_reps`` times, neuron ``"neuron"``,
+    projection ``"input_neuron"`` (initial weights 0: set them with ``set_weights``).
+
+    The teacher rows are shifted by one step, ``g_timed[t] = g[(t - 1) % T]``, because the
+    engine's step ``t + 1`` is the kernel's step ``t``.
+    """
+    from plasticity.spiking import (
+        DendriticPrediction,
+        Network,
+        SpikeGenerator,
+        Synapses,
+        TwoCompartment,
+    )
+
+    rule = _rule(cfg)
+    T, n = X.shape
+    steps, idx = np.nonzero(X)
+    reps = np.arange(cfg.n_reps)[:, None] * T
+    times = ((reps + steps[None, :]) * cfg.dt).ravel()
+    inputs = SpikeGenerator(n=n, indices=np.tile(idx, cfg.n_reps).tolist(),
+                            times_ms=times.tolist())
+    neuron = TwoCompartment(n=1, g_L=rule.g_L, g_D=rule.g_D, E_E=rule.E_E, E_I=rule.E_I,
+                            tau_L_ms=rule.tau_L, tau_s_ms=rule.tau_s, phi_max=rule.phi_max,
+                            k=rule.k, beta=rule.beta, theta=rule.theta,
+                            g_E_timed=np.roll(g_E, 1), g_I_timed=np.roll(g_I, 1))
+    syn = Synapses(source="input", target="neuron", compartment="dendrite", w_init=0.0,
+                   plasticity=DendriticPrediction(eta=rule.eta, tau_delta_ms=rule.tau_delta))
+    return Network(dt_ms=cfg.dt, groups={"input": inputs, "neuron": neuron},
+                   synapses=[syn])
+
+
+class _Presentation:
+    """One presentation's ``U``, ``V_star`` and ``S`` (spike count), like a Trial."""
+
+    def __init__(self, U, V_star, spikes):
+        self.U, self.V_star, self.spikes = U, V_star, spikes
+
+
+def _kernel_presentations(cfg, X, g_E, g_I, w, spike_rng):
+    """Yield the presentations on the trial kernel; the final weights come last."""
+    from plasticity.rules.dendritic_prediction import simulate_trial
+
+    rule, T = _rule(cfg), X.shape[0]
+    state = None
+    for _ in range(cfg.n_reps):
+        noise = spike_rng.random(T) if cfg.model == "spiking" else None
+        trial = simulate_trial(rule, w, X, g_E, g_I, noise=noise, state=state)
+        w, state = trial.w, trial.state
+        yield _Presentation(trial.U, trial.V_star, float(trial.S.sum()))
+    yield w
+
+
+def _engine_presentations(cfg, X, g_E, g_I, w, spike_rng):
+    """Yield the presentations on the spiking engine; the final weights come last."""
+    from plasticity.spiking import Recording
+    from plasticity.spiking.engine import NumbaSimulator
+
+    net = engine_network(cfg, X, g_E, g_I)
+    sim = NumbaSimulator(net, seed=int(spike_rng.integers(2**63)), recording=Recording(
+        spikes=(), state={"neuron": [0]}, state_every_ms=cfg.dt, rate_bin_ms=cfg.pattern_ms))
+    sim.set_weights("input_neuron", w)
+    sim.run(cfg.dt)  # the step before the first input arrives
+    for _ in range(cfg.n_reps):
+        res = sim.run(cfg.pattern_ms)
+        st = res.state["neuron"]
+        yield _Presentation(st["U"][:, 0], st["V_star"][:, 0], float(res.counts["neuron"]))
+    yield sim.weights("input_neuron")
+
+
+def run(cfg: DendriticPredictionConfig, ctx):
+    pattern_rng, target_rng, init_rng, spike_rng = (ctx.child_rng() for _ in range(4))
+    rule = _rule(cfg)
+    X, w_star, U_M, g_E, g_I, w = setup(cfg, pattern_rng, target_rng, init_rng)
+    n = cfg.n_inputs
     rec = ctx.recorder
     rec.snapshot("w_star", 0, w_star)
     rec.snapshot("w", 0, w)
     rec.snapshot("U_M", 0, U_M)
     units = {"mse": "1", "rate_mse": "1/ms^2", "spikes": "1"}
-    state = None
     mse, rate_mse = np.empty(cfg.n_reps), np.empty(cfg.n_reps)
     tail_U, tail_V = [], []
     first = None
+    make = _engine_presentations if cfg.simulator == "engine" else _kernel_presentations
+    presentations = make(cfg, X, g_E, g_I, w, spike_rng)
     with ctx.progress(cfg.n_reps, "dendritic-prediction") as bar:
         for r in range(cfg.n_reps):
-            noise = spike_rng.random(T) if cfg.model == "spiking" else None
-            trial = simulate_trial(rule, w, X, g_E, g_I, noise=noise, state=state)
-            w, state = trial.w, trial.state
+            trial = next(presentations)
             mse[r] = np.mean((trial.U - trial.V_star) ** 2)
             rate_mse[r] = np.mean((rule.phi(trial.U) - rule.phi(trial.V_star)) ** 2)
             if r == 0:
@@ -136,8 +244,9 @@ def run(cfg: DendriticPredictionConfig, ctx):
                 tail_V.append(trial.V_star)
             if r % cfg.record_every == 0 or r == cfg.n_reps - 1:
                 rec.append("training", r + 1, units=units, index_units="presentation",
-                           mse=mse[r], rate_mse=rate_mse[r], spikes=float(trial.S.sum()))
+                           mse=mse[r], rate_mse=rate_mse[r], spikes=trial.spikes)
             bar.update(1)
+    w = next(presentations)
     if not np.all(np.isfinite(w)):
         from plasticity.errors import Diverged
 
@@ -157,7 +266,7 @@ def run(cfg: DendriticPredictionConfig, ctx):
         mse_initial=float(mse[0]), mse_final=float(np.mean(mse[-cfg.final_reps:])),
         weight_corr=float(np.corrcoef(w, w_star)[0, 1]) if n > 1 else 1.0,
         target_std_potential=float(np.std(U_M)), model=cfg.model, backend="numba",
-        dt_ms=cfg.dt)
+        simulator=cfg.simulator, dt_ms=cfg.dt)
 
 
 def plot(run):

@@ -125,6 +125,7 @@ def run(cfg: FeedbackAlignmentConfig, ctx):
     angles = np.empty(cfg.n_updates)
     first = {}
     w_star = task.teacher_params["W_out"]
+    ctx.checkpointer.track("angles", angles, first)
 
     def population_loss(p):
         # exact E_x 0.5 |W_out W1 x - W* x|^2 for x ~ N(0, I) and a noise-free teacher:
@@ -205,6 +206,7 @@ EXPERIMENT = Experiment(
     config=FeedbackAlignmentConfig,
     run=run,
     plot=plot,
+    resumable=True,
     presets={"quick": {}, "full": {"n_updates": 20000, "batch_size": 128, "eta": 0.01,
                                    "eval_every": 100}},
 )

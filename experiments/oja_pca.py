@@ -41,6 +41,7 @@ def run(cfg: OjaConfig, ctx):
     params = {"W_out": init_rng.normal(0.0, 1.0 / np.sqrt(cfg.n_inputs), (1, cfg.n_inputs))}
     n_updates = -(-cfg.n_samples // cfg.window)
     running = {"sum": np.zeros(cfg.n_inputs), "n": 0}
+    ctx.checkpointer.track("running_mean", running)
 
     def next_batch(step):
         n = min(cfg.window, cfg.n_samples - (step - 1) * cfg.window)
@@ -105,6 +106,7 @@ EXPERIMENT = Experiment(
     config=OjaConfig,
     run=run,
     plot=plot,
+    resumable=True,
     presets={"quick": {}, "full": {"n_inputs": 100, "n_samples": 400000, "eta": 0.001,
                                    "window": 400}},
 )

@@ -26,7 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from plasticity.experiment import Experiment
-from plasticity.spiking.runner import SpikingConfig
+from plasticity.spiking.runner import SpikingConfig, numba_only
 
 
 class Song2000Config(SpikingConfig):
@@ -126,6 +126,7 @@ EXPERIMENT = Experiment(
     config=Song2000Config,
     run=run,
     plot=plot,
+    resumable=numba_only,
     presets={"quick": {}, "full": {}},
 )
 

@@ -100,11 +100,27 @@ def train(rule, params, *, n_updates, next_batch, signals, loss=None, rng=None, 
     -------
     (dict, object)
         Final parameters and rule state.
+
+    Notes
+    -----
+    Inside a resumable experiment (see :mod:`plasticity.io.checkpoint`) the loop saves,
+    at checkpoints, the step, the parameters, the rule state, the state of ``rng`` and
+    whatever the rule and the probes return from ``get_checkpoint_state()``; a resumed
+    run restores them here and goes on from the next step.
     """
+    from plasticity.experiment import current_checkpointer
+
     check_protocol(rule)
     if state is None:
         state = rule.init(params)
-    for step in range(1, int(n_updates) + 1):
+    ckpt = current_checkpointer()
+    loop, saved = ckpt.begin_loop("train") if ckpt is not None else (None, None)
+    start = 1
+    if saved is not None:
+        params, state, start = _restore_train(saved, rule, rng, probes, n_updates)
+        if progress is not None:
+            progress.update(start - 1)
+    for step in range(start, int(n_updates) + 1):
         batch = next_batch(step)
         sig = signals(params, batch)
         loss_fn = (lambda p, _b=batch: loss(p, _b)) if loss is not None else None
@@ -118,4 +134,36 @@ def train(rule, params, *, n_updates, next_batch, signals, loss=None, rng=None, 
                 probe.fn(step, params, state, delta, batch)
         if progress is not None:
             progress.update(1)
+        if ckpt is not None and ckpt.due():
+            ckpt.save(loop, "train", step, _train_state(step, n_updates, params, state, rule,
+                                                        rng, probes))
     return params, state
+
+
+def _train_state(step, n_updates, params, state, rule, rng, probes):
+    return {"step": step, "n_updates": int(n_updates), "params": params, "state": state,
+            "rng": rng, "rule": _object_state(rule), "probes": [_object_state(p)
+                                                               for p in probes]}
+
+
+def _object_state(obj):
+    get = getattr(obj, "get_checkpoint_state", None)
+    return get() if callable(get) else None
+
+
+def _restore_train(saved, rule, rng, probes, n_updates):
+    from plasticity.io.checkpoint import CheckpointError
+
+    if saved["n_updates"] != int(n_updates) or len(saved["probes"]) != len(probes):
+        raise CheckpointError("the checkpointed training loop does not match this one "
+                              f"({saved['n_updates']} updates, {len(saved['probes'])} "
+                              f"probes; now {int(n_updates)} and {len(probes)})")
+    if (saved["rng"] is None) != (rng is None):
+        raise CheckpointError("the checkpointed training loop and this one differ in "
+                              "whether the rule gets a generator")
+    if rng is not None:
+        rng.bit_generator.state = saved["rng"].bit_generator.state
+    for obj, value in ((rule, saved["rule"]), *zip(probes, saved["probes"], strict=True)):
+        if value is not None:
+            obj.set_checkpoint_state(value)
+    return saved["params"], saved["state"], int(saved["step"]) + 1

@@ -8,6 +8,7 @@ worker: config layering, the run file, statuses, and the seed.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,18 @@ from pydantic import ValidationError
 from plasticity.errors import Diverged, InvalidParameterError, PlasticityError, RunFileError
 from plasticity.validation import Hyperparameters, format_validation_error
 
-__all__ = ["Config", "Experiment", "RunContext", "Interrupted", "execute", "default_out"]
+__all__ = ["Config", "Experiment", "RunContext", "Interrupted", "execute", "default_out",
+           "current_checkpointer", "resume_problem"]
+
+# The checkpointer of the run being executed, so that the loops (engine.train) find it
+# without every experiment passing it down.
+_CHECKPOINTER: contextvars.ContextVar = contextvars.ContextVar("checkpointer", default=None)
+
+
+def current_checkpointer():
+    """The :class:`~plasticity.io.checkpoint.Checkpointer` of the run being executed in
+    this thread, or None."""
+    return _CHECKPOINTER.get()
 
 
 class Config(Hyperparameters):
@@ -53,6 +65,12 @@ class Experiment:
         ``plot(run_file) -> matplotlib.figure.Figure``.
     default_preset : str
         Used when neither ``--quick`` nor ``--full`` is given.
+    resumable : bool or callable
+        Whether a stopped run can be resumed from its checkpoint: the experiment's loops
+        are :func:`~plasticity.engine.train` or
+        :func:`~plasticity.spiking.runner.simulate_into` and every other state they
+        change is tracked with ``ctx.checkpointer.track``. A callable gets the config and
+        returns None when it can, or the reason it cannot (e.g. a backend).
     """
 
     name: str
@@ -62,6 +80,7 @@ class Experiment:
     presets: dict = field(default_factory=dict)
     plot: Callable | None = None
     default_preset: str = "quick"
+    resumable: bool | Callable = False
 
     def build_config(self, *, preset=None, values=None, overrides=None):
         """Layer defaults <- preset <- ``values`` (config file) <- ``overrides`` (--set)
@@ -99,18 +118,28 @@ class RunContext:
     recorder : plasticity.io.Recorder
     quiet : bool
         No progress bars.
+    checkpointer : plasticity.io.checkpoint.Checkpointer or None
+        Saves the loops' state; ``ctx.checkpointer.track(...)`` adds the experiment's own.
     """
 
     seed: int
     rng: np.random.Generator
     recorder: Any
     quiet: bool = False
+    checkpointer: Any = None
     _children: int = 0
+    # every generator handed out, in order: a checkpoint saves their states
+    _rngs: list = field(default_factory=list)
+
+    def __post_init__(self):
+        self._rngs.append(self.rng)
 
     def child_rng(self):
         """An independent generator (numpy SeedSequence spawning), reproducible by seed."""
         self._children += 1
-        return np.random.default_rng([self.seed, self._children])
+        gen = np.random.default_rng([self.seed, self._children])
+        self._rngs.append(gen)
+        return gen
 
     def progress(self, total, desc):
         """A progress bar on stderr (tqdm); silent when quiet or not a terminal."""
@@ -152,9 +181,24 @@ def check_out(out: Path, *, create_parent: bool) -> Path:
     return out
 
 
+_TERMINATED = [False]
+
+
+def raise_if_terminated():
+    """Raise :class:`Interrupted` if a SIGTERM arrived but its exception was lost.
+
+    The handler's exception is only printed, not propagated, when the signal lands in a
+    finalizer or a weakref callback (h5py's object cleanup runs many): the loops call
+    this after every update so that such a run still stops.
+    """
+    if _TERMINATED[0]:
+        raise Interrupted()
+
+
 @contextlib.contextmanager
 def _sigterm_as_interrupt():
     def handler(signum, frame):
+        _TERMINATED[0] = True
         raise Interrupted()
 
     try:
@@ -166,10 +210,68 @@ def _sigterm_as_interrupt():
         yield
     finally:
         signal.signal(signal.SIGTERM, old)
+        _TERMINATED[0] = False
 
 
-def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False):
+def resume_problem(exp: Experiment, cfg):
+    """None if runs of ``exp`` with ``cfg`` can resume, else why not (one sentence)."""
+    ok = exp.resumable(cfg) if callable(exp.resumable) else \
+        (None if exp.resumable else "it does not save checkpoints")
+    if ok is None or ok is True:
+        return None
+    return f"experiment {exp.name} cannot resume a run: {ok}."
+
+
+def _open_for_resume(exp, cfg, seed, path, checkpoint_s):
+    """Check that ``path`` is an unfinished run of ``exp`` with ``cfg`` and ``seed`` and a
+    checkpoint, and reopen it (nothing is written before every check has passed)."""
+    import h5py
+
+    from plasticity.io.checkpoint import has_checkpoint
+    from plasticity.io.recorder import Recorder
+    from plasticity.io.runfile import open_run
+
+    run = open_run(path)
+    if run.experiment != exp.name:
+        raise RunFileError(f"--resume {path}: a run of {run.experiment}, not of {exp.name}.")
+    if run.status == "complete":
+        raise RunFileError(f"--resume {path}: the run is already complete.")
+    if run.status not in ("running", "interrupted", "failed"):
+        raise RunFileError(f"--resume {path}: the run ended {run.status}; nothing to resume.")
+    problem = resume_problem(exp, cfg)
+    if problem:
+        raise InvalidParameterError(problem)
+    if run.seed != int(seed):
+        raise InvalidParameterError(f"--resume {path}: the run's seed is {run.seed}, "
+                                    f"not {seed}.")
+    diff = sorted(k for k in set(run.config) | set(cfg.get_params())
+                  if run.config.get(k) != _plain_json(cfg.get_params().get(k)))
+    if diff:
+        k = diff[0]
+        raise InvalidParameterError(f"--resume {path}: {k}={cfg.get_params().get(k)!r} "
+                                    f"differs from the run's {k}={run.config.get(k)!r}.")
+    with h5py.File(path, "r", locking=False) as h5:
+        if not has_checkpoint(h5):
+            raise RunFileError(f"--resume {path}: the run stopped before its first "
+                               "checkpoint; nothing to resume.")
+    return Recorder.reopen(path, checkpoint_s=checkpoint_s)
+
+
+def _plain_json(value):
+    import json
+
+    from plasticity.io.recorder import _jsonable
+
+    return json.loads(json.dumps(value, default=_jsonable))
+
+
+def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
+            resume=None, checkpoint_s=None):
     """Run ``exp`` with a validated ``cfg`` and write one run file.
+
+    With ``resume`` (the path of an unfinished run file of ``exp`` with the same ``cfg``
+    and ``seed``, holding a checkpoint) the run continues in that file instead.
+    ``checkpoint_s`` is the wall time between checkpoints (default 5 s).
 
     Returns
     -------
@@ -183,22 +285,38 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False)
         ``failed`` first. KeyboardInterrupt and SIGTERM mark it ``interrupted``; any other
         exception marks it ``failed`` and propagates.
     """
+    from plasticity.io.checkpoint import Checkpointer
     from plasticity.io.recorder import Recorder
 
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidParameterError(f"The seed must be a non-negative integer. Got {seed!r}.")
-    path = check_out(Path(out), create_parent=False) if out is not None else \
-        check_out(default_out(exp.name, seed), create_parent=True)
-    rec = Recorder(path, experiment=exp.name, seed=seed, config=cfg.get_params(),
-                   preset=preset or exp.default_preset)
+    checkpoint_s = 5.0 if checkpoint_s is None else float(checkpoint_s)
+    if not checkpoint_s >= 0:
+        raise InvalidParameterError(f"checkpoint_s must be >= 0. Got {checkpoint_s!r}.")
+    saved = None
+    if resume is not None:
+        if out is not None:
+            raise InvalidParameterError("--out cannot be combined with --resume (the run "
+                                        "continues in the resumed file).")
+        rec, info, state = _open_for_resume(exp, cfg, seed, Path(resume), checkpoint_s)
+        path, saved = Path(resume), (info, state)
+    else:
+        path = check_out(Path(out), create_parent=False) if out is not None else \
+            check_out(default_out(exp.name, seed), create_parent=True)
+        rec = Recorder(path, experiment=exp.name, seed=seed, config=cfg.get_params(),
+                       preset=preset or exp.default_preset, checkpoint_s=checkpoint_s)
     ctx = RunContext(seed=int(seed), rng=np.random.default_rng(int(seed)), recorder=rec,
                      quiet=quiet)
+    ctx.checkpointer = Checkpointer(rec, enabled=resume_problem(exp, cfg) is None,
+                                    resume=saved, rngs=ctx._rngs)
+    token = _CHECKPOINTER.set(ctx.checkpointer)
     status = "failed"
     message = None
     try:
         with _sigterm_as_interrupt():
             try:
                 exp.run(cfg, ctx)
+                ctx.checkpointer.finish()
                 status = "complete"
             except Diverged as div:
                 status, message = "diverged", str(div)
@@ -213,5 +331,6 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False)
                 message = f"{type(exc).__name__}: {exc}"
                 raise
     finally:
+        _CHECKPOINTER.reset(token)
         rec.close(status, message)
     return path, status

@@ -23,6 +23,32 @@ none), and at the end of every ``P_UPD``-th step (counted from step 0) every syn
 the projection takes ``w <- clip(w + F_ETA * (dop + F_DTON) * c)`` (``F_ETA`` already
 multiplied by the interval in ms) and ``c <- c * F_DC``. They never defer potentiation.
 
+Two-compartment neurons (Urbanczik & Senn 2014; group kind ``TC``) share them too: ``v`` is
+the somatic potential ``U``, ``g_e``/``g_i`` the somatic synaptic conductances (decay
+factors ``L_DEC_E``/``L_DEC_I``, reversals ``L_EE``/``L_EI``, ``L_DT`` the step), and
+``L_TC`` is one plus the group's row of the table ``tc_par`` (columns ``T_*``: the group's
+first LIF index, its offset into the per-neuron dendritic state ``tc_state``, its
+parameters, and where its teacher conductances lie in ``timed``). ``tc_state`` holds per
+neuron ``S_DL``, ``S_DS`` (the dendritic potential ``V_w = T_NORM (S_DL - S_DS)``),
+``S_VSTAR`` (``V*`` of the step) and ``S_ERR`` (the step's learning signal
+``(s / dt - phi(V*)) h(V*)``). In the integration the soma takes the exponential Euler step
+of :mod:`plasticity._kernels.dendritic` with the start-of-step ``V_w`` and conductances
+(plus row ``t % P`` of the teacher tables), then ``S_DL``, ``S_DS`` decay with the PSP
+factors; at the thresholds each neuron draws one uniform number (a spike when it is below
+``1 - exp(-phi(U) dt)``; no reset) and stores ``S_ERR``.
+
+Dendritic projections (``P_COMP == 1``) keep per-presynaptic-neuron PSP traces ``x_L``,
+``x_s`` (in ``tr_pre1``/``tr_pre2``, decay factors ``F_DP``/``F_DX``); an arrival adds the
+weight to ``S_DL`` and ``S_DS`` of the target and 1 to both traces, so that
+``S_DL = sum_j w_j x_L,j`` (likewise ``S_DS``) at every step boundary. In a phase between
+the thresholds and the presynaptic pathways, each dendritic projection applies its rule
+(``P_PLASTIC == DENDRITIC``: ``dw = F_ETA (err PSP_j)``, or through the per-synapse filter
+``D`` in ``cel`` when ``P_FILT``, ``F_DC`` its factor, then the clip), with
+``PSP_j = F_NORM (x_L - x_s)`` of the start of the step, its traces decay, and the target's
+``S_DL``/``S_DS`` take ``dw * x`` (decayed traces) per synapse: this keeps the identity
+above, so ``V_w`` is ``w(t) . PSP(t)`` with the current weights, as in the dendritic
+kernel, and not a sum of weights frozen at the arrivals.
+
 Izhikevich neurons share the per-neuron arrays of LIF neurons (``v``, ``g_e``, ``g_i``,
 the parameter rows ``lif_par``; flag column ``L_IZH``, ``L_RESET`` holds ``c`` and ``L_TH``
 holds ``v_peak``) and add the recovery variable ``u`` (unused, and 0 + 0, for LIF rows).
@@ -64,9 +90,10 @@ import math
 import numpy as np
 
 from plasticity._config import jit
+from plasticity._kernels.dendritic import _phi_h
 
 # group kinds
-LIF, POISSON, GENERATOR, IZH = 0, 1, 2, 3
+LIF, POISSON, GENERATOR, IZH, TC = 0, 1, 2, 3, 4
 # columns of the per-group integer table
 G_OFF, G_N, G_KIND, G_LIF, G_METHOD, G_RECORD = 0, 1, 2, 3, 4, 5
 # columns of the per-neuron LIF parameter table (L_TAU is tau_m in steps, L_AM its decay
@@ -78,21 +105,31 @@ G_OFF, G_N, G_KIND, G_LIF, G_METHOD, G_RECORD = 0, 1, 2, 3, 4, 5
 # L_KE and L_KI the response of v over one step to a unit synaptic current decaying during
 # it (exact integration of the linear equations)
 (L_TAU, L_REST, L_RESET, L_TH, L_DEC_E, L_DEC_I, L_EE, L_EI, L_COND, L_REF, L_AM, L_IZH,
- L_A, L_B, L_D, L_IEXT, L_DT, L_GSC, L_NOISE, L_METH, L_KE, L_KI) = range(22)
-N_LCOLS = 22
+ L_A, L_B, L_D, L_IEXT, L_DT, L_GSC, L_NOISE, L_METH, L_KE, L_KI, L_TC) = range(23)
+N_LCOLS = 23
+# columns of the two-compartment group table: first LIF index, offset into tc_state,
+# number of neurons, g_L, g_D, PSP decay factors and 1/(tau_L - tau_s), g_D/(g_D + g_L),
+# phi_max, k, beta, theta, and the teacher tables (offset into ``timed`` and period in
+# steps, 0 for none) of g_E and g_I
+(T_L0, T_SOFF, T_N, T_GL, T_GD, T_AL, T_AS, T_NORM, T_CPL, T_PMAX, T_K, T_BETA, T_THETA,
+ T_EOFF, T_EPER, T_IOFF, T_IPER) = range(17)
+N_TCOLS = 17
+# columns of the per-neuron dendritic state
+S_DL, S_DS, S_VSTAR, S_ERR = range(4)
+N_SCOLS = 4
 # columns of the per-projection integer table
 (P_SRC, P_NSRC, P_TGT, P_NTGT, P_TLIF, P_REC, P_DELAY, P_SPARSE, P_PLASTIC, P_NEAREST,
  P_MULT, P_WOFF, P_PTR, P_CSC, P_TRPRE, P_TRPOST, P_IDX, P_EV, P_EVCAP, P_TBL,
- P_TBLN, P_MOD, P_NMOD, P_UPD, P_COFF, P_NSYN) = range(26)
-N_PCOLS = 26
+ P_TBLN, P_MOD, P_NMOD, P_UPD, P_COFF, P_NSYN, P_COMP, P_TDEN, P_FILT) = range(29)
+N_PCOLS = 29
 # columns of the per-projection event-ring state (deferred potentiation): events and
 # step-blocks appended so far, a lower bound of the oldest event some row still needs
 E_COUNT, E_BLOCKS, E_LOW = 0, 1, 2
 # columns of the per-projection float table
 (F_WMIN, F_WMAX, F_AP, F_AM, F_A2P, F_A3P, F_A2M, F_A3M, F_DP, F_DM, F_DX, F_DY, F_ETA,
- F_DTON, F_DJUMP, F_DD, F_DC) = range(17)
-N_FCOLS = 17
-PAIR, TRIPLET, REWARD = 1, 2, 3
+ F_DTON, F_DJUMP, F_DD, F_DC, F_NORM) = range(18)
+N_FCOLS = 18
+PAIR, TRIPLET, REWARD, DENDRITIC = 1, 2, 3, 4
 
 
 @jit
@@ -169,18 +206,20 @@ def _sample_poisson(rng, gid0, n, prob, method, ids, cnt, mark):
 
 @jit
 def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
-                tr_post1, tr_post2, cel):
+                tr_post1, tr_post2, cel, tc_state):
     src0, nsrc, tgt_lif = p[P_SRC], p[P_NSRC], p[P_TLIF]
     ntgt, woff, sparse, plastic = p[P_NTGT], p[P_WOFF], p[P_SPARSE], p[P_PLASTIC]
     g = ge if p[P_REC] == 0 else gi
     trpre, trpost = p[P_TRPRE], p[P_TRPOST]
     reward = plastic == REWARD
+    dend, tden = p[P_COMP] == 1, p[P_TDEN]
+    stdp = plastic != 0 and not dend
     coff, amw = p[P_COFF], pf[F_AM] * pf[F_WMAX]
     for q in range(n_ids):
         j = ids[q] - src0
         if j < 0 or j >= nsrc:
             continue
-        r2 = tr_pre2[trpre + j] if plastic else 0.0
+        r2 = tr_pre2[trpre + j] if stdp else 0.0
         if sparse:
             lo, hi = indptr[p[P_PTR] + j], indptr[p[P_PTR] + j + 1]
         else:
@@ -188,13 +227,17 @@ def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
         for s in range(lo, hi):
             i = indices[p[P_IDX] + s] if sparse else s - lo
             w = W[woff + s]
+            if dend:
+                tc_state[tden + i, S_DL] += w
+                tc_state[tden + i, S_DS] += w
+                continue
             if tgt_lif >= 0:
                 g[tgt_lif + i] += w
             if reward:
                 cel[coff + s] -= amw * tr_post1[trpost + i]
             elif plastic:
                 W[woff + s] = _depress(w, p, pf, tr_post1[trpost + i], r2)
-        if plastic:
+        if plastic or dend:
             _jump(tr_pre1, trpre + j, p[P_NEAREST])
             _jump(tr_pre2, trpre + j, p[P_NEAREST])
 
@@ -408,6 +451,58 @@ def _post_events_deferred(t, pi, p, pf, ids, n_ids, W, tr_post1, tr_post2, ev_i,
     ev_state[pi, E_COUNT] = n_ev + m
 
 @jit
+def _dendritic_phase(p, pf, W, indptr, indices, tr_pre1, tr_pre2, tc_state, cel):
+    """A dendritic projection's step (module docstring): learning from the start-of-step
+    PSPs, decay of the PSP traces, and the matching change of the targets' ``S_DL`` and
+    ``S_DS``; a static projection only decays its traces."""
+    nsrc, ntgt, woff, sparse = p[P_NSRC], p[P_NTGT], p[P_WOFF], p[P_SPARSE]
+    trpre, tden, coff = p[P_TRPRE], p[P_TDEN], p[P_COFF]
+    a_L, a_s = pf[F_DP], pf[F_DX]
+    if p[P_PLASTIC] != DENDRITIC:
+        for j in range(trpre, trpre + nsrc):
+            tr_pre1[j] *= a_L
+            tr_pre2[j] *= a_s
+        return
+    eta_dt, norm, b, filt = pf[F_ETA], pf[F_NORM], pf[F_DC], p[P_FILT]
+    wmin, wmax = pf[F_WMIN], pf[F_WMAX]
+    for j in range(nsrc):
+        x_L, x_s = tr_pre1[trpre + j], tr_pre2[trpre + j]
+        xd_L, xd_s = a_L * x_L, a_s * x_s
+        tr_pre1[trpre + j] = xd_L
+        tr_pre2[trpre + j] = xd_s
+        if x_L == 0.0 and x_s == 0.0 and not filt:
+            continue  # no PSP, no change (an input that has not fired yet)
+        d = x_L - x_s
+        if sparse:
+            lo, hi = indptr[p[P_PTR] + j], indptr[p[P_PTR] + j + 1]
+        else:
+            lo, hi = j * ntgt, (j + 1) * ntgt
+        for s in range(lo, hi):
+            i = indices[p[P_IDX] + s] if sparse else s - lo
+            err = tc_state[tden + i, S_ERR]
+            w_old = W[woff + s]
+            # each expression in the order of the dendritic kernel
+            if filt:
+                dd = b * cel[coff + s] + (1.0 - b) * err * norm * d
+                cel[coff + s] = dd
+                w = w_old + eta_dt * dd
+            else:
+                w = w_old + eta_dt * err * norm * d
+            w = _clip(w, wmin, wmax)
+            W[woff + s] = w
+            dw = w - w_old
+            tc_state[tden + i, S_DL] += dw * xd_L
+            tc_state[tden + i, S_DS] += dw * xd_s
+
+
+@jit
+def _tc_slot(k, lif_par, tc_par):
+    """Row of LIF index ``k`` (a two-compartment neuron) in ``tc_state``."""
+    tp = tc_par[np.int64(lif_par[k, L_TC]) - 1]
+    return np.int64(tp[T_SOFF]) + k - np.int64(tp[T_L0])
+
+
+@jit
 def _modulated_update(p, pf, W, cel, d):
     """The periodic weight update of a reward-modulated projection, then the eligibility
     decays (one contiguous pass over the projection's synapses)."""
@@ -425,7 +520,8 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
              indices, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_pre2, tr_post1, tr_post2,
              ring_ids, ring_cnt, gen_steps, gen_ids, gen_ptr, out_t, out_id, out_cnt,
              rate_counts, bin0, bin_steps, mon_idx, mon_every, mon_first, mon_v, mon_g,
-             ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, cel, dop):
+             ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, cel, dop,
+             tc_par, tc_state, timed):
     """Advance the network from step ``t0`` up to (not including) ``t1``.
 
     Returns the first step not simulated: ``t1``, or earlier when the spike record
@@ -453,7 +549,7 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
         # -- traces decay ------------------------------------------------------------
         for pi in range(n_proj):
             p, pf = proj[pi], projf[pi]
-            if p[P_PLASTIC]:
+            if p[P_PLASTIC] and p[P_COMP] == 0:
                 # hoisted offsets and factors keep these loops vectorisable; the slow
                 # traces r2/o2 exist only for the triplet rule (a pair rule never reads them)
                 a, n_src, d1, d2 = p[P_TRPRE], p[P_NSRC], pf[F_DP], pf[F_DX]
@@ -474,7 +570,26 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
         for k in range(n_lif):
             lp = lif_par[k]
             e, ii = ge[k], gi[k]
-            if lp[L_IZH] > 0:
+            if lp[L_TC] > 0:
+                tp = tc_par[np.int64(lp[L_TC]) - 1]
+                m = k - np.int64(tp[T_L0])
+                sk = np.int64(tp[T_SOFF]) + m
+                g_e, g_i = e, ii
+                if tp[T_EPER] > 0:
+                    g_e += timed[np.int64(tp[T_EOFF]) + (t % np.int64(tp[T_EPER]))
+                                 * np.int64(tp[T_N]) + m]
+                if tp[T_IPER] > 0:
+                    g_i += timed[np.int64(tp[T_IOFF]) + (t % np.int64(tp[T_IPER]))
+                                 * np.int64(tp[T_N]) + m]
+                vw = tp[T_NORM] * (tc_state[sk, S_DL] - tc_state[sk, S_DS])
+                # the dendritic kernel's exponential Euler step, in its evaluation order
+                g_tot = tp[T_GL] + tp[T_GD] + g_e + g_i
+                u_inf = (tp[T_GD] * vw + g_e * lp[L_EE] + g_i * lp[L_EI]) / g_tot
+                v[k] = u_inf + (v[k] - u_inf) * math.exp(-g_tot * lp[L_DT])
+                tc_state[sk, S_VSTAR] = tp[T_CPL] * vw
+                tc_state[sk, S_DL] *= tp[T_AL]
+                tc_state[sk, S_DS] *= tp[T_AS]
+            elif lp[L_IZH] > 0:
                 vk, uk, h = v[k], u[k], lp[L_DT]
                 cur = (e - ii) * lp[L_GSC] + lp[L_IEXT]
                 if lp[L_NOISE] > 0.0:
@@ -519,6 +634,20 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                         ids[cnt] = gid0 + k - l0
                         cnt += 1
                         spiked[k] = 1
+            elif kind == TC:
+                l0 = groups[g, G_LIF]
+                tp = tc_par[np.int64(lif_par[l0, L_TC]) - 1]
+                s0, h_dt = np.int64(tp[T_SOFF]) - l0, lif_par[l0, L_DT]
+                pmax, kk, beta, theta = tp[T_PMAX], tp[T_K], tp[T_BETA], tp[T_THETA]
+                for k in range(l0, l0 + n):
+                    phi_u, _ = _phi_h(v[k], pmax, kk, beta, theta)
+                    phi_v, h = _phi_h(tc_state[s0 + k, S_VSTAR], pmax, kk, beta, theta)
+                    # one draw per neuron and step, fired or not: a fixed stream
+                    spk = 1.0 if rng.random() < 1.0 - math.exp(-phi_u * h_dt) else 0.0
+                    if spk > 0.0:
+                        ids[cnt] = gid0 + k - l0
+                        cnt += 1
+                    tc_state[s0 + k, S_ERR] = (spk / h_dt - phi_v) * h
             elif kind == POISSON:
                 cnt = _sample_poisson(rng, gid0, n, probs[g], groups[g, G_METHOD], ids,
                                       cnt, mark)
@@ -553,6 +682,11 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                     if m0 <= ids[q] < m1:
                         n_mod += 1
                 dop[pi] += projf[pi, F_DJUMP] * n_mod
+        # -- dendritic learning and PSP traces --------------------------------------
+        for pi in range(n_proj):
+            if proj[pi, P_COMP] == 1:
+                _dendritic_phase(proj[pi], projf[pi], W, indptr, indices, tr_pre1, tr_pre2,
+                                 tc_state, cel)
         # -- presynaptic pathways (arrivals after each projection's delay) ----------
         for pi in range(n_proj):
             d = proj[pi, P_DELAY]
@@ -567,14 +701,14 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
             else:
                 _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
                             indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2,
-                            cel)
+                            cel, tc_state)
         # -- postsynaptic pathways ---------------------------------------------------
         for pi in range(n_proj):
             if proj[pi, P_EVCAP] > 0:
                 _post_events_deferred(t, pi, proj[pi], projf[pi], ids, cnt, W, tr_post1,
                                       tr_post2, ev_i, ev_o2, st_t, st_e, ev_state,
                                       pre_done, pre_tlast, pre_xa, pow_tbl)
-            elif proj[pi, P_PLASTIC]:
+            elif proj[pi, P_PLASTIC] and proj[pi, P_COMP] == 0:
                 _post_events(proj[pi], projf[pi], ids, cnt, W, csc_ptr, csc_syn, csc_pre,
                              tr_pre1, tr_post1, tr_post2, cel)
         # -- modulated weight updates ------------------------------------------------
@@ -591,6 +725,10 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
         if mon_idx.shape[0] > 0 and t % mon_every == 0:
             s = t // mon_every - mon_first
             for m in range(mon_idx.shape[0]):
-                mon_v[s, m] = v[mon_idx[m]]
-                mon_g[s, m] = ge[mon_idx[m]]
+                k = mon_idx[m]
+                mon_v[s, m] = v[k]
+                if lif_par[k, L_TC] > 0:  # a two-compartment neuron: U and V*
+                    mon_g[s, m] = tc_state[_tc_slot(k, lif_par, tc_par), S_VSTAR]
+                else:
+                    mon_g[s, m] = ge[k]
     return t1

@@ -322,6 +322,17 @@ class _Log:
             (c, np.bool_ if c == "zero_norm" else np.float64) for c in self._columns]
         return {table: np.array(rows, dtype=dtype) for table, rows in self._rows.items()}
 
+    def get_checkpoint_state(self):
+        """The rows kept in memory (one structured array per table), for a checkpoint."""
+        return {"columns": None if self._columns is None else list(self._columns),
+                "records": self.records}
+
+    def set_checkpoint_state(self, state):
+        cols = state["columns"]
+        self._columns = None if cols is None else tuple(cols)
+        self._rows = {table: [tuple(r) for r in arr.tolist()]
+                      for table, arr in state["records"].items()}
+
 
 def _call_gradient(gradient_fn, gradient_se_fn, params, data):
     """Return ``(grad, se)``; ``gradient_fn`` may itself return ``(grad, se)``."""
@@ -432,6 +443,21 @@ class MeasuredRule:
     def init(self, params):
         """The inner rule's initial state."""
         return self.rule.init(params)
+
+    def get_checkpoint_state(self):
+        """Update count, timings and measured rows (and the inner rule's own checkpoint
+        state, if it has one), for a resumable run."""
+        inner = getattr(self.rule, "get_checkpoint_state", None)
+        return {"step": self.step, "timing": dict(self.timing),
+                "log": self._log.get_checkpoint_state(),
+                "rule": inner() if callable(inner) else None}
+
+    def set_checkpoint_state(self, state):
+        self.step = int(state["step"])
+        self.timing = dict(state["timing"])
+        self._log.set_checkpoint_state(state["log"])
+        if state["rule"] is not None:
+            self.rule.set_checkpoint_state(state["rule"])
 
     def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
         """The inner rule's ``(delta, state)``, unchanged; measures every ``every``-th call.
@@ -607,6 +633,13 @@ class AlignmentProbe(Probe):
     @property
     def records(self) -> dict[str, np.ndarray]:
         return self._log.records
+
+    def get_checkpoint_state(self):
+        """The measured rows, for a resumable run."""
+        return self._log.get_checkpoint_state()
+
+    def set_checkpoint_state(self, state):
+        self._log.set_checkpoint_state(state)
 
     def _observe(self, step, params, state, delta, batch):
         before = dict(params)

@@ -109,6 +109,9 @@ class Recorder:
         self._last_flush = self._t0
         self.checkpoint_s = float(checkpoint_s)
         self._tables: dict[str, _Table] = {}
+        # True while a resumed run recomputes what the file already holds (see
+        # plasticity.io.checkpoint): rows and spikes are then dropped
+        self.replaying = False
         try:
             # Default (oldest compatible) file format on purpose: with libver="latest" the
             # superblock marks the file open-for-write and a killed run becomes unreadable
@@ -136,6 +139,57 @@ class Recorder:
         self._h5.require_group("summary")
         self.flush()
 
+    @classmethod
+    def reopen(cls, path, *, checkpoint_s=5.0):
+        """Reopen an unfinished run file to resume it from its checkpoint.
+
+        Cuts every dataset back to its length at the checkpoint, marks the file
+        ``running`` again and records ``resumed_from_step`` and ``resumed_count``.
+
+        Returns
+        -------
+        (Recorder, dict, object)
+            The recorder (replaying until the checkpointed loop restores its state), the
+            checkpoint's info (``loop``, ``kind``, ``step``) and its state.
+        """
+        from plasticity.io.checkpoint import read_checkpoint, truncate_to
+
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.checkpoint_s = float(checkpoint_s)
+        self._tables = {}
+        self.replaying = True
+        try:
+            self._h5 = h5py.File(self.path, "r+")
+        except OSError as exc:
+            raise RunFileError(f"cannot reopen {self.path} for writing (is it still being "
+                               f"written by another process?): {exc}") from None
+        try:
+            found = read_checkpoint(self._h5)
+            if found is None:
+                raise RunFileError(f"{self.path} has no checkpoint to resume from.")
+            info, state, lengths = found
+            truncate_to(self._h5, lengths)
+            a = self._h5.attrs
+            a["status"] = "running"
+            if "message" in a:
+                del a["message"]
+            a["resumed_from_step"] = info["step"]
+            a["resumed_count"] = int(a.get("resumed_count", 0)) + 1
+            # wall time goes on from what the stopped run had reached
+            self._t0 = time.monotonic() - float(a.get("wall_time_s", 0.0))
+            self._last_flush = time.monotonic()
+            self._h5.flush()
+        except BaseException:
+            self._h5.close()
+            raise
+        return self, info, state
+
+    @property
+    def h5(self) -> h5py.File:
+        """The open file (for the checkpointer)."""
+        return self._h5
+
     # -- data -----------------------------------------------------------------------
     def append(self, table, step, *, units=None, index="step", index_units="update",
                **columns):
@@ -153,6 +207,8 @@ class Recorder:
         **columns
             Scalars or fixed-shape arrays, the same names in every row.
         """
+        if self.replaying:
+            return
         path = table if table.startswith("/") else f"/series/{table}"
         tab = self._tables.get(path)
         if tab is None:
@@ -186,6 +242,8 @@ class Recorder:
         node_ids : array_like, shape (n,)
             The spiking neurons' indices within the population.
         """
+        if self.replaying:
+            return
         t = np.asarray(timestamps_ms, dtype=np.float64).ravel()
         ids = np.asarray(node_ids, dtype=np.uint64).ravel()
         if t.shape != ids.shape:
@@ -238,6 +296,8 @@ class Recorder:
             return
         try:
             self.flush()
+            if status in ("complete", "diverged") and "checkpoint" in self._h5:
+                del self._h5["checkpoint"]  # a finished run has nothing to resume
         finally:
             self._h5.attrs["status"] = status
             if message:

@@ -1,14 +1,16 @@
 """Spiking networks: one model description, two backends (Numba engine and Brian2).
 
-Build a :class:`Network` from groups (:class:`LIF`, :class:`PoissonGroup`,
-:class:`SpikeGenerator`) and projections (:class:`Synapses`, plastic with
-:class:`PairSTDP`, :class:`TripletSTDP` or the dopamine-modulated :class:`RewardSTDP`),
+Build a :class:`Network` from groups (:class:`LIF`, :class:`Izhikevich`,
+:class:`TwoCompartment`, :class:`PoissonGroup`, :class:`SpikeGenerator`) and projections
+(:class:`Synapses`, plastic with :class:`PairSTDP`, :class:`TripletSTDP`, the
+dopamine-modulated :class:`RewardSTDP` or, onto a dendrite, :class:`DendriticPrediction`),
 then simulate it with :func:`simulator`
 (``backend="numba"``, the fast default, or ``"brian2"``, the reference).
 """
 
 from plasticity.spiking.network import (
     LIF,
+    DendriticPrediction,
     Izhikevich,
     Network,
     PairSTDP,
@@ -17,12 +19,13 @@ from plasticity.spiking.network import (
     SpikeGenerator,
     Synapses,
     TripletSTDP,
+    TwoCompartment,
 )
 from plasticity.spiking.results import Recording, SimResult
 
 __all__ = ["LIF", "Izhikevich", "Network", "PairSTDP", "PoissonGroup", "RewardSTDP",
-           "SpikeGenerator", "Synapses", "TripletSTDP", "Recording", "SimResult", "simulator",
-           "BACKENDS"]
+           "SpikeGenerator", "Synapses", "TripletSTDP", "TwoCompartment", "DendriticPrediction",
+           "Recording", "SimResult", "simulator", "BACKENDS"]
 
 BACKENDS = ("numba", "brian2")
 

@@ -214,6 +214,10 @@ class Brian2Simulator:
                  target="auto"):
         if not isinstance(net, Network):
             raise InvalidParameterError(f"expected a Network, got {type(net).__name__}")
+        two = [name for name, g in net.groups.items() if g.kind == "two_compartment"]
+        if two:
+            raise InvalidParameterError(f"group '{two[0]}': the two-compartment neuron runs "
+                                        "on the Numba engine only (backend='numba')")
         b2 = _import_brian2()
         self._b2 = b2
         self.net = net

@@ -14,6 +14,14 @@ Same seed, same result: connectivity and initial weights come from one child of 
 seed, the simulation's random numbers (Poisson sources) from another, through a NumPy
 ``Generator`` (PCG64) that the compiled loop draws from; results do not depend on how a
 simulation is split into :meth:`NumbaSimulator.run` calls.
+
+Two-compartment neurons (:class:`~plasticity.spiking.network.TwoCompartment`) draw one
+uniform number per neuron and step from that generator (after the Poisson groups before
+them, in group order). Recording their state samples ``U`` into the ``v`` slot of the
+monitor and ``V*`` into the ``g_e`` slot; :class:`SimResult` names them ``"U"`` and
+``"V_star"``. Their dendritic state is ``_tc_state`` (per neuron: the two filtered sums of
+``V_w``, ``V*`` and the learning signal), their parameters ``_tc_par`` and the teacher
+tables ``_timed``.
 """
 
 from __future__ import annotations
@@ -125,13 +133,15 @@ class NumbaSimulator:
         offsets = net.offsets()
         rows, probs, lif_rows, v0, u0 = [], [], [], [], []
         gen_steps, gen_ids = [], []
+        tc_rows, timed = [], []
         self._lif_off = {}
-        n_lif = 0
+        self._tc_off = {}
+        n_lif = n_tc = n_timed = 0
         for name, g in net.groups.items():
             kind = {"lif": K.LIF, "poisson": K.POISSON, "generator": K.GENERATOR,
-                    "izhikevich": K.IZH}[g.kind]
+                    "izhikevich": K.IZH, "two_compartment": K.TC}[g.kind]
             prob = g.rate_hz * dt * 1e-3 if g.kind == "poisson" else 0.0
-            neurons = g.kind in ("lif", "izhikevich")
+            neurons = g.kind in ("lif", "izhikevich", "two_compartment")
             rows.append([offsets[name], g.n, kind, n_lif if neurons else -1,
                          1 if prob > 0.05 else 0,
                          int(self.recording.records_spikes(name))])
@@ -175,6 +185,35 @@ class NumbaSimulator:
                 v0.append(np.full(g.n, float(g.v0)))
                 u0.append(np.full(g.n, float(g.u0)))
                 n_lif += g.n
+            elif g.kind == "two_compartment":
+                self._lif_off[name], self._tc_off[name] = n_lif, n_tc
+                row = np.zeros(K.N_LCOLS)
+                row[K.L_TC] = len(tc_rows) + 1
+                row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
+                row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
+                row[K.L_EE], row[K.L_EI], row[K.L_DT] = g.E_E, g.E_I, dt
+                lif_rows.append(np.tile(row, (g.n, 1)))
+                v0.append(np.full(g.n, float(g.U_init)))
+                u0.append(np.zeros(g.n))
+                tp = np.zeros(K.N_TCOLS)
+                tp[K.T_L0], tp[K.T_SOFF], tp[K.T_N] = n_lif, n_tc, g.n
+                tp[K.T_GL], tp[K.T_GD] = g.g_L, g.g_D
+                tp[K.T_AL] = math.exp(-dt / g.tau_L_ms)
+                tp[K.T_AS] = math.exp(-dt / g.tau_s_ms)
+                tp[K.T_NORM] = 1.0 / (g.tau_L_ms - g.tau_s_ms)
+                tp[K.T_CPL] = g.coupling
+                tp[K.T_PMAX], tp[K.T_K], tp[K.T_BETA], tp[K.T_THETA] = g.phi_max, g.k, \
+                    g.beta, g.theta
+                for key, c_off, c_per in (("g_E_timed", K.T_EOFF, K.T_EPER),
+                                          ("g_I_timed", K.T_IOFF, K.T_IPER)):
+                    table = g.timed(key)
+                    if table is not None:  # (P, n) row-major: step t's row at t % P
+                        tp[c_off], tp[c_per] = n_timed, table.shape[0]
+                        timed.append(table.ravel())
+                        n_timed += table.size
+                tc_rows.append(tp)
+                n_lif += g.n
+                n_tc += g.n
             elif g.kind == "generator" and g.indices:
                 steps = np.rint(np.asarray(g.times_ms) / dt).astype(np.int64)
                 gen_steps.append(steps)
@@ -187,6 +226,9 @@ class NumbaSimulator:
         self._ge = np.zeros(n_lif)
         self._gi = np.zeros(n_lif)
         self._ref = np.zeros(n_lif, dtype=np.int64)
+        self._tc_par = np.array(tc_rows, dtype=np.float64).reshape(-1, K.N_TCOLS)
+        self._tc_state = np.zeros((max(n_tc, 1), K.N_SCOLS))
+        self._timed = np.concatenate(timed) if timed else np.zeros(1)
         if gen_steps:
             steps, ids = np.concatenate(gen_steps), np.concatenate(gen_ids)
             # one spike per source and step, in (step, id) order
@@ -224,8 +266,24 @@ class NumbaSimulator:
             row[K.P_NSYN] = w.size
             row[K.P_MOD] = -1
             f = np.zeros(K.N_FCOLS)
-            f[K.F_WMIN], f[K.F_WMAX] = syn.w_min, syn.w_max
-            if plastic is not None:
+            f[K.F_WMIN], f[K.F_WMAX] = syn.bounds
+            if syn.compartment == "dendrite":
+                # PSP traces per presynaptic neuron, plastic or not (set_weights needs
+                # them to keep V_w = w . PSP); the rule and its filter (D in cel)
+                row[K.P_COMP], row[K.P_TDEN] = 1, self._tc_off[syn.target]
+                row[K.P_TRPRE] = n_trpre
+                n_trpre += src.n
+                f[K.F_DP] = math.exp(-self.dt / tgt.tau_L_ms)
+                f[K.F_DX] = math.exp(-self.dt / tgt.tau_s_ms)
+                f[K.F_NORM] = 1.0 / (tgt.tau_L_ms - tgt.tau_s_ms)
+                if plastic is not None:
+                    row[K.P_PLASTIC] = K.DENDRITIC
+                    f[K.F_ETA] = plastic.eta * self.dt
+                    if plastic.tau_delta_ms > 0:
+                        row[K.P_FILT], row[K.P_COFF] = 1, n_c
+                        n_c += w.size
+                        f[K.F_DC] = math.exp(-self.dt / plastic.tau_delta_ms)
+            elif plastic is not None:
                 row[K.P_PLASTIC] = {"pair": K.PAIR, "triplet": K.TRIPLET,
                                     "reward": K.REWARD}[plastic.kind]
                 row[K.P_NEAREST] = int(plastic.pairing == "nearest")
@@ -256,7 +314,7 @@ class NumbaSimulator:
                     f[K.F_A2M], f[K.F_A3M] = plastic.a2_minus, plastic.a3_minus
                     f[K.F_DX] = math.exp(-self.dt / plastic.tau_x_ms)
                     f[K.F_DY] = math.exp(-self.dt / plastic.tau_y_ms)
-            if plastic is not None and plastic.kind != "reward" and not sparse \
+            if plastic is not None and plastic.kind in ("pair", "triplet") and not sparse \
                     and tgt.n >= DEFER_MIN_POST:
                 # deferred potentiation: event ring and decay table (kernel docstring)
                 # at least one step's worth of events (every target spiking at once)
@@ -278,7 +336,7 @@ class NumbaSimulator:
                 indices.append(post.astype(np.int32))
                 n_ptr += ptr.size
                 n_idx += post.size
-                if plastic is not None:
+                if plastic is not None and syn.compartment != "dendrite":
                     order = np.lexsort((pre, post))
                     cptr = np.zeros(tgt.n + 1, dtype=np.int64)
                     np.cumsum(np.bincount(post, minlength=tgt.n), out=cptr[1:])
@@ -358,9 +416,10 @@ class NumbaSimulator:
         mon_idx, mon_groups = [], []
         for gname, idx in rec.state.items():
             g = self.net.groups.get(gname)
-            if g is None or g.kind not in ("lif", "izhikevich"):
+            if g is None or g.kind not in ("lif", "izhikevich", "two_compartment"):
                 raise InvalidParameterError(f"cannot record the state of '{gname}': not a "
-                                            "LIF group or an Izhikevich group of this network")
+                                            "LIF, Izhikevich or two-compartment group of this "
+                                            "network")
             idx = np.asarray(idx, dtype=np.int64)
             if idx.size and (idx.min() < 0 or idx.max() >= g.n):
                 raise InvalidParameterError(f"state indices of '{gname}' out of range")
@@ -386,7 +445,8 @@ class NumbaSimulator:
                 self._indptr, self._indices, self._csc_ptr, self._csc_syn, self._csc_pre,
                 *self._tr, self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
                 self._gen_ptr, out_t, out_id, out_cnt, rate_counts, t0, bin_steps,
-                mon_idx, every, first, mon_v, mon_g, *self._defer, self._cel, self._dop)
+                mon_idx, every, first, mon_v, mon_g, *self._defer, self._cel, self._dop,
+                self._tc_par, self._tc_state, self._timed)
             n = int(out_cnt[0])
             if n:
                 got_t.append(out_t[:n].copy())
@@ -421,8 +481,10 @@ class NumbaSimulator:
         col = 0
         times = (first + np.arange(mon_v.shape[0])) * every * dt
         for gname, n in mon_groups:
-            res.state[gname] = {"t_ms": times, "v": mon_v[:, col:col + n],
-                                "g_e": mon_g[:, col:col + n]}
+            keys = ("U", "V_star") if self.net.groups[gname].kind == "two_compartment" \
+                else ("v", "g_e")
+            res.state[gname] = {"t_ms": times, keys[0]: mon_v[:, col:col + n],
+                                keys[1]: mon_g[:, col:col + n]}
             col += n
         return res
 
@@ -450,6 +512,15 @@ class NumbaSimulator:
             raise InvalidParameterError(f"weights of '{label}' must have shape "
                                         f"({sl.stop - sl.start},). Got {w.shape}.")
         self._flush()  # the pending potentiations precede the replacement
+        p = self._proj[self._proj_index[label]]
+        if p[K.P_COMP] == 1:
+            # keep the dendrites' sums equal to w . x for the new weights
+            pre, post = self.connectivity(label)
+            dw = w - self._W[sl]
+            rows = p[K.P_TDEN] + post
+            x_L, x_s = self._tr[0], self._tr[1]
+            np.add.at(self._tc_state[:, K.S_DL], rows, dw * x_L[p[K.P_TRPRE] + pre])
+            np.add.at(self._tc_state[:, K.S_DS], rows, dw * x_s[p[K.P_TRPRE] + pre])
         self._W[sl] = w
 
     def _reward_index(self, label):
@@ -487,3 +558,49 @@ class NumbaSimulator:
             return conn[0].copy(), conn[1].copy()
         n_pre, n_post = conn
         return (np.repeat(np.arange(n_pre), n_post), np.tile(np.arange(n_post), n_pre))
+
+    # -- checkpoints ---------------------------------------------------------------
+    def _state_arrays(self):
+        # every array the simulator keeps (state and, harmlessly, constants), found by
+        # name so that arrays added to the engine later are saved too
+        out = {}
+        for name, value in vars(self).items():
+            if not name.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray):
+                out[name] = value
+            elif isinstance(value, (list, tuple)) and value and all(
+                    isinstance(v, np.ndarray) for v in value):
+                out[name] = list(value)
+        return out
+
+    def get_state(self) -> dict:
+        """Everything needed to continue the simulation bit for bit: copies of the
+        simulator's arrays, the step and the state of its random generator."""
+        import copy
+
+        arrays = {k: ([a.copy() for a in v] if isinstance(v, list) else v.copy())
+                  for k, v in self._state_arrays().items()}
+        return {"step": int(self.step), "rng": copy.deepcopy(self._rng.bit_generator.state),
+                "arrays": arrays}
+
+    def set_state(self, state: dict):
+        """Restore :meth:`get_state`'s result into this simulator (built from the same
+        network and seed); arrays are copied in place."""
+        mine = self._state_arrays()
+        saved = state["arrays"]
+        if set(mine) != set(saved):
+            raise InvalidParameterError("the saved simulator state does not fit this "
+                                        f"simulator (arrays {sorted(set(mine) ^ set(saved))})")
+        for name, target in mine.items():
+            pairs = zip(target, saved[name], strict=True) if isinstance(target, list) \
+                else [(target, saved[name])]
+            for dst, src in pairs:
+                src = np.asarray(src)
+                if dst.shape != src.shape or dst.dtype != src.dtype:
+                    raise InvalidParameterError(
+                        f"the saved simulator array {name} has shape {src.shape} "
+                        f"({src.dtype}); this simulator's is {dst.shape} ({dst.dtype})")
+                np.copyto(dst, src)
+        self.step = int(state["step"])
+        self._rng.bit_generator.state = state["rng"]

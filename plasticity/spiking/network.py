@@ -1,13 +1,16 @@
 """The description of a spiking network, shared by every backend.
 
 A :class:`Network` is plain, validated data: neuron groups (:class:`LIF`,
-:class:`Izhikevich`, :class:`PoissonGroup`, :class:`SpikeGenerator`), projections between them
-(:class:`Synapses`, optionally plastic with :class:`PairSTDP` or :class:`TripletSTDP`) and
-the time step. The Numba engine (:mod:`plasticity.spiking.engine`) and the Brian2 backend
+:class:`Izhikevich`, :class:`TwoCompartment`, :class:`PoissonGroup`,
+:class:`SpikeGenerator`), projections between them (:class:`Synapses`, optionally plastic
+with :class:`PairSTDP`, :class:`TripletSTDP`, :class:`RewardSTDP` or, onto the dendrite of a
+two-compartment neuron, :class:`DendriticPrediction`) and the time step. The Numba engine
+(:mod:`plasticity.spiking.engine`) and the Brian2 backend
 (:mod:`plasticity.spiking.brian2_backend`) both build from it, so one config gives the same
-model on both. Everything that can be checked before a simulation starts is checked here:
-time constants, a time step larger than a time constant, delays shorter than the time
-step, probabilities outside [0, 1], weight bounds, and whether the synapses fit in memory.
+model on both (the two-compartment neuron runs on the Numba engine only). Everything that
+can be checked before a simulation starts is checked here: time constants, a time step
+larger than a time constant, delays shorter than the time step, probabilities outside
+[0, 1], weight bounds, and whether the synapses fit in memory.
 
 Units are in the field names: ms, mV, Hz. Weights are dimensionless conductances relative
 to the leak (conductance-based neurons, as in Song, Miller & Abbott 2000) or jumps of the
@@ -20,17 +23,19 @@ import math
 import os
 from typing import Annotated, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.validation import Hyperparameters
 
-__all__ = ["LIF", "Izhikevich", "IZHIKEVICH_PRESETS", "PoissonGroup", "SpikeGenerator",
-           "PairSTDP", "TripletSTDP", "RewardSTDP", "Synapses", "Network", "available_memory",
-           "synapse_bytes"]
+__all__ = ["LIF", "Izhikevich", "IZHIKEVICH_PRESETS", "TwoCompartment", "PoissonGroup",
+           "SpikeGenerator", "PairSTDP", "TripletSTDP", "RewardSTDP", "DendriticPrediction",
+           "Synapses", "Network", "available_memory", "synapse_bytes"]
 
 #: bytes per stored synapse in the Numba engine: float64 weight, plus (sparse) an int32
 #: target index, plus (sparse and plastic) the int32 pair of the transposed index; a
-#: reward-modulated rule adds a float64 eligibility trace.
+#: reward-modulated rule adds a float64 eligibility trace, and the dendritic prediction rule
+#: with ``tau_delta_ms > 0`` a float64 filtered change (it needs no transposed index).
 DENSE_BYTES = 8
 SPARSE_BYTES = 12
 SPARSE_PLASTIC_BYTES = 20
@@ -179,6 +184,118 @@ class Izhikevich(Hyperparameters):
         return taus
 
 
+def _timed_table(value, n, name):
+    """``value`` as a list of rows of width ``n`` or 1 (1-D: one column), or None."""
+    if value is None:
+        return None
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] not in (1, n):
+        raise ValueError(f"{name} must have shape (n_steps_period, n) = (P, {n}) or (P, 1) "
+                         f"with P >= 1; got {np.shape(value)}")
+    if not np.all(np.isfinite(a)) or np.any(a < 0):
+        raise ValueError(f"{name} must hold finite conductances >= 0 (1/ms)")
+    return a.tolist()
+
+
+class TwoCompartment(Hyperparameters):
+    """Two-compartment neurons of dendritic prediction (Urbanczik & Senn 2014, Neuron
+    81:521), in the paper's units: time in ms, conductances in 1/ms, potentials
+    dimensionless. The same neuron as :class:`plasticity.rules.DendriticPrediction` and
+    its kernel :mod:`plasticity._kernels.dendritic`::
+
+        dU/dt = -g_L U + g_D (V_w - U) + g_E (E_E - U) + g_I (E_I - U)
+        V_w = sum_i w_i PSP_i,   PSP_i = (x_L,i - x_s,i) / (tau_L - tau_s)
+
+    where ``x_L``, ``x_s`` decay with ``tau_L``, ``tau_s`` and jump by 1 at a spike of
+    input ``i`` (the double-exponential PSP of unit integral). The dendrite's prediction
+    of the soma is ``V* = g_D / (g_D + g_L) V_w``. The soma fires as an inhomogeneous
+    Poisson process: a spike in a step with probability ``1 - exp(-phi(U) dt)``, one
+    uniform number of the simulator's random stream per neuron and step, with
+    ``phi(U) = phi_max / (1 + k exp(beta (theta - U)))`` (1/ms); there is no reset.
+
+    Inputs. ``Synapses(compartment="dendrite")`` feed ``V_w`` (signed weights, unbounded
+    unless ``w_min``/``w_max`` are given; plastic with :class:`DendriticPrediction`);
+    ``compartment="soma"`` synapses are conductances ``g_E`` (``receptor="e"``) or ``g_I``
+    (``"i"``) that jump by ``w`` and decay with ``tau_e_ms``/``tau_i_ms``, reversal
+    ``E_E``/``E_I`` (NEST's ``pp_cond_exp_mc_urbanczik`` somatic receptors). A teacher
+    like Brian2's ``TimedArray``: ``g_E_timed``/``g_I_timed`` of shape ``(P, n)`` (or
+    ``(P, 1)``, or 1-D of length ``P``: the same for every neuron) add row ``t % P`` to
+    ``g_E``/``g_I`` in step ``t`` (steps counted from the simulator's start).
+
+    Integration (Numba engine only): within a step the soma takes the exponential Euler
+    step of the dendritic kernel, ``U <- U_inf + (U - U_inf) exp(-g_tot dt)`` with
+    ``g_tot = g_L + g_D + g_E + g_I`` and ``U_inf = (g_D V_w + g_E E_E + g_I E_I) / g_tot``,
+    from the start-of-step ``V_w`` and conductances, which then decay exactly; a spike
+    arriving in step ``t`` enters ``V_w`` (and ``g_E``, ``g_I``) from step ``t + 1`` on.
+    Recording the state of such a group samples ``U`` and ``V*`` (keys ``"U"`` and
+    ``"V_star"`` of :attr:`SimResult.state`).
+    """
+
+    kind: Literal["two_compartment"] = "two_compartment"
+    n: int = Field(1, ge=1, description="number of neurons")
+    g_L: float = Field(0.1, gt=0, allow_inf_nan=False, description="leak (1/ms)")
+    g_D: float = Field(2.0, gt=0, allow_inf_nan=False, description="dendro-somatic "
+                                                                   "coupling (1/ms)")
+    E_E: float = Field(14 / 3, allow_inf_nan=False, description="excitatory reversal")
+    E_I: float = Field(-1 / 3, allow_inf_nan=False, description="inhibitory reversal")
+    tau_L_ms: float = Field(10.0, gt=0, description="slow PSP time constant (ms)")
+    tau_s_ms: float = Field(3.0, gt=0, description="fast PSP time constant (ms)")
+    tau_e_ms: float = Field(3.0, gt=0, description="somatic excitatory synapse tau (ms)")
+    tau_i_ms: float = Field(3.0, gt=0, description="somatic inhibitory synapse tau (ms)")
+    phi_max: float = Field(0.15, gt=0, allow_inf_nan=False, description="max rate (1/ms)")
+    k: float = Field(0.5, gt=0, allow_inf_nan=False, description="rate function k")
+    beta: float = Field(5.0, gt=0, allow_inf_nan=False, description="rate function slope")
+    theta: float = Field(1.0, allow_inf_nan=False, description="rate function threshold")
+    U_init: float = Field(0.0, allow_inf_nan=False, description="initial somatic potential")
+    g_E_timed: list[list[float]] | None = Field(None, description="teacher excitation, "
+                                                "(P, n) per step, repeated (1/ms)")
+    g_I_timed: list[list[float]] | None = Field(None, description="teacher inhibition, "
+                                                "(P, n) per step, repeated (1/ms)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tables(cls, data):
+        # arrays arrive as ndarrays or nested lists; store plain (P, n) or (P, 1) lists
+        if isinstance(data, dict):
+            data = dict(data)
+            n = data.get("n", 1)
+            for key in ("g_E_timed", "g_I_timed"):
+                if isinstance(n, int) and data.get(key) is not None:
+                    data[key] = _timed_table(data[key], n, key)
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.tau_s_ms >= self.tau_L_ms:
+            raise ValueError(f"tau_s_ms ({self.tau_s_ms}) must be below tau_L_ms "
+                             f"({self.tau_L_ms})")
+        if self.E_I >= self.E_E:
+            raise ValueError(f"E_I ({self.E_I:.4g}) must be below E_E ({self.E_E:.4g})")
+        for key in ("g_E_timed", "g_I_timed"):
+            _timed_table(getattr(self, key), self.n, key)
+        return self
+
+    @property
+    def coupling(self) -> float:
+        """``g_D / (g_D + g_L)``: ``V* = coupling * V_w``."""
+        return self.g_D / (self.g_D + self.g_L)
+
+    def timed(self, key) -> np.ndarray | None:
+        """``g_E_timed`` or ``g_I_timed`` as an array of shape ``(P, n)`` (or None)."""
+        value = getattr(self, key)
+        if value is None:
+            return None
+        a = np.asarray(value, dtype=np.float64)
+        return np.ascontiguousarray(np.broadcast_to(a, (a.shape[0], self.n)))
+
+    def time_constants(self) -> dict[str, float]:
+        return {"tau_L_ms": self.tau_L_ms, "tau_s_ms": self.tau_s_ms,
+                "tau_e_ms": self.tau_e_ms, "tau_i_ms": self.tau_i_ms,
+                "the somatic time constant 1/(g_L + g_D) (ms)": 1.0 / (self.g_L + self.g_D)}
+
+
 class PoissonGroup(Hyperparameters):
     """Independent Poisson spike sources at a common rate (Brian2's ``PoissonGroup``)."""
 
@@ -318,8 +435,36 @@ class RewardSTDP(Hyperparameters):
                 "tau_c_ms": self.tau_c_ms, "tau_d_ms": self.tau_d_ms}
 
 
-Group = Annotated[LIF | Izhikevich | PoissonGroup | SpikeGenerator, Field(discriminator="kind")]
-Plasticity = Annotated[PairSTDP | TripletSTDP | RewardSTDP, Field(discriminator="kind")]
+class DendriticPrediction(Hyperparameters):
+    """Learning by the dendritic prediction of somatic spiking (Urbanczik & Senn 2014), for
+    ``Synapses(compartment="dendrite")`` onto a :class:`TwoCompartment` group: in every
+    step, with the step's somatic spike ``S`` (0 or 1) and the start-of-step dendritic
+    prediction ``V*`` and PSP of the synapse's input,
+
+        dw = eta dt (S / dt - phi(V*)) h(V*) PSP_i,   h = d log phi / dV
+
+    (the parameters of ``phi`` are the target group's), then ``w`` is clipped to the
+    synapse's ``[w_min, w_max]`` if given. With ``tau_delta_ms > 0`` the change is first
+    low-pass filtered per synapse, ``D <- b D + (1 - b) (S / dt - phi(V*)) h(V*) PSP_i``
+    (``b = exp(-dt / tau_delta)``), and ``w <- w + eta dt D``: the update of
+    :mod:`plasticity._kernels.dendritic` (the rate version, with ``phi(U)`` as target,
+    exists only there). Not the same class as :class:`plasticity.rules.DendriticPrediction`,
+    the rule of the rate/trial simulations; this one configures the spiking engine.
+    """
+
+    kind: Literal["dendritic"] = "dendritic"
+    eta: float = Field(0.1, gt=0, allow_inf_nan=False, description="learning rate")
+    tau_delta_ms: float = Field(0.0, ge=0, allow_inf_nan=False,
+                                description="filter of the change (ms), 0: none")
+
+    def time_constants(self) -> dict[str, float]:
+        return {"tau_delta_ms": self.tau_delta_ms} if self.tau_delta_ms > 0 else {}
+
+
+Group = Annotated[LIF | Izhikevich | TwoCompartment | PoissonGroup | SpikeGenerator,
+                  Field(discriminator="kind")]
+Plasticity = Annotated[PairSTDP | TripletSTDP | RewardSTDP | DendriticPrediction,
+                       Field(discriminator="kind")]
 
 
 class Synapses(Hyperparameters):
@@ -330,6 +475,11 @@ class Synapses(Hyperparameters):
     weights are ``w_init`` or, for a pair ``(low, high)``, uniform in that range. A
     presynaptic spike reaches the synapse ``delay_ms`` later (0, or at least one step), and
     the plasticity's presynaptic event happens at that arrival, as in Brian2.
+
+    ``compartment="dendrite"`` (targets :class:`TwoCompartment` only) makes the weights
+    signed contributions to the dendritic potential ``V_w``: ``receptor`` is then unused,
+    and ``w_min``/``w_max`` default to no bound (``None``); otherwise they default to 0
+    and 1 and must satisfy ``0 <= w_min < w_max``.
     """
 
     name: str | None = Field(None, description="default: '<source>_<target>'")
@@ -338,22 +488,57 @@ class Synapses(Hyperparameters):
     connect: Literal["all", "one_to_one", "random"] = "all"
     p: float = Field(1.0, ge=0, le=1, description="connection probability ('random')")
     receptor: Literal["e", "i"] = "e"
+    compartment: Literal["soma", "dendrite"] = Field(
+        "soma", description="'dendrite': onto the dendrite of a TwoCompartment group")
     w_init: float | tuple[float, float] = 0.5
-    w_min: float = Field(0.0, ge=0, description="lower weight bound")
-    w_max: float = Field(1.0, gt=0, description="upper weight bound")
+    w_min: float | None = Field(None, allow_inf_nan=False, description="lower weight bound "
+                                "(default 0; dendrite: none)")
+    w_max: float | None = Field(None, allow_inf_nan=False, description="upper weight bound "
+                                "(default 1; dendrite: none)")
     delay_ms: float = Field(0.0, ge=0, description="homogeneous synaptic delay (ms)")
     plasticity: Plasticity | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_bounds(cls, data):
+        if isinstance(data, dict) and data.get("compartment", "soma") != "dendrite":
+            data = dict(data)
+            if data.get("w_min") is None:
+                data["w_min"] = 0.0
+            if data.get("w_max") is None:
+                data["w_max"] = 1.0
+        return data
+
     @model_validator(mode="after")
     def _bounds(self):
-        if self.w_min >= self.w_max:
+        lo_b = -math.inf if self.w_min is None else self.w_min
+        hi_b = math.inf if self.w_max is None else self.w_max
+        if self.compartment != "dendrite":
+            if lo_b < 0:
+                raise ValueError(f"w_min ({self.w_min}) must be >= 0 (signed weights only "
+                                 "onto a dendrite)")
+            if hi_b <= 0:
+                raise ValueError(f"w_max ({self.w_max}) must be > 0")
+        if lo_b >= hi_b:
             raise ValueError(f"w_min ({self.w_min}) must be below w_max ({self.w_max})")
         lo, hi = (self.w_init, self.w_init) if isinstance(self.w_init, float | int) \
             else self.w_init
-        if lo > hi or lo < self.w_min or hi > self.w_max:
+        if lo > hi or lo < lo_b or hi > hi_b:
             raise ValueError(f"w_init {self.w_init} must lie within [w_min, w_max] = "
                              f"[{self.w_min}, {self.w_max}]")
+        kind = getattr(self.plasticity, "kind", None)
+        if self.compartment == "dendrite" and kind not in (None, "dendritic"):
+            raise ValueError(f"dendritic synapses learn with DendriticPrediction only, not "
+                             f"'{kind}'")
+        if kind == "dendritic" and self.compartment != "dendrite":
+            raise ValueError("DendriticPrediction needs compartment='dendrite'")
         return self
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(w_min, w_max)`` with an absent bound as infinity."""
+        return (-math.inf if self.w_min is None else self.w_min,
+                math.inf if self.w_max is None else self.w_max)
 
     @property
     def label(self) -> str:
@@ -378,7 +563,9 @@ def available_memory() -> int:
 def synapse_bytes(syn: Synapses, n_pre: int, n_post: int) -> int:
     """Bytes the Numba engine needs to store one projection's synapses (an estimate
     for ``"random"``: the expected count plus five standard deviations)."""
-    extra = ELIGIBILITY_BYTES if getattr(syn.plasticity, "kind", None) == "reward" else 0
+    kind = getattr(syn.plasticity, "kind", None)
+    filtered = kind == "dendritic" and syn.plasticity.tau_delta_ms > 0
+    extra = ELIGIBILITY_BYTES if kind == "reward" or filtered else 0
     if syn.connect == "all":
         return (DENSE_BYTES + extra) * n_pre * n_post
     if syn.connect == "one_to_one":
@@ -386,7 +573,7 @@ def synapse_bytes(syn: Synapses, n_pre: int, n_post: int) -> int:
     else:
         mean = n_pre * n_post * syn.p
         count = mean + 5 * math.sqrt(mean * (1 - syn.p)) + 1
-    per = SPARSE_PLASTIC_BYTES if syn.plasticity is not None else SPARSE_BYTES
+    per = SPARSE_PLASTIC_BYTES if kind not in (None, "dendritic") else SPARSE_BYTES
     return int((per + extra) * count + 8 * (n_pre + n_post + 2))
 
 
@@ -395,7 +582,7 @@ class Network(Hyperparameters):
 
     Parameters
     ----------
-    groups : dict of str to LIF, Izhikevich, PoissonGroup or SpikeGenerator
+    groups : dict of str to LIF, Izhikevich, TwoCompartment, PoissonGroup or SpikeGenerator
         Named populations, simulated in this order.
     synapses : list of Synapses
         Projections; their presynaptic pathways run in this order within a step.
@@ -441,6 +628,10 @@ class Network(Hyperparameters):
                                      f"which does not exist (groups: "
                                      f"{', '.join(self.groups)})")
             pre, post = self.groups[syn.source], self.groups[syn.target]
+            if syn.compartment == "dendrite" and post.kind != "two_compartment":
+                raise ValueError(f"projection '{label}' targets the dendrite, but group "
+                                 f"'{syn.target}' is a '{post.kind}' group without one "
+                                 f"(use a TwoCompartment group or compartment='soma')")
             if syn.connect == "one_to_one" and pre.n != post.n:
                 raise ValueError(f"projection '{label}' is one_to_one but its groups have "
                                  f"{pre.n} and {post.n} neurons")

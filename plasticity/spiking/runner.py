@@ -17,7 +17,8 @@ from pydantic import Field
 from plasticity.experiment import Config
 from plasticity.spiking.results import merge_results
 
-__all__ = ["SpikingConfig", "simulate_into", "make_simulator", "histogram_u_shape"]
+__all__ = ["SpikingConfig", "simulate_into", "make_simulator", "histogram_u_shape",
+           "numba_only"]
 
 
 class SpikingConfig(Config):
@@ -28,6 +29,13 @@ class SpikingConfig(Config):
     brian2_target: Literal["auto", "cython", "numpy", "cpp_standalone"] = Field(
         "auto", description="Brian2 code generation: runtime (Cython, else NumPy) or C++ "
                             "standalone")
+
+
+def numba_only(cfg):
+    """``Experiment(resumable=numba_only)``: runs on the Numba engine can resume (its
+    state can be saved); Brian2's cannot."""
+    return None if cfg.backend == "numba" else \
+        "the brian2 backend cannot save its state; use backend=numba"
 
 
 def make_simulator(net, cfg, seed, recording=None):
@@ -60,6 +68,13 @@ def simulate_into(sim, duration_ms, ctx, *, segment_ms=None, snapshot=(), on_seg
     -------
     SimResult
         All segments merged.
+
+    Notes
+    -----
+    Inside a resumable experiment (see :mod:`plasticity.io.checkpoint`) the simulator's
+    whole state is saved at checkpoints (after a segment); a resumed run restores it
+    here and rebuilds the segments already simulated from the run file (spikes, rates)
+    and the checkpoint (spike counts, sampled state). Only the Numba engine can do this.
     """
     if segment_ms is None:
         if sim.backend == "numba":
@@ -71,11 +86,26 @@ def simulate_into(sim, duration_ms, ctx, *, segment_ms=None, snapshot=(), on_seg
     rec = ctx.recorder
     parts = []
     done = 0.0
+    ckpt = ctx.checkpointer
+    if ckpt is not None and ckpt.enabled and not hasattr(sim, "get_state"):
+        from plasticity.errors import InvalidParameterError
+
+        raise InvalidParameterError(f"the {sim.backend} backend cannot checkpoint a run "
+                                    "(resume needs the numba backend).")
     with ctx.progress(round(duration_ms), desc) as bar:
         bar.unit = "ms"
         for label in snapshot:
             rec.snapshot(label, sim.t_ms, sim.weights(label), units="weight",
                          index="time", index_units="ms")
+        # a resumed run stops replaying here, after the snapshots the file already has
+        loop, saved = ckpt.begin_loop("simulate") if ckpt is not None else (None, None)
+        # lengths of the spike datasets and rate tables when this loop starts, to tell
+        # its own data from that of earlier loops of the same run
+        origin = _data_origin(rec) if ckpt is not None and ckpt.enabled and saved is None \
+            else None
+        if saved is not None:
+            done, origin = _restore_simulation(sim, saved, duration_ms, rec, parts)
+            bar.update(round(done))
         while done < duration_ms - 1e-9:
             span = min(segment_ms, duration_ms - done)
             res = sim.run(span)
@@ -93,8 +123,58 @@ def simulate_into(sim, duration_ms, ctx, *, segment_ms=None, snapshot=(), on_seg
                 on_segment(res)
             parts.append(res)
             bar.update(round(span))
+            if ckpt is not None and ckpt.due():
+                ckpt.save(loop, "simulate", int(sim.step), _simulation_state(
+                    sim, done, duration_ms, origin, parts))
             rec.maybe_checkpoint()
     return merge_results(parts) if parts else None
+
+
+def _data_origin(rec):
+    rec.flush()
+    h5 = rec.h5
+    spikes = {g: int(h5[f"spikes/{g}/timestamps"].shape[0])
+              for g in (h5["spikes"] if "spikes" in h5 else ())}
+    rates = {g: int(h5[f"series/rates/{g}/time"].shape[0])
+             for g in (h5["series/rates"] if "series/rates" in h5 else ())}
+    return {"spikes": spikes, "rates": rates}
+
+
+def _simulation_state(sim, done, duration_ms, origin, parts):
+    # spikes and rates of the segments so far are in the file; counts and sampled state
+    # are not, so they travel with the checkpoint (merged: one part stands for all)
+    first = parts[0]
+    counts = {k: int(sum(p.counts[k] for p in parts)) for k in first.counts}
+    state = {k: {var: np.concatenate([p.state[k][var] for p in parts]) for var in v}
+             for k, v in first.state.items()}
+    return {"sim": sim.get_state(), "done": done, "duration_ms": float(duration_ms),
+            "origin": origin, "t_start_ms": first.t_start_ms, "counts": counts,
+            "state": state, "spike_groups": list(first.spikes),
+            "rate_groups": list(first.rates)}
+
+
+def _restore_simulation(sim, saved, duration_ms, rec, parts):
+    from plasticity.io.checkpoint import CheckpointError
+    from plasticity.spiking.results import SimResult
+
+    if saved["duration_ms"] != float(duration_ms):
+        raise CheckpointError(f"the checkpointed simulation lasts {saved['duration_ms']} ms, "
+                              f"this one {float(duration_ms)} ms")
+    sim.set_state(saved["sim"])
+    h5, origin = rec.h5, saved["origin"]
+    past = SimResult(saved["t_start_ms"], sim.t_ms, counts=dict(saved["counts"]),
+                     state=dict(saved["state"]))
+    for g in saved["spike_groups"]:
+        grp = h5[f"spikes/{g}"]
+        start = origin["spikes"].get(g, 0)
+        past.spikes[g] = (grp["timestamps"][start:],
+                          grp["node_ids"][start:].astype(np.int64))
+    for g in saved["rate_groups"]:
+        grp = h5[f"series/rates/{g}"]
+        start = origin["rates"].get(g, 0)
+        past.rates[g] = (grp["time"][start:], grp["rate"][start:])
+    parts.append(past)
+    return saved["done"], origin
 
 
 def histogram_u_shape(w_rel, bins=10):

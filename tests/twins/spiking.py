@@ -32,6 +32,17 @@ modulator group after step 3. Izhikevich ``method="izhikevich2007"`` takes two h
 of ``v`` and then ``u`` from the new ``v``; ``synapse="delta"`` feeds ``g / dt`` for one
 step. Izhikevich noise is random and not supported here.
 
+Two-compartment neurons (:class:`~plasticity.spiking.network.TwoCompartment`): in step 2
+``V_w = sum over dendritic projections of W^T PSP`` is summed afresh from the current
+weights and the projections' PSP traces (``PSP = (x_L - x_s) / (tau_L - tau_s)``), the soma
+takes the exponential Euler step with ``g_E``/``g_I`` plus the teacher row ``t % P``, and
+``V* = g_D / (g_D + g_L) V_w``; in step 3 each neuron fires when a uniform number is below
+``1 - exp(-phi(U) dt)``; after the modulator release each dendritic projection learns,
+``W += eta dt outer(PSP, (s / dt - phi(V*)) h(V*))`` (or through the filter ``D``), clips,
+and its traces decay; in step 4 an arrival adds 1 to its traces. The uniform numbers are
+the engine's stream: one ``Generator`` seeded like the engine's run generator (``seed``),
+which nothing else draws from here.
+
 Only deterministic sources (:class:`~plasticity.spiking.network.SpikeGenerator`) are
 supported; the initial connectivity and weights come from the engine (built with the same
 seed), since drawing them is not part of the step loop.
@@ -42,6 +53,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+try:
+    from tests.twins.dendritic import _h, _phi
+except ImportError:  # pragma: no cover - run from inside tests/
+    from twins.dendritic import _h, _phi
 
 
 class _Group:
@@ -81,6 +97,16 @@ class _Group:
             self.dec_e = 0.0 if delta else math.exp(-dt / spec.tau_e_ms)
             self.dec_i = 0.0 if delta else math.exp(-dt / spec.tau_i_ms)
             self.g_scale = 1.0 / dt if delta else 1.0
+        elif self.kind == "two_compartment":
+            self.v = np.full(self.n, float(spec.U_init))
+            self.ge = np.zeros(self.n)
+            self.gi = np.zeros(self.n)
+            self.v_star = np.zeros(self.n)
+            self.vw = np.zeros(self.n)
+            self.err = np.zeros(self.n)
+            self.dec_e = math.exp(-dt / spec.tau_e_ms)
+            self.dec_i = math.exp(-dt / spec.tau_i_ms)
+            self.timed = {key: spec.timed(key) for key in ("g_E_timed", "g_I_timed")}
         elif self.kind == "generator":
             self.table = np.zeros((n_steps, self.n), dtype=bool)
             steps = np.rint(np.asarray(spec.times_ms, dtype=float) / dt).astype(np.int64)
@@ -94,6 +120,19 @@ class _Group:
     def integrate(self, t, dt):
         """Exponential Euler for ``v`` (skipped while refractory); synapses decay."""
         s = self.spec
+        if self.kind == "two_compartment":
+            g_e, g_i = self.ge.copy(), self.gi.copy()
+            for g, key in ((g_e, "g_E_timed"), (g_i, "g_I_timed")):
+                table = self.timed[key]
+                if table is not None:
+                    g += table[t % table.shape[0]]
+            g_tot = s.g_L + s.g_D + g_e + g_i
+            u_inf = (s.g_D * self.vw + g_e * s.E_E + g_i * s.E_I) / g_tot
+            self.v = u_inf + (self.v - u_inf) * np.exp(-g_tot * dt)
+            self.v_star = s.coupling * self.vw
+            self.ge = self.ge * self.dec_e
+            self.gi = self.gi * self.dec_i
+            return None
         if self.kind == "izhikevich":
             v, u = self.v, self.u
             current = (self.ge - self.gi) * self.g_scale + s.i_ext
@@ -126,7 +165,13 @@ class _Group:
         self.gi = self.gi * self.dec_i
         return free
 
-    def threshold(self, t, free):
+    def threshold(self, t, free, rng=None, dt=None):
+        if self.kind == "two_compartment":
+            s = self.spec
+            args = (s.phi_max, s.k, s.beta, s.theta)
+            spikes = rng.random(self.n) < 1.0 - np.exp(-_phi(self.v, *args) * dt)
+            self.err = (spikes / dt - _phi(self.v_star, *args)) * _h(self.v_star, *args)
+            return spikes
         if self.kind == "lif":
             return (self.v > self.spec.v_th_mV) & free
         if self.kind == "izhikevich":
@@ -146,7 +191,18 @@ class _Projection:
         self.W[pre, post] = w
         self.pre_idx, self.post_idx = np.asarray(pre), np.asarray(post)
         self.rule = syn.plasticity
-        if self.rule is not None:
+        self.dend = syn.compartment == "dendrite"
+        if self.dend:
+            spec = post_grp.spec
+            self.xL, self.xs = np.zeros(n_pre), np.zeros(n_pre)
+            self.a_L, self.a_s = math.exp(-dt / spec.tau_L_ms), math.exp(-dt / spec.tau_s_ms)
+            self.norm = 1.0 / (spec.tau_L_ms - spec.tau_s_ms)
+            self.dt = dt
+            if self.rule is not None:
+                self.D = np.zeros((n_pre, n_post))
+                self.b = math.exp(-dt / self.rule.tau_delta_ms) \
+                    if self.rule.tau_delta_ms > 0 else 0.0
+        elif self.rule is not None:
             r = self.rule
             self.nearest = r.pairing == "nearest"
             self.x1, self.x2 = np.zeros(n_pre), np.zeros(n_pre)
@@ -163,8 +219,28 @@ class _Projection:
                 self.dec_c = math.exp(-self.span_ms / r.tau_c_ms)
                 self.modulator = modulator
 
+    def psp(self):
+        """The PSP of every presynaptic neuron (dendritic projections), 1/ms."""
+        return self.norm * (self.xL - self.xs)
+
+    def dendritic(self):
+        """The rule with this step's PSPs and learning signal, then the traces decay."""
+        r = self.rule
+        if r is not None:
+            e = self.post_grp.err
+            psp = self.psp()
+            if r.tau_delta_ms > 0:
+                self.D = np.where(self.mask, self.b * self.D
+                                  + (1 - self.b) * psp[:, None] * e[None, :], 0.0)
+                self.W = self.W + r.eta * self.dt * self.D
+            else:
+                self.W = self.W + r.eta * self.dt * psp[:, None] * e[None, :]
+            self._clip()
+        self.xL *= self.a_L
+        self.xs *= self.a_s
+
     def decay_traces(self):
-        if self.rule is not None:
+        if self.rule is not None and not self.dend:
             self.x1 *= self.dec[0]
             self.x2 *= self.dec[1]
             self.y1 *= self.dec[2]
@@ -194,7 +270,7 @@ class _Projection:
 
     def _clip(self, rows=slice(None), cols=slice(None)):
         s = self.syn
-        block = np.clip(self.W[rows, cols], s.w_min, s.w_max)
+        block = np.clip(self.W[rows, cols], *s.bounds)
         self.W[rows, cols] = np.where(self.mask[rows, cols], block, 0.0)
 
     def presynaptic(self, t):
@@ -204,7 +280,11 @@ class _Projection:
         if rows.size == 0:
             return
         tgt = self.post_grp
-        if tgt.kind in ("lif", "izhikevich"):
+        if self.dend:
+            self.xL[rows] += 1.0
+            self.xs[rows] += 1.0
+            return
+        if tgt.kind in ("lif", "izhikevich", "two_compartment"):
             add = np.where(self.mask[rows], self.W[rows], 0.0).sum(axis=0)
             if self.syn.receptor == "e":
                 tgt.ge = tgt.ge + add
@@ -233,7 +313,7 @@ class _Projection:
 
     def postsynaptic(self, t):
         r = self.rule
-        if r is None:
+        if r is None or self.dend:
             return
         cols = np.flatnonzero(self.post_grp.hist[t])
         if cols.size == 0:
@@ -264,7 +344,7 @@ class _Projection:
         return self.C[self.pre_idx, self.post_idx].copy()
 
 
-def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
+def simulate(net, connectivity, weights, duration_ms, *, record_v=None, seed=0):
     """Simulate ``net`` for ``duration_ms`` from rest.
 
     Parameters
@@ -279,7 +359,9 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
         Simulated time (ms), rounded to whole steps.
     record_v : dict of str to sequence of int, optional
         LIF or Izhikevich group -> neurons whose ``v`` and ``g_e`` are kept at every
-        step (after resets).
+        step (after resets); for a two-compartment group ``U`` and ``V*``.
+    seed : int
+        The engine's seed: two-compartment neurons draw from its run generator.
 
     Returns
     -------
@@ -301,6 +383,9 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
                                  weights[syn.label], dt, net.delay_steps(syn),
                                  net.update_steps(syn), groups[mod] if mod else None))
     record_v = {k: np.asarray(v, dtype=np.int64) for k, v in (record_v or {}).items()}
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    onto = {name: [p for p in projs if p.dend and p.post_grp is g]
+            for name, g in groups.items() if g.kind == "two_compartment"}
     v_out = {k: np.zeros((n_steps, idx.size)) for k, idx in record_v.items()}
     g_out = {k: np.zeros((n_steps, idx.size)) for k, idx in record_v.items()}
     spk_t = {name: [] for name in groups}
@@ -308,16 +393,22 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
     for t in range(n_steps):
         for p in projs:
             p.decay_traces()
+        for name, dends in onto.items():
+            groups[name].vw = sum((p.W * p.mask).T @ p.psp() for p in dends) \
+                if dends else np.zeros(groups[name].n)
         free = {name: g.integrate(t, dt) for name, g in groups.items()
-                if g.kind in ("lif", "izhikevich")}
+                if g.kind in ("lif", "izhikevich", "two_compartment")}
         for name, g in groups.items():
-            s = g.threshold(t, free.get(name))
+            s = g.threshold(t, free.get(name), rng, dt)
             g.hist.append(s)
             ids = np.flatnonzero(s)
             spk_t[name].append(np.full(ids.size, t * dt))
             spk_i[name].append(ids)
         for p in projs:
             p.release(t)
+        for p in projs:
+            if p.dend:
+                p.dendritic()
         for p in projs:
             p.presynaptic(t)
         for p in projs:
@@ -334,8 +425,9 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None):
                 g.v[s] = g.spec.c
                 g.u[s] = g.u[s] + g.spec.d
         for name, idx in record_v.items():
-            v_out[name][t] = groups[name].v[idx]
-            g_out[name][t] = groups[name].ge[idx]
+            g = groups[name]
+            v_out[name][t] = g.v[idx]
+            g_out[name][t] = (g.v_star if g.kind == "two_compartment" else g.ge)[idx]
     spikes = {name: (np.concatenate(spk_t[name]) if spk_t[name] else np.zeros(0),
                      np.concatenate(spk_i[name]).astype(np.int64) if spk_i[name]
                      else np.zeros(0, np.int64))
