@@ -143,7 +143,8 @@ class RunContext:
 
     def progress(self, total, desc):
         """A progress bar on stderr (tqdm); silent when quiet or not a terminal."""
-        from tqdm.auto import tqdm
+        # the plain text bar: tqdm.auto would want ipywidgets inside notebooks
+        from tqdm.std import tqdm
 
         return tqdm(total=total, desc=desc, disable=True if self.quiet else None,
                     leave=False, mininterval=0.5, unit="upd")
