@@ -1,0 +1,90 @@
+"""Speed of ``plasticity sweep``: parallel scaling of the local pool, and what the Dask path
+costs per run over it.
+
+Run from the repository root::
+
+    python benchmarks/bench_sweep.py [--runs 8] [--spin 18000000] [--short-runs 16]
+
+1. ``--runs`` CPU-bound runs of the toy experiment (tests/data/sweep_toy.py, a pure-Python
+   loop of ``--spin`` iterations, 1-3 s each) with ``-j 1`` and with ``-j 2``. On two
+   free cores the ratio of wall times is about 0.5 (target <= 0.55).
+2. ``--short-runs`` runs that do almost nothing, on the local pool (``-j 2``) and on a
+   ``distributed.LocalCluster`` of two one-thread worker processes reached through
+   ``--scheduler``: the difference of the wall times divided by the number of runs is the
+   Dask path's overhead per run (target < 0.5 s). The cluster's own start-up is reported
+   apart: it is paid once per cluster, not per sweep.
+
+Wall times include starting the worker processes (each imports NumPy and plasticity).
+Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOY = ROOT / "tests" / "data" / "sweep_toy.py"
+
+
+def _sweep(out, seeds, sets, **kwargs):
+    from plasticity.sweep import run_sweep
+
+    t0 = time.perf_counter()
+    res = run_sweep(TOY, {}, seeds=seeds, sets=sets, out=out, **kwargs)
+    wall = time.perf_counter() - t0
+    assert res.failed == 0, res.runs
+    run_s = [r["wall_time_s"] for r in res.runs]
+    return wall, sum(run_s) / len(run_s)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=8)
+    ap.add_argument("--spin", type=int, default=18_000_000)
+    ap.add_argument("--short-runs", type=int, default=16)
+    args = ap.parse_args(argv)
+
+    import distributed
+
+    from plasticity.sweep.worker import usable_cores
+
+    seeds = f"0-{args.runs - 1}"
+    short = f"0-{args.short_runs - 1}"
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        w1, r1 = _sweep(tmp / "j1", seeds, {"spin": args.spin}, jobs=1)
+        w2, r2 = _sweep(tmp / "j2", seeds, {"spin": args.spin}, jobs=2)
+        rows.append((f"{args.runs} CPU-bound runs, -j 1", w1, r1, ""))
+        rows.append((f"{args.runs} CPU-bound runs, -j 2", w2, r2,
+                     f"ratio {w2 / w1:.2f} (target <= 0.55)"))
+
+        wp, rp = _sweep(tmp / "pool", short, {}, jobs=2)
+        t0 = time.perf_counter()
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster:
+            t_cluster = time.perf_counter() - t0
+            wd, rd = _sweep(tmp / "dask", short, {}, scheduler=cluster.scheduler_address)
+        per_run = (wd - wp) / args.short_runs
+        rows.append((f"{args.short_runs} short runs, local pool -j 2", wp, rp, ""))
+        rows.append((f"{args.short_runs} short runs, Dask LocalCluster (2 workers)", wd, rd,
+                     f"overhead {per_run:+.3f} s/run (target < 0.5)"))
+        rows.append(("LocalCluster start-up (once)", t_cluster, float("nan"), ""))
+
+    print(f"Machine: {platform.machine()}, {usable_cores()} usable cores; Python "
+          f"{platform.python_version()}, distributed {distributed.__version__}\n")
+    print("| case | wall (s) | mean run (s) | note |")
+    print("|---|---:|---:|---|")
+    for name, wall, run, note in rows:
+        run_txt = "" if run != run else f"{run:.3f}"
+        print(f"| {name} | {wall:.2f} | {run_txt} | {note} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
