@@ -194,19 +194,27 @@ def _spiking_agent(cfg, env, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, ax = figure("single")
     d = run.series["returns"]
     s = run.summary
     ep, ret = d["episode"], d["ret"]
-    ax.plot(ep, ret, color=PALETTE[0], lw=0.6, alpha=0.5, label="episode return")
+    ep_src, ret_src = src("series/returns:episode"), src("series/returns:ret")
+    traced(ax.plot(ep, ret, color=PALETTE[0], lw=0.6, alpha=0.5, label="episode return")[0],
+           x=ep_src, y=ret_src)
     k = min(20, len(ret))
     if k > 1:
         smooth = np.convolve(ret, np.ones(k) / k, mode="valid")
-        ax.plot(ep[k - 1:], smooth, color=PALETTE[0], label=f"mean of {k}")
-    ax.axhline(s["return_random"], color=PALETTE[1], ls="--", lw=0.8, label="random policy")
+        traced(ax.plot(ep[k - 1:], smooth, color=PALETTE[0], label=f"mean of {k}")[0],
+               x=ep_src[k - 1:],
+               y=ret_src.map(lambda r: np.convolve(r, np.ones(k) / k, mode="valid"),
+                             f"moving_mean_{k}"))
+    traced(ax.axhline(s["return_random"], color=PALETTE[1], ls="--", lw=0.8,
+                      label="random policy"), y=src("summary:return_random"))
     if "return_optimal" in s:
-        ax.axhline(s["return_optimal"], color="0.5", ls=":", lw=0.8, label="optimal")
+        traced(ax.axhline(s["return_optimal"], color="0.5", ls=":", lw=0.8, label="optimal"),
+               y=src("summary:return_optimal"))
     ax.set_xlabel("episode")
     ax.set_ylabel("return")
     ax.set_title(f"{s.get('agent', 'rate')} actor-critic on {s['env']}", loc="left")

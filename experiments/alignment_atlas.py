@@ -111,8 +111,10 @@ def run(cfg: AtlasConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, stack, traced
 
     widths = np.asarray(run.config["widths"])
+    w_src = src("config:widths")
     s = run.summary
     rules = sorted({k.split(".")[0] for k in s if "." in k},
                    key=lambda r: (RULES.index(r) if r in RULES else len(RULES), r))
@@ -122,19 +124,24 @@ def plot(run):
         low = np.array([s.get(f"{rule}.cos_ci_low_w{w}", np.nan) for w in widths])
         high = np.array([s.get(f"{rule}.cos_ci_high_w{w}", np.nan) for w in widths])
         color = PALETTE[i % len(PALETTE)] if rule not in BASELINES else "0.45"
+        m_src, lo_src, hi_src = (
+            stack([src(f"summary:{rule}.{key}_w{w}", default=np.nan) for w in widths])
+            for key in ("cos_mean", "cos_ci_low", "cos_ci_high"))
         if rule in BASELINES:
-            ax.fill_between(widths, low, high, color=color,
-                            alpha=0.25 if rule == "random_direction" else 0.12, lw=0,
-                            label=f"{rule} (95% CI)")
-            ax.plot(widths, mean, color=color, lw=0.8,
-                    ls="--" if rule == "random_direction" else ":")
+            traced(ax.fill_between(widths, low, high, color=color,
+                                   alpha=0.25 if rule == "random_direction" else 0.12, lw=0,
+                                   label=f"{rule} (95% CI)"), x=w_src, y1=lo_src, y2=hi_src)
+            traced(ax.plot(widths, mean, color=color, lw=0.8,
+                           ls="--" if rule == "random_direction" else ":")[0],
+                   x=w_src, y=m_src)
         else:
             # The palette has fewer colours than there are rules: markers and dashes
             # keep lines that share a colour apart.
-            ax.errorbar(widths, mean, yerr=[mean - low, high - mean], color=color,
-                        marker="osD^v<>p"[i % 8], ms=3, lw=1.0, capsize=2,
-                        ls="-" if i < len(PALETTE) else "-.", label=rule)
-    ax.axhline(0.0, color="0.6", lw=0.6)
+            traced(ax.errorbar(widths, mean, yerr=[mean - low, high - mean], color=color,
+                               marker="osD^v<>p"[i % 8], ms=3, lw=1.0, capsize=2,
+                               ls="-" if i < len(PALETTE) else "-.", label=rule),
+                   x=w_src, y=m_src, ylow=lo_src, yhigh=hi_src)
+    traced(ax.axhline(0.0, color="0.6", lw=0.6), y=0.0)
     ax.set_xscale("log", base=2)
     ax.set_xticks(widths, [str(w) for w in widths])
     ax.set_xlabel("hidden width (units)")

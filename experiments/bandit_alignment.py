@@ -213,6 +213,7 @@ def run(cfg: BanditAlignmentConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, stack, traced
 
     s = run.summary
     fig, (ax_r, ax_c) = figure("double", height_ratio=0.4, ncols=2)
@@ -220,22 +221,29 @@ def plot(run):
         color = "0.45" if key == "random_direction" else PALETTE[i % len(PALETTE)]
         table = run.series.get(f"return/{key}") if hasattr(run.series, "get") else None
         if table is not None:
-            ax_r.plot(np.asarray(table["step"]), np.asarray(table["expected_return"]),
-                      color=color, lw=1.0, label=key,
-                      ls="--" if key == "three_factor_centred" else "-")
+            traced(ax_r.plot(np.asarray(table["step"]), np.asarray(table["expected_return"]),
+                             color=color, lw=1.0, label=key,
+                             ls="--" if key == "three_factor_centred" else "-")[0],
+                   x=src(f"series/return/{key}:step"),
+                   y=src(f"series/return/{key}:expected_return"))
         for j, (stat, marker) in enumerate((("cos", "o"), ("expected_cos", "s"))):
             m = s[f"{key}.{'cos_mean' if stat == 'cos' else stat}"]
             lo, hi = s[f"{key}.{stat}_ci_low"], s[f"{key}.{stat}_ci_high"]
-            ax_c.errorbar([i + 0.15 * (2 * j - 1)], [m], yerr=[[m - lo], [hi - m]],
-                          color=color, marker=marker, ms=3, capsize=2,
-                          mfc=color if j else "white",
-                          label=("per update (mean)" if stat == "cos" else
-                                 "expected update") if i == 0 else None)
-    ax_r.axhline(s["best_return"], color="0.6", lw=0.6, ls=":")
+            mean_key = f"{key}.{'cos_mean' if stat == 'cos' else stat}"
+            traced(ax_c.errorbar([i + 0.15 * (2 * j - 1)], [m], yerr=[[m - lo], [hi - m]],
+                                 color=color, marker=marker, ms=3, capsize=2,
+                                 mfc=color if j else "white",
+                                 label=("per update (mean)" if stat == "cos" else
+                                        "expected update") if i == 0 else None),
+                   x=[i + 0.15 * (2 * j - 1)], y=stack([src(f"summary:{mean_key}")]),
+                   ylow=stack([src(f"summary:{key}.{stat}_ci_low")]),
+                   yhigh=stack([src(f"summary:{key}.{stat}_ci_high")]))
+    traced(ax_r.axhline(s["best_return"], color="0.6", lw=0.6, ls=":"),
+           y=src("summary:best_return"))
     ax_r.set_xlabel("trial")
     ax_r.set_ylabel("expected return")
     ax_r.legend(fontsize="small")
-    ax_c.axhline(0.0, color="0.6", lw=0.6)
+    traced(ax_c.axhline(0.0, color="0.6", lw=0.6), y=0.0)
     ax_c.set_xticks(range(len(RULES)), [r.replace("_", "\n") for r in RULES],
                     fontsize="small")
     ax_c.set_ylabel("cosine with the policy gradient (95% CI)")

@@ -70,22 +70,31 @@ def run(cfg: BCMConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     t = run.series["training"]
     k = t["responses"].shape[1]
     pref = run.summary["preferred_pattern"]
+    samples, responses = src("series/training:samples"), src("series/training:responses")
     for i in range(k):
-        ax1.plot(t["samples"], t["responses"][:, i], color=PALETTE[i % len(PALETTE)],
-                 lw=1.6 if i == pref else 0.9, label=f"pattern {i + 1}")
-    ax1.plot(t["samples"], t["theta"], color="k", ls="--", lw=0.8, label=r"$\theta$")
-    ax1.axhline(run.summary["predicted_response"], color="0.6", ls=":", lw=0.8)
+        traced(ax1.plot(t["samples"], t["responses"][:, i], color=PALETTE[i % len(PALETTE)],
+                        lw=1.6 if i == pref else 0.9, label=f"pattern {i + 1}")[0],
+               x=samples, y=responses[:, i])
+    traced(ax1.plot(t["samples"], t["theta"], color="k", ls="--", lw=0.8,
+                    label=r"$\theta$")[0], x=samples, y=src("series/training:theta"))
+    traced(ax1.axhline(run.summary["predicted_response"], color="0.6", ls=":", lw=0.8),
+           y=src("summary:predicted_response"))
     ax1.set_xlabel("presentations")
     ax1.set_ylabel("response y (a.u.)")
     ax1.legend(loc="upper left", ncol=2)
     ax1.set_title("a  responses during learning", loc="left")
     final = t["responses"][-max(1, len(t["responses"]) // 4):].mean(axis=0)
-    ax2.bar(np.arange(1, k + 1), final, color=[PALETTE[i % len(PALETTE)] for i in range(k)])
+    traced(ax2.bar(np.arange(1, k + 1), final,
+                   color=[PALETTE[i % len(PALETTE)] for i in range(k)]),
+           x=np.arange(1, k + 1),
+           height=responses.map(lambda r: r[-max(1, len(r) // 4):].mean(axis=0),
+                                "mean_of_last_quarter"))
     ax2.set_xlabel("pattern")
     ax2.set_ylabel("response, last quarter (a.u.)")
     ax2.set_title(f"b  selectivity {run.summary['selectivity']:.3f}", loc="left")

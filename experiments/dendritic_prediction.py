@@ -271,6 +271,7 @@ def run(cfg: DendriticPredictionConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, axes = figure("double", height_ratio=0.33, ncols=3)
     s, snaps = run.summary, run.snapshots
@@ -280,8 +281,11 @@ def plot(run):
         U = np.asarray(snaps[f"U_{name}"]["value"])[-1]
         V = np.asarray(snaps[f"V_star_{name}"]["value"])[-1]
         t = np.arange(U.size) * dt
-        ax.plot(t, U, color=PALETTE[0], label=r"soma $U$")
-        ax.plot(t, V, color=PALETTE[1], label=r"dendrite $V^*_w$")
+        u_src = src(f"snapshots/U_{name}:value")[-1]
+        t_src = u_src.map(lambda u: np.arange(np.size(u)), "index") * src("config:dt")
+        traced(ax.plot(t, U, color=PALETTE[0], label=r"soma $U$")[0], x=t_src, y=u_src)
+        traced(ax.plot(t, V, color=PALETTE[1], label=r"dendrite $V^*_w$")[0], x=t_src,
+               y=src(f"snapshots/V_star_{name}:value")[-1])
         ax.set_xlabel("time in pattern (ms)")
         ax.set_ylabel("potential")
         ax.set_title(title, loc="left")
@@ -289,7 +293,8 @@ def plot(run):
     axes[1].text(0.02, 0.95, f"corr {s['corr_dendrite_soma_final']:.3f}",
                  transform=axes[1].transAxes, va="top")
     tr = run.series["training"]
-    axes[2].plot(tr["step"], tr["mse"], color=PALETTE[2])
+    traced(axes[2].plot(tr["step"], tr["mse"], color=PALETTE[2])[0],
+           x=src("series/training:step"), y=src("series/training:mse"))
     axes[2].set_yscale("log")
     axes[2].set_xlabel("presentation")
     axes[2].set_ylabel(r"$\langle (U - V^*_w)^2 \rangle$")

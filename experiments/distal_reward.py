@@ -299,36 +299,53 @@ def run(cfg: DistalRewardConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2, ax3) = figure("double", height_ratio=0.32, ncols=3)
     w_max = run.config["w_max"]
+    wmax_src = src("config:w_max")
     syn = run.series["synapse"]
     t_s = syn["time"] * 1e-3
-    ax1.fill_between(t_s, 0, syn["p99"] / w_max, color=PALETTE[0], alpha=0.15, lw=0,
-                     label="population, below 99th pct")
-    ax1.plot(t_s, syn["mean"] / w_max, color=PALETTE[0], lw=1, label="population mean")
-    ax1.plot(t_s, syn["w"] / w_max, color=PALETTE[1], lw=1.2, label="rewarded synapse")
+    ts_src = src("series/synapse:time") * 1e-3
+    traced(ax1.fill_between(t_s, 0, syn["p99"] / w_max, color=PALETTE[0], alpha=0.15, lw=0,
+                            label="population, below 99th pct"),
+           x=ts_src, y1=0.0, y2=src("series/synapse:p99") / wmax_src)
+    traced(ax1.plot(t_s, syn["mean"] / w_max, color=PALETTE[0], lw=1,
+                    label="population mean")[0],
+           x=ts_src, y=src("series/synapse:mean") / wmax_src)
+    traced(ax1.plot(t_s, syn["w"] / w_max, color=PALETTE[1], lw=1.2,
+                    label="rewarded synapse")[0],
+           x=ts_src, y=src("series/synapse:w") / wmax_src)
     if "rewards" in run.series:
         r_t = run.series["rewards"]["time"] * 1e-3
-        ax1.plot(r_t, np.full(r_t.size, 1.03), "|", color=PALETTE[2], ms=4,
-                 label="rewards")
+        # the rewards are marks in a row above the weights: only their times are data
+        traced(ax1.plot(r_t, np.full(r_t.size, 1.03), "|", color=PALETTE[2], ms=4,
+                        label="rewards")[0], x=src("series/rewards:time") * 1e-3, y=1.03)
     ax1.set_ylim(0, 1.08)
     ax1.set_xlabel("time (s)")
     ax1.set_ylabel("w / w_max")
     ax1.set_title("a  rewarded synapse vs population", loc="left")
     ax1.legend(frameon=False, fontsize=6, loc="center right")
     w_end = run.snapshots["exc_weights"]["value"][-1] / w_max
-    ax2.hist(w_end, bins=40, range=(0, 1), color=PALETTE[0])
-    ax2.axvline(run.summary["rewarded_w_final_rel"], color=PALETTE[1], lw=1.2)
+    counts, edges, bars = ax2.hist(w_end, bins=40, range=(0, 1), color=PALETTE[0])
+    w_src = src("snapshots/exc_weights:value")[-1] / wmax_src
+    traced(bars, x=(edges[:-1] + edges[1:]) / 2,
+           height=w_src.map(lambda w: np.histogram(w, bins=40, range=(0, 1))[0], "hist40"))
+    traced(ax2.axvline(run.summary["rewarded_w_final_rel"], color=PALETTE[1], lw=1.2),
+           x=src("summary:rewarded_w_final_rel"))
     ax2.set_yscale("log")
     ax2.set_xlabel("w / w_max (end)")
     ax2.set_ylabel("synapses")
     ax2.set_title("b  final weights (line: rewarded)", loc="left")
     rates = run.series["rates/exc"]
-    ax3.plot(rates["time"] * 1e-3, rates["rate"], color=PALETTE[0], lw=0.6, label="exc")
+    traced(ax3.plot(rates["time"] * 1e-3, rates["rate"], color=PALETTE[0], lw=0.6,
+                    label="exc")[0],
+           x=src("series/rates/exc:time") * 1e-3, y=src("series/rates/exc:rate"))
     if "rates/inh" in run.series:
         ri = run.series["rates/inh"]
-        ax3.plot(ri["time"] * 1e-3, ri["rate"], color=PALETTE[3], lw=0.6, label="inh")
+        traced(ax3.plot(ri["time"] * 1e-3, ri["rate"], color=PALETTE[3], lw=0.6,
+                        label="inh")[0],
+               x=src("series/rates/inh:time") * 1e-3, y=src("series/rates/inh:rate"))
     ax3.set_xlabel("time (s)")
     ax3.set_ylabel("rate (Hz)")
     ax3.set_title("c  population rates", loc="left")

@@ -173,15 +173,19 @@ def run(cfg: FeedbackAlignmentConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     t = run.series["training"]
     step = np.asarray(t["step"])
-    ax1.plot(step, t["angle_fa_bp_deg"], color=PALETTE[0], lw=0.6,
-             label=r"$\Delta W_1$: FA vs backprop")
-    ax1.plot(step, t["angle_wout_b_deg"], color=PALETTE[1], lw=0.8,
-             label=r"$W_{out}^T$ vs $B$")
-    ax1.axhline(90.0, color="0.5", lw=0.6, ls="--")
+    step_src = src("series/training:step")
+    traced(ax1.plot(step, t["angle_fa_bp_deg"], color=PALETTE[0], lw=0.6,
+                    label=r"$\Delta W_1$: FA vs backprop")[0],
+           x=step_src, y=src("series/training:angle_fa_bp_deg"))
+    traced(ax1.plot(step, t["angle_wout_b_deg"], color=PALETTE[1], lw=0.8,
+                    label=r"$W_{out}^T$ vs $B$")[0],
+           x=step_src, y=src("series/training:angle_wout_b_deg"))
+    traced(ax1.axhline(90.0, color="0.5", lw=0.6, ls="--"), y=90.0)
     ax1.set_xlabel("update")
     ax1.set_ylabel("angle (deg)")
     ax1.set_ylim(0, 120)
@@ -189,9 +193,12 @@ def plot(run):
     s = run.summary
     ax1.set_title(f"a  alignment (max after warm-up {s['angle_max_after_50']:.1f} deg)",
                   loc="left")
-    ax2.semilogy(step, t["loss"], color=PALETTE[2], label="population (exact)")
+    traced(ax2.semilogy(step, t["loss"], color=PALETTE[2], label="population (exact)")[0],
+           x=step_src, y=src("series/training:loss"))
     h = run.series["heldout"]
-    ax2.semilogy(h["step"], h["loss"], "o", ms=2, color=PALETTE[3], label="held-out set")
+    traced(ax2.semilogy(h["step"], h["loss"], "o", ms=2, color=PALETTE[3],
+                        label="held-out set")[0],
+           x=src("series/heldout:step"), y=src("series/heldout:loss"))
     ax2.set_xlabel("update")
     ax2.set_ylabel("loss")
     ax2.legend()

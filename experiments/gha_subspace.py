@@ -32,10 +32,9 @@ class GHAConfig(Config):
 
 
 def run(cfg: GHAConfig, ctx):
-    from plasticity.rules.hebbian import Sanger
-
     from plasticity.analysis import abs_cosine, subspace_cosines
     from plasticity.engine import Batch, Probe, train
+    from plasticity.rules.hebbian import Sanger
     from plasticity.tasks import CorrelatedGaussian
 
     data_rng, init_rng = ctx.child_rng(), ctx.child_rng()
@@ -76,13 +75,18 @@ def run(cfg: GHAConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import apply, src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     t = run.series["training"]
+    samples = src("series/training:samples")
     for i in range(t["component_cos"].shape[1]):
-        ax1.plot(t["samples"], t["component_cos"][:, i], color=PALETTE[i % len(PALETTE)],
-                 label=f"row {i + 1} vs PC{i + 1}")
-    ax1.plot(t["samples"], t["subspace_cos_min"], color="k", ls="--", label="subspace (min)")
+        traced(ax1.plot(t["samples"], t["component_cos"][:, i],
+                        color=PALETTE[i % len(PALETTE)], label=f"row {i + 1} vs PC{i + 1}")[0],
+               x=samples, y=src("series/training:component_cos")[:, i])
+    traced(ax1.plot(t["samples"], t["subspace_cos_min"], color="k", ls="--",
+                    label="subspace (min)")[0],
+           x=samples, y=src("series/training:subspace_cos_min"))
     ax1.set_xlabel("samples")
     ax1.set_ylabel("|cos|")
     ax1.set_ylim(0, 1.02)
@@ -90,7 +94,9 @@ def plot(run):
     ax1.set_title("a  convergence, in order", loc="left")
     w = run.snapshots["W_out"]["value"][-1]
     pcs = run.snapshots["pcs"]["value"][0]
-    ax2.imshow(np.abs(w @ pcs.T), vmin=0, vmax=1, cmap="Greys")
+    traced(ax2.imshow(np.abs(w @ pcs.T), vmin=0, vmax=1, cmap="Greys"),
+           array=apply(lambda w, p: np.abs(w @ p.T), src("snapshots/W_out:value")[-1],
+                       src("snapshots/pcs:value")[0], name="abs_W_PCt"))
     ax2.set_xlabel("principal component")
     ax2.set_ylabel("row of W")
     ax2.set_title("b  |W PC^T| (identity when learned)", loc="left")

@@ -295,8 +295,10 @@ def _temporal_field(cfg, rng):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, ax = figure("single", height_ratio=0.8)
+    asym, rule_index = src("series/asymmetry:asymmetry"), src("series/asymmetry:rule_index")
     t = run.series["asymmetry"]
     s = run.summary
     floor = max(float(s["backprop.asymmetry_max"]), 1e-16)
@@ -305,11 +307,17 @@ def plot(run):
         vals = np.maximum(np.asarray(t["asymmetry"])[np.asarray(t["rule_index"]) == i],
                           1e-16)
         colour = PALETTE[i % len(PALETTE)]
-        ax.bar(i, float(s[f"{name}.asymmetry"]), width=0.6, color=colour, alpha=0.5)
-        ax.scatter(i + jitter.uniform(-0.15, 0.15, vals.size), vals, s=8, color=colour,
-                   zorder=3)
-    ax.axhline(floor, color="0.4", lw=0.7, ls="--",
-               label=f"numerical floor ({floor:.1e})")
+        traced(ax.bar(i, float(s[f"{name}.asymmetry"]), width=0.6, color=colour, alpha=0.5),
+               x=i, height=src(f"summary:{name}.asymmetry"))
+        # the horizontal jitter only spreads the dots: their values are the data
+        dx = jitter.uniform(-0.15, 0.15, vals.size)
+        traced(ax.scatter(i + dx, vals, s=8, color=colour, zorder=3),
+               x=i + dx, y=asym[rule_index == i].map(lambda v: np.maximum(v, 1e-16),
+                                                     "max_1e-16"))
+    traced(ax.axhline(floor, color="0.4", lw=0.7, ls="--",
+                      label=f"numerical floor ({floor:.1e})"),
+           y=src("summary:backprop.asymmetry_max").map(lambda v: max(float(v), 1e-16),
+                                                        "max_1e-16"))
     ax.set_yscale("log")
     ax.set_ylim(min(floor / 10, 1e-12), 3.0)
     ax.set_xticks(range(len(RULES)), LABELS, fontsize="x-small")

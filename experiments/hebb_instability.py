@@ -30,10 +30,9 @@ class HebbConfig(Config):
 
 
 def run(cfg: HebbConfig, ctx):
-    from plasticity.rules.hebbian import Hebb
-
     from plasticity.analysis import abs_cosine
     from plasticity.engine import Batch, Probe, train
+    from plasticity.rules.hebbian import Hebb
     from plasticity.tasks import CorrelatedGaussian
 
     data_rng, init_rng = ctx.child_rng(), ctx.child_rng()
@@ -80,23 +79,33 @@ def run(cfg: HebbConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import apply, src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     t = run.series["training"]
     s = run.summary
-    ax1.semilogy(t["samples"], t["weight_norm"], color=PALETTE[0], label="|w|")
+    samples, norm = src("series/training:samples"), src("series/training:weight_norm")
+    traced(ax1.semilogy(t["samples"], t["weight_norm"], color=PALETTE[0], label="|w|")[0],
+           x=samples, y=norm)
     if run.config["normalize"] == "none":
         ref = t["weight_norm"][len(t["samples"]) // 2]
         s0 = t["samples"][len(t["samples"]) // 2]
-        ax1.semilogy(t["samples"], ref * np.exp(s["growth_rate_theory"] * (t["samples"] - s0)),
-                     color="0.5", ls="--", label=r"theory $e^{\eta\lambda_1 t}$")
+
+        def theory(x, w, rate):
+            return w[len(x) // 2] * np.exp(rate * (x - x[len(x) // 2]))
+
+        traced(ax1.semilogy(t["samples"],
+                            ref * np.exp(s["growth_rate_theory"] * (t["samples"] - s0)),
+                            color="0.5", ls="--", label=r"theory $e^{\eta\lambda_1 t}$")[0],
+               x=samples, y=apply(theory, samples, norm, src("summary:growth_rate_theory")))
     ax1.set_xlabel("samples")
     ax1.set_ylabel("|w|")
     title = f"diverged at update {s['diverged_at_step']}" if run.status == "diverged" \
         else "bounded"
     ax1.set_title(f"a  weight norm ({title})", loc="left")
     ax1.legend()
-    ax2.plot(t["samples"], t["cos_to_pc1"], color=PALETTE[2])
+    traced(ax2.plot(t["samples"], t["cos_to_pc1"], color=PALETTE[2])[0],
+           x=samples, y=src("series/training:cos_to_pc1"))
     ax2.set_ylim(0, 1.02)
     ax2.set_xlabel("samples")
     ax2.set_ylabel("|cos(w, PC1)|")

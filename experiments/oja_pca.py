@@ -77,12 +77,16 @@ def run(cfg: OjaConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import apply, src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     t = run.series["training"]
-    ax1.plot(t["samples"], t["cos_to_pc1"], color=PALETTE[0], label="|cos(w, PC1)|")
-    ax1.plot(t["samples"], t["weight_norm"], color=PALETTE[1], label="|w|")
-    ax1.axhline(1.0, color="0.6", lw=0.6, ls="--")
+    samples = src("series/training:samples")
+    traced(ax1.plot(t["samples"], t["cos_to_pc1"], color=PALETTE[0], label="|cos(w, PC1)|")[0],
+           x=samples, y=src("series/training:cos_to_pc1"))
+    traced(ax1.plot(t["samples"], t["weight_norm"], color=PALETTE[1], label="|w|")[0],
+           x=samples, y=src("series/training:weight_norm"))
+    traced(ax1.axhline(1.0, color="0.6", lw=0.6, ls="--"), y=1.0)
     ax1.set_xlabel("samples")
     ax1.set_ylabel("value (dimensionless)")
     ax1.legend(loc="lower right")
@@ -91,8 +95,13 @@ def plot(run):
     pc1 = run.snapshots["pc1"]["value"][0]
     w = w * np.sign(w @ pc1) if w @ pc1 != 0 else w
     idx = np.arange(len(w))
-    ax2.bar(idx - 0.2, pc1, width=0.4, color=PALETTE[2], label="PC1")
-    ax2.bar(idx + 0.2, w, width=0.4, color=PALETTE[0], label="learned w")
+    pc1_src = src("snapshots/pc1:value")[0]
+    traced(ax2.bar(idx - 0.2, pc1, width=0.4, color=PALETTE[2], label="PC1"),
+           x=idx - 0.2, height=pc1_src)
+    signed = apply(lambda w, p: w * np.sign(w @ p) if w @ p != 0 else w,
+                   src("snapshots/W_out:value")[-1, 0], pc1_src, name="sign_to_pc1")
+    traced(ax2.bar(idx + 0.2, w, width=0.4, color=PALETTE[0], label="learned w"),
+           x=idx + 0.2, height=signed)
     ax2.set_xlabel("input index")
     ax2.set_ylabel("component")
     ax2.legend()

@@ -236,20 +236,27 @@ def run(cfg: PCvsBackpropConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     c = run.series["cosine"]
+    steps_src, cos_src = src("series/cosine:inference_steps"), src("series/cosine:cos")
+    beta_src, clamped_src = src("series/cosine:beta"), src("series/cosine:clamped")
     steps = np.asarray(c["inference_steps"])
     beta, clamped, cos = (np.asarray(c[k]) for k in ("beta", "clamped", "cos"))
     nudged = sorted(set(beta[clamped == 0]), reverse=True)
     for i, b in enumerate(nudged):
         sel = (clamped == 0) & (beta == b)
-        ax1.semilogx(steps[sel], cos[sel], "o-", ms=2, lw=0.8,
-                     color=PALETTE[i % len(PALETTE)], label=rf"nudged, $\beta$ = {b:g}")
+        sel_src = (clamped_src == 0) & (beta_src == b)
+        traced(ax1.semilogx(steps[sel], cos[sel], "o-", ms=2, lw=0.8,
+                            color=PALETTE[i % len(PALETTE)],
+                            label=rf"nudged, $\beta$ = {b:g}")[0],
+               x=steps_src[sel_src], y=cos_src[sel_src])
     sel = clamped == 1
-    ax1.semilogx(steps[sel], cos[sel], "s--", ms=2, lw=0.8, color="0.3",
-                 label="output clamped")
-    ax1.axhline(1.0, color="0.5", lw=0.6, ls=":")
+    traced(ax1.semilogx(steps[sel], cos[sel], "s--", ms=2, lw=0.8, color="0.3",
+                        label="output clamped")[0],
+           x=steps_src[clamped_src == 1], y=cos_src[clamped_src == 1])
+    traced(ax1.axhline(1.0, color="0.5", lw=0.6, ls=":"), y=1.0)
     ax1.set_xlabel("inference steps")
     ax1.set_ylabel("cos(PC update, backprop update)")
     ax1.set_ylim(0, 1.05)
@@ -258,8 +265,10 @@ def plot(run):
     ax1.set_title(f"a  PC converges to backprop (cos {s['cos_converged']:.4f})", loc="left")
     for i, (name, label) in enumerate((("bp", "backprop"), ("pc", "predictive coding"))):
         t = run.series[f"training_{name}"]
-        ax2.plot(t["step"], 100 * np.asarray(t["test_accuracy"]), "o-" if i else "-", ms=2,
-                 lw=0.8, color=PALETTE[i + 2], label=label)
+        traced(ax2.plot(t["step"], 100 * np.asarray(t["test_accuracy"]), "o-" if i else "-",
+                        ms=2, lw=0.8, color=PALETTE[i + 2], label=label)[0],
+               x=src(f"series/training_{name}:step"),
+               y=100 * src(f"series/training_{name}:test_accuracy"))
     ax2.set_xlabel("update")
     ax2.set_ylabel("test accuracy (%)")
     ax2.legend(loc="lower right")

@@ -143,24 +143,35 @@ def run(cfg: PerturbationCosineConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import apply, src, traced
 
     fig, ax = figure("single")
     c = run.series["cosine"]
     ns, ks = np.asarray(c["N"]), np.asarray(c["K"])
+    n_src, k_src = src("series/cosine:N"), src("series/cosine:K")
     for i, k in enumerate(np.unique(ks)):
         sel = np.flatnonzero(ks == k)
         sel = sel[np.argsort(ns[sel])]
         col = PALETTE[i % len(PALETTE)]
         n_line = np.geomspace(ns[sel].min(), ns[sel].max(), 100)
-        ax.plot(n_line, [ratio_cosine_theory(n, k) for n in n_line], color=col, lw=0.8,
-                label=rf"$K={k}$: $\sqrt{{K/(N+K+1)}}$")
-        ax.plot(n_line, [mean_cosine_theory(n, k) for n in n_line], color=col, lw=0.8,
-                ls="--")
-        ax.errorbar(ns[sel], np.asarray(c["ratio_cos"])[sel],
-                    yerr=np.asarray(c["ratio_cos_se"])[sel], fmt="o", ms=3, color=col)
-        ax.errorbar(ns[sel], np.asarray(c["mean_cos"])[sel],
-                    yerr=np.asarray(c["mean_cos_se"])[sel], fmt="s", ms=3, color=col,
-                    mfc="white")
+        sel_src = apply(lambda n, kk, k=k: np.flatnonzero(kk == k)[
+            np.argsort(n[np.flatnonzero(kk == k)])], n_src, k_src, name=f"rows_K{k}_by_N")
+        n_at = n_src[sel_src]
+        line_src = n_at.map(lambda n: np.geomspace(n.min(), n.max(), 100), "geomspace100")
+        traced(ax.plot(n_line, [ratio_cosine_theory(n, k) for n in n_line], color=col,
+                       lw=0.8, label=rf"$K={k}$: $\sqrt{{K/(N+K+1)}}$")[0],
+               x=line_src, y=line_src.map(lambda nl, k=k: [ratio_cosine_theory(n, k)
+                                                           for n in nl], "ratio_theory"))
+        traced(ax.plot(n_line, [mean_cosine_theory(n, k) for n in n_line], color=col, lw=0.8,
+                       ls="--")[0],
+               x=line_src, y=line_src.map(lambda nl, k=k: [mean_cosine_theory(n, k)
+                                                           for n in nl], "mean_theory"))
+        for stat, fmt, mfc in (("ratio_cos", "o", col), ("mean_cos", "s", "white")):
+            y, se = np.asarray(c[stat])[sel], np.asarray(c[f"{stat}_se"])[sel]
+            y_src, se_src = src(f"series/cosine:{stat}")[sel_src], \
+                src(f"series/cosine:{stat}_se")[sel_src]
+            traced(ax.errorbar(ns[sel], y, yerr=se, fmt=fmt, ms=3, color=col, mfc=mfc),
+                   x=n_at, y=y_src, ylow=y_src - se_src, yhigh=y_src + se_src)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("parameter dimension $N$")

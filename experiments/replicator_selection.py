@@ -219,25 +219,35 @@ def _ternary(x):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.4, ncols=2)
     tri = np.array([[0, 0], [1, 0], [0.5, np.sqrt(3) / 2], [0, 0]])
-    ax1.plot(tri[:, 0], tri[:, 1], color="0.5", lw=0.6)
+    traced(ax1.plot(tri[:, 0], tri[:, 1], color="0.5", lw=0.6)[0], x=tri[:, 0], y=tri[:, 1])
     for i, (name, label) in enumerate((("constant", "constant fitness"),
                                        ("rps", "rock-paper-scissors"))):
         u, v = _ternary(run.series[f"trajectory_{name}"]["x"])
-        ax1.plot(u, v, color=PALETTE[i], label=label)
-        ax1.plot(u[:1], v[:1], "o", color=PALETTE[i], ms=3)
+        x_src = src(f"series/trajectory_{name}:x")
+        u_src = x_src.map(lambda x: _ternary(x)[0], "ternary_u")
+        v_src = x_src.map(lambda x: _ternary(x)[1], "ternary_v")
+        traced(ax1.plot(u, v, color=PALETTE[i], label=label)[0], x=u_src, y=v_src)
+        traced(ax1.plot(u[:1], v[:1], "o", color=PALETTE[i], ms=3)[0],
+               x=u_src[:1], y=v_src[:1])
     ax1.set_aspect("equal")
     ax1.axis("off")
     ax1.legend(loc="upper left", fontsize="small")
     ax1.set_title("a  trajectories (types 1-3)", loc="left")
     c = run.series["cosines_constant"]
     idx = np.arange(len(c["cos_euclidean"]))
-    ax2.plot(idx, c["cos_shahshahani"], "o", ms=2, color=PALETTE[2], label="Shahshahani")
-    ax2.plot(idx, c["cos_euclidean"], "o", ms=2, color=PALETTE[3], label="Euclidean")
+    for col, key, label in ((PALETTE[2], "cos_shahshahani", "Shahshahani"),
+                            (PALETTE[3], "cos_euclidean", "Euclidean")):
+        y_src = src(f"series/cosines_constant:{key}")
+        traced(ax2.plot(idx, c[key], "o", ms=2, color=col, label=label)[0],
+               x=y_src.map(lambda y: np.arange(len(y)), "index"), y=y_src)
     n_traj = int(np.sum(np.asarray(c["on_trajectory"])))
-    ax2.axvline(n_traj - 0.5, color="0.6", lw=0.6, ls="--")
+    traced(ax2.axvline(n_traj - 0.5, color="0.6", lw=0.6, ls="--"),
+           x=src("series/cosines_constant:on_trajectory").map(
+               lambda o: int(np.sum(o)) - 0.5, "count_minus_half"))
     ax2.set_xlabel("state (trajectory | random interior)")
     ax2.set_ylabel("cos(F, -grad L)")
     ax2.set_ylim(0, 1.05)

@@ -394,6 +394,7 @@ def run(cfg: SelectionConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, stack, traced
 
     fig, (ax1, ax2, ax3) = figure("double", height_ratio=0.3, ncols=3)
     s = run.summary
@@ -403,11 +404,17 @@ def plot(run):
         mean = np.asarray(t["cos_mean"])
         err = np.vstack([mean - np.asarray(t["cos_ci_low"]),
                          np.asarray(t["cos_ci_high"]) - mean])
-        ax1.errorbar(n, mean, yerr=err, color=PALETTE[i % len(PALETTE)], marker="o",
-                     ms=3, capsize=2, label=method)
+        table = f"series/scaling/{method}"
+        traced(ax1.errorbar(n, mean, yerr=err, color=PALETTE[i % len(PALETTE)], marker="o",
+                            ms=3, capsize=2, label=method),
+               x=src(f"{table}:n_params"), y=src(f"{table}:cos_mean"),
+               ylow=src(f"{table}:cos_ci_low"), yhigh=src(f"{table}:cos_ci_high"))
         c = run.series[f"curves/{method}"]
-        ax2.plot(c["evaluations"], c["loss"], color=PALETTE[i % len(PALETTE)], label=method)
-    ax1.axhline(0.0, color="0.6", lw=0.6, ls="--")
+        traced(ax2.plot(c["evaluations"], c["loss"], color=PALETTE[i % len(PALETTE)],
+                        label=method)[0],
+               x=src(f"series/curves/{method}:evaluations"),
+               y=src(f"series/curves/{method}:loss"))
+    traced(ax1.axhline(0.0, color="0.6", lw=0.6, ls="--"), y=0.0)
     ax1.set_xscale("log", base=2)
     ax1.set_xlabel("parameters N")
     ax1.set_ylabel("mean cos(update, -grad)")
@@ -422,10 +429,16 @@ def plot(run):
     cos = np.array([s[f"parity.{m}.cos_smoothed_mean"] for m in PARITY_METHODS])
     lo = np.array([s[f"parity.{m}.cos_smoothed_ci_low"] for m in PARITY_METHODS])
     hi = np.array([s[f"parity.{m}.cos_smoothed_ci_high"] for m in PARITY_METHODS])
-    ax3.bar(x - 0.2, acc, width=0.4, color=PALETTE[0], label="accuracy")
-    ax3.bar(x + 0.2, cos, width=0.4, color=PALETTE[1], yerr=[cos - lo, hi - cos],
-            capsize=2, label="cos(update, -grad L_s)")
-    ax3.axhline(0.5, color="0.6", lw=0.6, ls="--")
+    traced(ax3.bar(x - 0.2, acc, width=0.4, color=PALETTE[0], label="accuracy"),
+           x=x - 0.2, height=stack([src(f"summary:parity.{m}.accuracy")
+                                    for m in PARITY_METHODS]))
+    traced(ax3.bar(x + 0.2, cos, width=0.4, color=PALETTE[1], yerr=[cos - lo, hi - cos],
+                   capsize=2, label="cos(update, -grad L_s)"),
+           x=x + 0.2,
+           **{k: stack([src(f"summary:parity.{m}.cos_smoothed_{stat}")
+                        for m in PARITY_METHODS])
+              for k, stat in (("height", "mean"), ("ylow", "ci_low"), ("yhigh", "ci_high"))})
+    traced(ax3.axhline(0.5, color="0.6", lw=0.6, ls="--"), y=0.5)
     ax3.set_xticks(x, PARITY_METHODS)
     ax3.set_ylim(0.0, 1.2)
     ax3.set_ylabel("value (dimensionless)")

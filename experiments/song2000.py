@@ -98,21 +98,27 @@ def _segment(cfg, sim):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2, ax3) = figure("double", height_ratio=0.3, ncols=3)
     snaps = run.snapshots["input_neuron"]
     gmax = run.config["gmax_mV"]
     w = snaps["value"][-1] / gmax
-    ax1.plot(np.arange(w.size), w, ".", ms=2, color=PALETTE[0])
+    w_src = src("snapshots/input_neuron:value")[-1] / src("config:gmax_mV")
+    traced(ax1.plot(np.arange(w.size), w, ".", ms=2, color=PALETTE[0])[0],
+           x=w_src.map(lambda w: np.arange(np.size(w)), "index"), y=w_src)
     ax1.set_xlabel("input")
     ax1.set_ylabel("w / gmax")
     ax1.set_title("a  final weights", loc="left")
-    ax2.hist(w, bins=20, range=(0, 1), color=PALETTE[1])
+    _, edges, bars = ax2.hist(w, bins=20, range=(0, 1), color=PALETTE[1])
+    traced(bars, x=(edges[:-1] + edges[1:]) / 2,
+           height=w_src.map(lambda w: np.histogram(w, bins=20, range=(0, 1))[0], "hist20"))
     ax2.set_xlabel("w / gmax")
     ax2.set_ylabel("synapses")
     ax2.set_title("b  weight histogram", loc="left")
     rates = run.series["rates/neuron"]
-    ax3.plot(rates["time"] * 1e-3, rates["rate"], color=PALETTE[2], lw=0.8)
+    traced(ax3.plot(rates["time"] * 1e-3, rates["rate"], color=PALETTE[2], lw=0.8)[0],
+           x=src("series/rates/neuron:time") * 1e-3, y=src("series/rates/neuron:rate"))
     ax3.set_xlabel("time (s)")
     ax3.set_ylabel("output rate (Hz)")
     ax3.set_title(f"c  output rate ({run.summary.get('backend', '')})", loc="left")

@@ -300,6 +300,7 @@ def run(cfg: SpikingAlignmentConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, stack, traced
 
     s = run.summary
     fig, (ax_cos, ax_loss) = figure("double", height_ratio=0.4, ncols=2)
@@ -309,19 +310,30 @@ def plot(run):
         if table is not None and len(table["cos"]):
             cos = np.asarray(table["cos"])[~np.asarray(table["zero_norm"], bool)]
             parts = ax_cos.violinplot([cos], positions=[i], widths=0.7, showextrema=False)
+            a_cos = src(f"alignment/{rule}/total:cos")
+            kept = a_cos[~src(f"alignment/{rule}/total:zero_norm")]
             for body in parts["bodies"]:
                 body.set_facecolor(color)
                 body.set_alpha(0.35)
+                traced(body, values=kept, position=i, width=0.7)
         mean = s.get(f"{rule}.cos_mean", np.nan)
         low, high = s.get(f"{rule}.cos_ci_low", np.nan), s.get(f"{rule}.cos_ci_high", np.nan)
-        ax_cos.errorbar([i], [mean], yerr=[[mean - low], [high - mean]], fmt="o", ms=3,
-                        color=color, capsize=3)
+        traced(ax_cos.errorbar([i], [mean], yerr=[[mean - low], [high - mean]], fmt="o",
+                               ms=3, color=color, capsize=3),
+               x=[i], **{k: stack([src(f"summary:{rule}.{key}", default=np.nan)])
+                         for k, key in (("y", "cos_mean"), ("ylow", "cos_ci_low"),
+                                        ("yhigh", "cos_ci_high"))})
         loss = run.series.get(f"loss/{rule}")
         if loss is not None:
             step, val, se = (np.asarray(loss[k]) for k in ("step", "loss", "loss_se"))
-            ax_loss.plot(step, val, color=color, lw=1.0, label=rule)
-            ax_loss.fill_between(step, val - se, val + se, color=color, alpha=0.2, lw=0)
-    ax_cos.axhline(0.0, color="0.6", lw=0.6)
+            t = f"series/loss/{rule}"
+            traced(ax_loss.plot(step, val, color=color, lw=1.0, label=rule)[0],
+                   x=src(f"{t}:step"), y=src(f"{t}:loss"))
+            traced(ax_loss.fill_between(step, val - se, val + se, color=color, alpha=0.2,
+                                        lw=0),
+                   x=src(f"{t}:step"), y1=src(f"{t}:loss") - src(f"{t}:loss_se"),
+                   y2=src(f"{t}:loss") + src(f"{t}:loss_se"))
+    traced(ax_cos.axhline(0.0, color="0.6", lw=0.6), y=0.0)
     ax_cos.set_xticks(range(len(RULES)), RULES)
     ax_cos.set_ylabel("cosine with -gradient (per update)")
     ax_cos.set_title(f"mean and 95% CI; oracle self-cosine {s.get('oracle_self_cos', np.nan):.2f}",

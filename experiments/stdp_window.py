@@ -118,20 +118,26 @@ def _fit_tau(x, y):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.35, ncols=2)
     w = run.series["window"]
-    ax1.axhline(0, color="0.7", lw=0.5)
-    ax1.axvline(0, color="0.7", lw=0.5)
-    ax1.plot(w["lag"], w["dw_theory"], color="0.5", lw=1.5, label="configured")
-    ax1.plot(w["lag"], w["dw_measured"], "o", ms=2.5, color=PALETTE[0],
-             label=f"measured ({run.summary['backend']})")
+    lag, theory = src("series/window:lag"), src("series/window:dw_theory")
+    measured = src("series/window:dw_measured")
+    traced(ax1.axhline(0, color="0.7", lw=0.5), y=0.0)
+    traced(ax1.axvline(0, color="0.7", lw=0.5), x=0.0)
+    traced(ax1.plot(w["lag"], w["dw_theory"], color="0.5", lw=1.5, label="configured")[0],
+           x=lag, y=theory)
+    traced(ax1.plot(w["lag"], w["dw_measured"], "o", ms=2.5, color=PALETTE[0],
+                    label=f"measured ({run.summary['backend']})")[0], x=lag, y=measured)
     ax1.set_xlabel(r"$t_\mathrm{post} - t_\mathrm{pre}$ (ms)")
     ax1.set_ylabel(r"$\Delta w$ per pairing ($w_\mathrm{max}$)")
     ax1.set_title("a  STDP window", loc="left")
     ax1.legend()
     err = np.abs(w["dw_measured"] - w["dw_theory"])
-    ax2.semilogy(w["lag"], np.maximum(err, 1e-20), ".", color=PALETTE[1])
+    traced(ax2.semilogy(w["lag"], np.maximum(err, 1e-20), ".", color=PALETTE[1])[0],
+           x=lag, y=(measured - theory).map(lambda e: np.maximum(np.abs(e), 1e-20),
+                                            "abs_floor_1e-20"))
     ax2.set_xlabel(r"$t_\mathrm{post} - t_\mathrm{pre}$ (ms)")
     ax2.set_ylabel("|measured - configured|")
     ax2.set_title(f"b  error (max rel. {run.summary['max_rel_error']:.1e})", loc="left")

@@ -118,9 +118,12 @@ def run(cfg: TDConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     d = run.series["delta"]
+    delta = src("series/delta:delta")
+    steps_src = delta.map(lambda d: np.arange(d.shape[1]), "column_index")
     s = run.summary
     trials = d["step"]
     steps = np.arange(d["delta"].shape[1])
@@ -130,22 +133,28 @@ def plot(run):
         picks.append((int(half) - 1, f"trial {int(half)}"))
     picks.append((len(trials) - 1, f"trial {int(trials[-1])} (late)"))
     for c, (i, label) in enumerate(picks):
-        ax1.plot(steps, d["delta"][i], color=PALETTE[c], label=label)
-    ax1.plot(steps, run.series["omission"]["delta"][0], color=PALETTE[3], ls="--",
-             label="omission probe")
+        traced(ax1.plot(steps, d["delta"][i], color=PALETTE[c], label=label)[0],
+               x=steps_src, y=delta[i])
+    traced(ax1.plot(steps, run.series["omission"]["delta"][0], color=PALETTE[3], ls="--",
+                    label="omission probe")[0],
+           x=steps_src, y=src("series/omission:delta")[0])
     # the CS response is read at cs_step - 1: the transition into the CS state
     for x, name in ((s["cs_read_step"], "CS"), (s["reward_step"], "reward")):
-        ax1.axvline(x, color="0.6", lw=0.6, ls=":")
+        traced(ax1.axvline(x, color="0.6", lw=0.6, ls=":"),
+               x=src("summary:cs_read_step" if name == "CS" else "summary:reward_step"))
         ax1.annotate(name, (x, 0.02), xycoords=("data", "axes fraction"), ha="left",
                      va="bottom", xytext=(2, 0), textcoords="offset points")
     ax1.set_xlabel(r"step $t$ ($\delta_t = r_t + \gamma V_{t+1} - V_t$)")
     ax1.set_ylabel(r"dopamine $\delta_t$")
     ax1.set_title("a  response across a trial", loc="left")
     ax1.legend()
-    ax2.plot(trials, d["delta_cs"], color=PALETTE[0], label="at CS")
-    ax2.plot(trials, d["delta_reward"], color=PALETTE[1], label="at reward")
-    ax2.axhline(s["delta_cs_theory"], color="0.5", ls="--", lw=0.8,
-                label=r"$r\gamma^{D+1}$")
+    trials_src = src("series/delta:step")
+    traced(ax2.plot(trials, d["delta_cs"], color=PALETTE[0], label="at CS")[0],
+           x=trials_src, y=src("series/delta:delta_cs"))
+    traced(ax2.plot(trials, d["delta_reward"], color=PALETTE[1], label="at reward")[0],
+           x=trials_src, y=src("series/delta:delta_reward"))
+    traced(ax2.axhline(s["delta_cs_theory"], color="0.5", ls="--", lw=0.8,
+                       label=r"$r\gamma^{D+1}$"), y=src("summary:delta_cs_theory"))
     ax2.set_xlabel("trial")
     ax2.set_ylabel(r"$\delta$")
     ax2.set_title("b  transfer from reward to CS", loc="left")

@@ -231,13 +231,15 @@ def plot(run):
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import apply, src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     s = run.summary
     t = run.series["training"]
-    ax1.plot(t["samples"], t["loss_ratio"], color=PALETTE[0], label="learned W")
-    ax1.axhline(1.0, color=PALETTE[2], lw=0.8, label="optimal W = A")
-    ax1.axhline(1.1, color="0.6", lw=0.6, ls="--", label="1.1")
+    traced(ax1.plot(t["samples"], t["loss_ratio"], color=PALETTE[0], label="learned W")[0],
+           x=src("series/training:samples"), y=src("series/training:loss_ratio"))
+    traced(ax1.axhline(1.0, color=PALETTE[2], lw=0.8, label="optimal W = A"), y=1.0)
+    traced(ax1.axhline(1.1, color="0.6", lw=0.6, ls="--", label="1.1"), y=1.1)
     ax1.set_yscale("log")
     # plain tick labels: the ratio spans less than a decade
     ax1.yaxis.set_major_formatter(ScalarFormatter())
@@ -258,14 +260,27 @@ def plot(run):
     edges[0] = 0
     mids = [step[lo:hi].mean() for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     means = [cos[lo:hi].mean() for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
-    ax2.plot(mids, means, color=PALETTE[0], marker="o", ms=2,
-             label="per-update cos (bin mean)")
-    ax2.axhline(s["expected_cos"], color=PALETTE[1], lw=0.8, ls="--",
-                label=f"expected update at start ({s['expected_cos']:.3f})")
-    ax2.axhspan(s["cos_ci_low"], s["cos_ci_high"], color=PALETTE[0], alpha=0.2, lw=0,
-                label=f"mean {s['cos_mean']:.3f} [{s['cos_ci_low']:.3f}, "
-                      f"{s['cos_ci_high']:.3f}]")
-    ax2.axhline(0.0, color="0.6", lw=0.6)
+    def binned(step, cos, zero_norm, stat):
+        keep = ~np.asarray(zero_norm, dtype=bool)
+        x = (step if stat == "step" else cos)[keep]
+        n_bins = min(30, max(1, x.size // 20))
+        edges = np.unique(np.geomspace(1, x.size, n_bins + 1).astype(int))
+        edges[0] = 0
+        return [x[lo:hi].mean() for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
+
+    cols = [src(f"alignment/total:{k}") for k in ("step", "cos", "zero_norm")]
+    traced(ax2.plot(mids, means, color=PALETTE[0], marker="o", ms=2,
+                    label="per-update cos (bin mean)")[0],
+           x=apply(binned, *cols, "step", name="log_bin_mean"),
+           y=apply(binned, *cols, "cos", name="log_bin_mean"))
+    traced(ax2.axhline(s["expected_cos"], color=PALETTE[1], lw=0.8, ls="--",
+                       label=f"expected update at start ({s['expected_cos']:.3f})"),
+           y=src("summary:expected_cos"))
+    traced(ax2.axhspan(s["cos_ci_low"], s["cos_ci_high"], color=PALETTE[0], alpha=0.2, lw=0,
+                       label=f"mean {s['cos_mean']:.3f} [{s['cos_ci_low']:.3f}, "
+                             f"{s['cos_ci_high']:.3f}]"),
+           low=src("summary:cos_ci_low"), high=src("summary:cos_ci_high"))
+    traced(ax2.axhline(0.0, color="0.6", lw=0.6), y=0.0)
     ax2.set_xscale("log")
     ax2.set_xlabel("update")
     ax2.set_ylabel(r"cos(update, $-\nabla L$)")

@@ -134,17 +134,21 @@ def run(cfg: TripletConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import src, traced
 
     fig, ax = figure("single")
     t = run.series["frequency"]
-    ax.axhline(0, color="0.7", lw=0.5)
-    ax.plot(t["frequency"], t["dw_pre_post"], "o-", color=PALETTE[0], ms=3,
-            label=f"pre-post (+{run.config['lag_ms']:g} ms)")
-    ax.plot(t["frequency"], t["dw_post_pre"], "s-", color=PALETTE[1], ms=3,
-            label=f"post-pre (-{run.config['lag_ms']:g} ms)")
+    freq = src("series/frequency:frequency")
+    traced(ax.axhline(0, color="0.7", lw=0.5), y=0.0)
+    traced(ax.plot(t["frequency"], t["dw_pre_post"], "o-", color=PALETTE[0], ms=3,
+                   label=f"pre-post (+{run.config['lag_ms']:g} ms)")[0],
+           x=freq, y=src("series/frequency:dw_pre_post"))
+    traced(ax.plot(t["frequency"], t["dw_post_pre"], "s-", color=PALETTE[1], ms=3,
+                   label=f"post-pre (-{run.config['lag_ms']:g} ms)")[0],
+           x=freq, y=src("series/frequency:dw_post_pre"))
     x = run.summary.get("crossover_hz")
     if x is not None and np.isfinite(x):
-        ax.axvline(x, color="0.5", ls="--", lw=0.8)
+        traced(ax.axvline(x, color="0.5", ls="--", lw=0.8), x=src("summary:crossover_hz"))
         ax.text(x, ax.get_ylim()[1], f" {x:.1f} Hz", va="top", fontsize=7)
     ax.set_xlabel("pairing frequency (Hz)")
     ax.set_ylabel(r"$\Delta w / w_0$ (%)")

@@ -158,20 +158,30 @@ def run(cfg: WerfelConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.provenance import apply, src, traced
 
     fig, (ax1, ax2) = figure("double", height_ratio=0.33, ncols=2)
     labels = {"gd": "gradient descent", "np": "node perturbation", "wp": "weight perturbation"}
     s = run.summary
     for i, method in enumerate(METHODS):
         c = run.series[f"curve_{method}"]
-        ax1.semilogy(c["step"], c["mean_loss"], color=PALETTE[i], label=labels[method])
-        ax1.semilogy(c["step"], c["mean_loss"][0] * np.exp(-s[f"rate_{method}_theory"]
-                                                         * c["step"]),
-                     color=PALETTE[i], ls=":", lw=0.8)
+        step, loss = src(f"series/curve_{method}:step"), src(f"series/curve_{method}:mean_loss")
+        traced(ax1.semilogy(c["step"], c["mean_loss"], color=PALETTE[i],
+                            label=labels[method])[0], x=step, y=loss)
+        traced(ax1.semilogy(c["step"], c["mean_loss"][0] * np.exp(-s[f"rate_{method}_theory"]
+                                                                * c["step"]),
+                            color=PALETTE[i], ls=":", lw=0.8)[0],
+               x=step, y=apply(lambda t, l0, r: l0[0] * np.exp(-r * t), step, loss,
+                               src(f"summary:rate_{method}_theory"), name="exp_decay"))
         srch = run.series[f"search_{method}"]
         order = np.argsort(srch["eta"])
-        ax2.semilogx(srch["eta"][order], np.maximum(srch["rate"][order], 0), "o-", ms=2,
-                     color=PALETTE[i], label=labels[method])
+        eta = src(f"series/search_{method}:eta")
+        order_src = eta.map(np.argsort)
+        traced(ax2.semilogx(srch["eta"][order], np.maximum(srch["rate"][order], 0), "o-",
+                            ms=2, color=PALETTE[i], label=labels[method])[0],
+               x=eta[order_src],
+               y=src(f"series/search_{method}:rate")[order_src].map(
+                   lambda r: np.maximum(r, 0), "max_0"))
     ax1.set_xlabel("update (one sample each)")
     ax1.set_ylabel("mean loss")
     ax1.set_title("a  learning curves (dotted: theory)", loc="left")

@@ -256,6 +256,110 @@ def _plot_sweep_cmd(sweep_dir, fmts, out_dir, overwrite, metrics, x_key):
         click.echo(f"wrote {p}")
 
 
+@cli.command("figure")
+@click.argument("name")
+@click.option("--from", "source", type=click.Path(), metavar="RUN.h5|SWEEP_DIR",
+              help="Draw from this run file (a run of NAME) or sweep directory instead of "
+                   "running the quick preset.")
+@click.option("--format", "formats", default="pdf,svg,png", show_default=True,
+              help="Comma-separated: pdf, svg, png.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Directory for the figure files (default data/figures/NAME/).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the quick run (without --from).")
+@click.option("--overwrite", is_flag=True, help="Replace existing figure files.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def figure_cmd(name, source, formats, out_dir, seed, overwrite, quiet):
+    """The paper figure of experiment NAME, saved as NAME.pdf/svg/png (NAME-sweep.* from
+    a sweep). Without --from it first runs NAME's quick preset into data/runs/NAME/."""
+    from pathlib import Path
+
+    from plasticity.plots.style import FORMATS
+    from plasticity.registry import load
+
+    fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
+    bad = [f for f in fmts if f not in FORMATS]
+    if bad or not fmts:
+        _fail(f"--format: unknown format {', '.join(bad) or '(none)'} "
+              f"(choose from {', '.join(FORMATS)}).")
+    exp = load(name)
+    if exp.plot is None:
+        _fail(f"experiment {exp.name} has no figure.")
+    if source is not None and not Path(source).exists():
+        _fail(f"--from {source}: no such file or directory.")
+    sweep = source is not None and Path(source).is_dir()
+    target = Path(out_dir) if out_dir else Path("data/figures") / exp.name
+    stem = target / (f"{exp.name}-sweep" if sweep else exp.name)
+    # every refusal comes before a simulation is started
+    if out_dir and not target.is_dir():
+        _fail(f"--out {target}: directory does not exist.")
+    existing = [p for p in (stem.with_name(f"{stem.name}.{f}") for f in fmts) if p.exists()]
+    if existing and not overwrite:
+        _fail(f"{existing[0]} already exists; pass --overwrite to replace it.")
+    if sweep:
+        _figure_from_sweep(exp, Path(source), stem, fmts)
+        return
+    if source is None:
+        from plasticity.experiment import execute
+
+        cfg = exp.build_config(preset="quick")
+        source, status = execute(exp, cfg, seed=seed, preset="quick", quiet=quiet)
+        click.echo(f"{exp.name} [{status}] wrote {source}")
+    _figure_from_run(exp, Path(source), stem, fmts)
+
+
+def _figure_from_run(exp, path, stem, fmts):
+    from plasticity import __version__
+    from plasticity.io.runfile import open_run
+    from plasticity.plots.provenance import FigureDataMismatch, check_figure, has_traces
+    from plasticity.plots.style import save_figure
+
+    run = open_run(path)
+    if run.experiment != exp.name:
+        _fail(f"--from {path}: a run of {run.experiment}, not of {exp.name}.")
+    fig = exp.plot(run)
+    # the figure is saved only if everything it draws is what the run file holds
+    # (an experiment whose plot traces nothing, e.g. a lab's own, is drawn unchecked)
+    n = None
+    if has_traces(fig):
+        try:
+            n = check_figure(fig, run)
+        except FigureDataMismatch as exc:
+            lines = str(exc).splitlines()
+            _fail(f"the figure of {exp.name} does not show {path}'s data: "
+                  f"{lines[1].strip()} ({len(lines) - 1} problem(s)).")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"description": f"{exp.name}: {exp.description}",
+            "provenance": f"run={path} seed={run.seed} status={run.status} "
+                          f"preset={run.attrs.get('preset', '')} "
+                          f"commit={run.provenance.get('git_commit', 'unknown')} "
+                          f"plasticity={run.attrs.get('plasticity_version', __version__)} "
+                          f"drawn-with={__version__}"}
+    paths = save_figure(fig, stem, fmts, metadata=meta, overwrite=True)
+    click.echo(f"{exp.name}: {n} data artists checked against {path}" if n is not None
+               else f"{exp.name}: drawn unchecked (its plot traces no data)")
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
+def _figure_from_sweep(exp, sweep_dir, stem, fmts):
+    from plasticity import __version__
+    from plasticity.plots.style import save_figure
+    from plasticity.plots.sweep import plot_sweep, read_sweep, sweep_metadata
+
+    table = read_sweep(sweep_dir)
+    if table.experiment != exp.name:
+        _fail(f"--from {sweep_dir}: a sweep of {table.experiment}, not of {exp.name}.")
+    fig = plot_sweep(table)
+    meta = sweep_metadata(table)
+    meta["provenance"] = f"{meta.get('provenance', '')} plasticity={__version__}".strip()
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = save_figure(fig, stem, fmts, metadata=meta, overwrite=True)
+    click.echo(f"{exp.name}: {len(table.rows)} of {table.n_runs} runs plotted")
+    for p in paths:
+        click.echo(f"wrote {p}")
+
+
 from plasticity.sweep.cli import sweep_cmd  # noqa: E402 - registered once the group exists
 
 cli.add_command(sweep_cmd)
