@@ -29,6 +29,17 @@ What is measured (per presentation: ``/series/training``):
   last ``final_reps`` (``rate_error_reduction`` likewise for ``rate_mse``);
 * ``weight_corr``: correlation of the learned weights with ``w*``.
 
+The alignment analysis (trial kernel; every ``align_every``-th presentation, tables
+``/alignment/own`` and ``/alignment/kl``): the presentation's weight change against the
+negative gradient, at the weights before it, of the loss the rule descends -- the
+negative log-likelihood ``L_S`` of that presentation's somatic spikes (spiking model) or
+the KL divergence at its ``U`` (rate model) -- summarised as ``align_cos_mean`` with a
+bootstrap interval (``align_cos_ci_low``, ``align_cos_ci_high``); it differs from 1 only
+by the change of ``w`` within the presentation. And against the KL divergence at the
+presentation's ``U``, the loss averaged over the somatic spike noise:
+``align_kl_cos_*`` (for the spiking model, one presentation's spikes are a noisy sample
+of it). ``align_n`` presentations are measured.
+
 Traces of ``U``, ``V*_w`` and ``U_M`` over the first and last presentations are kept
 under ``/snapshots/``.
 
@@ -80,6 +91,8 @@ class DendriticPredictionConfig(Config):
     init_std: float = Field(0.0, ge=0, allow_inf_nan=False,
                             description="initial w ~ N(0, init_std^2)")
     record_every: int = Field(1, ge=1, description="presentations between records")
+    align_every: int = Field(10, ge=1, description="presentations between alignment "
+                             "measurements (trial kernel)")
 
     @model_validator(mode="after")
     def _valid_neuron(self):
@@ -180,10 +193,46 @@ def engine_network(cfg, X, g_E, g_I):
 
 
 class _Presentation:
-    """One presentation's ``U``, ``V_star`` and ``S`` (spike count), like a Trial."""
+    """One presentation's ``U``, ``V_star`` and ``S`` (spike count), like a Trial, and
+    optionally its alignment with the gradients of the two losses."""
 
-    def __init__(self, U, V_star, spikes):
+    def __init__(self, U, V_star, spikes, alignment=None):
         self.U, self.V_star, self.spikes = U, V_star, spikes
+        self.alignment = alignment
+
+
+def _psp_from(rule, X, state):
+    """PSPs of the spike counts ``X`` (T, n) starting from the traces in ``state``."""
+    a_L, a_s = np.exp(-rule.dt / rule.tau_L), np.exp(-rule.dt / rule.tau_s)
+    n = X.shape[1]
+    x_L = np.zeros(n) if state is None else state["x_L"].copy()
+    x_s = np.zeros(n) if state is None else state["x_s"].copy()
+    out = np.empty_like(X)
+    for t in range(X.shape[0]):
+        x_L, x_s = a_L * x_L + X[t], a_s * x_s + X[t]
+        out[t] = (x_L - x_s) / (rule.tau_L - rule.tau_s)
+    return out
+
+
+def _alignment(rule, X, state, w0, trial):
+    """The trial's change against the negative gradients, at ``w0``, of the loss the rule
+    descends (the somatic spikes' negative log-likelihood ``L_S`` at the trial's spikes
+    for the spiking model, the KL divergence at the trial's ``U`` for the rate model) and
+    of the KL divergence at the trial's ``U`` (the spike-averaged loss)."""
+    from plasticity.analysis import align
+
+    psp = _psp_from(rule, X, state)
+    v = rule.coupling * psp @ w0
+    phi_v = rule.phi(v)
+    h = rule.beta * (1.0 - phi_v / rule.phi_max)
+    c, dt = rule.coupling, rule.dt
+    minus_kl = c * dt * ((rule.phi(trial.U) - phi_v) * h) @ psp
+    if rule.model == "spiking":
+        minus_own = c * ((trial.S - phi_v * dt) * h) @ psp
+    else:
+        minus_own = minus_kl
+    delta = {"w": trial.w - w0}
+    return (align(delta, {"w": -minus_own})["total"], align(delta, {"w": -minus_kl})["total"])
 
 
 def _kernel_presentations(cfg, X, g_E, g_I, w, spike_rng):
@@ -192,11 +241,13 @@ def _kernel_presentations(cfg, X, g_E, g_I, w, spike_rng):
 
     rule, T = _rule(cfg), X.shape[0]
     state = None
-    for _ in range(cfg.n_reps):
+    for r in range(cfg.n_reps):
         noise = spike_rng.random(T) if cfg.model == "spiking" else None
         trial = simulate_trial(rule, w, X, g_E, g_I, noise=noise, state=state)
+        alignment = _alignment(rule, X, state, w, trial) if r % cfg.align_every == 0 \
+            else None
         w, state = trial.w, trial.state
-        yield _Presentation(trial.U, trial.V_star, float(trial.S.sum()))
+        yield _Presentation(trial.U, trial.V_star, float(trial.S.sum()), alignment)
     yield w
 
 
@@ -230,6 +281,7 @@ def run(cfg: DendriticPredictionConfig, ctx):
     mse, rate_mse = np.empty(cfg.n_reps), np.empty(cfg.n_reps)
     tail_U, tail_V = [], []
     first = None
+    aligned = {"own": [], "kl": []}
     make = _engine_presentations if cfg.simulator == "engine" else _kernel_presentations
     presentations = make(cfg, X, g_E, g_I, w, spike_rng)
     with ctx.progress(cfg.n_reps, "dendritic-prediction") as bar:
@@ -242,6 +294,14 @@ def run(cfg: DendriticPredictionConfig, ctx):
             if r >= cfg.n_reps - cfg.final_reps:
                 tail_U.append(trial.U)
                 tail_V.append(trial.V_star)
+            if trial.alignment is not None:
+                for name, a in zip(("own", "kl"), trial.alignment, strict=True):
+                    rec.append(f"/alignment/{name}", r + 1, index_units="presentation",
+                               units={"inner": "1", "cos": "1", "delta_norm": "1",
+                                      "grad_norm": "1"},
+                               inner=a["inner"], cos=a["cos"], delta_norm=a["delta_norm"],
+                               grad_norm=a["grad_norm"])
+                    aligned[name].append((a["cos"], a["inner"]))
             if r % cfg.record_every == 0 or r == cfg.n_reps - 1:
                 rec.append("training", r + 1, units=units, index_units="presentation",
                            mse=mse[r], rate_mse=rate_mse[r], spikes=trial.spikes)
@@ -257,7 +317,19 @@ def run(cfg: DendriticPredictionConfig, ctx):
         rec.snapshot(f"V_star_{name}", step, tr.V_star, index_units="presentation")
 
     U_tail, V_tail = np.concatenate(tail_U), np.concatenate(tail_V)
-    ctx.summary(
+    extra = {}
+    if aligned["own"]:
+        from plasticity.analysis import summarize
+
+        for name, rows in aligned.items():
+            cos, inner = np.array(rows).T
+            keep = np.isfinite(cos)
+            st = summarize(cos[keep], inner[keep], rng=0)
+            prefix = "align_cos" if name == "own" else "align_kl_cos"
+            extra.update({f"{prefix}_mean": st["cos_mean"], f"{prefix}_ci_low":
+                          st["cos_ci_low"], f"{prefix}_ci_high": st["cos_ci_high"]})
+        extra["align_n"] = int(keep.sum())
+    ctx.summary(**extra,
         corr_dendrite_soma_final=float(np.corrcoef(U_tail, V_tail)[0, 1]),
         corr_dendrite_soma_initial=float(np.corrcoef(first.U, first.V_star)[0, 1])
         if np.std(first.V_star) > 0 else 0.0,
