@@ -69,3 +69,14 @@ def module_run(experiment, *args):
         return out
 
     return run_once
+
+
+def bernoulli_trains(rng, n, rate_hz, T, dt):
+    """A :class:`~plasticity.spiking.SpikeGenerator` of ``n`` Bernoulli spike trains at
+    ``rate_hz`` on the time-step grid of ``dt`` (ms) over ``T`` ms."""
+    import numpy as np
+
+    from plasticity.spiking import SpikeGenerator
+
+    t, i = np.nonzero(rng.random((int(round(T / dt)), n)) < rate_hz * dt * 1e-3)
+    return SpikeGenerator(n=n, indices=i.tolist(), times_ms=(t * dt).round(6).tolist())

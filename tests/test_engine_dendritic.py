@@ -38,13 +38,12 @@ try:
 except ImportError:  # pragma: no cover - run from inside tests/
     from twins import spiking as twin
 
+try:
+    from tests.conftest import bernoulli_trains as _train
+except ImportError:  # pragma: no cover - run from inside tests/
+    from conftest import bernoulli_trains as _train
+
 TOL = {"rtol": 1e-10, "atol": 1e-12}
-
-
-def _train(rng, n, rate_hz, T, dt):
-    steps = int(round(T / dt))
-    t, i = np.nonzero(rng.random((steps, n)) < rate_hz * dt * 1e-3)
-    return SpikeGenerator(n=n, indices=i.tolist(), times_ms=(t * dt).tolist())
 
 
 def _net(rng, T, dt):

@@ -42,13 +42,12 @@ from plasticity.spiking.brian2_backend import Brian2Simulator  # noqa: E402
 from plasticity.spiking.engine import NumbaSimulator  # noqa: E402
 from plasticity.spiking.results import merge_results  # noqa: E402
 
+try:
+    from tests.conftest import bernoulli_trains as _train
+except ImportError:  # pragma: no cover - run from inside tests/
+    from conftest import bernoulli_trains as _train
+
 TOL = {"rtol": 1e-9, "atol": 1e-12}
-
-
-def _train(rng, n, rate_hz, T, dt):
-    """Bernoulli spike trains on the time-step grid."""
-    t, i = np.nonzero(rng.random((int(round(T / dt)), n)) < rate_hz * dt * 1e-3)
-    return SpikeGenerator(n=n, indices=i.tolist(), times_ms=(t * dt).round(6).tolist())
 
 
 def neuron_network(seed, T, dt):
