@@ -273,19 +273,15 @@ def _dendritic_fields(cfg, rng):
 def _temporal_field(cfg, rng):
     """The temporal-prediction mean field over fixed pairs, its start and its error."""
     from plasticity.rules import TemporalPrediction
+    from plasticity.rules.temporal_prediction import mean_update
     from plasticity.tasks.sequences import LinearDynamics
 
     task = LinearDynamics(cfg.tp_dim, rng)
     rule = TemporalPrediction(eta=cfg.eta)
     prev, nxt = task.pairs(cfg.tp_pairs, rng)
-    n = cfg.tp_dim
 
     def field(theta):
-        p = {"W": theta.reshape(n, n)}
-        acc = np.zeros(n * n)
-        for a, b in zip(prev, nxt, strict=True):
-            acc += rule.update({"input": b}, a, p)[0]["W"].ravel()
-        return acc / len(prev)
+        return mean_update(rule, prev, nxt, theta)
 
     C00, C10 = prev.T @ prev / len(prev), nxt.T @ prev / len(prev)
     W0 = task.A.ravel()

@@ -143,6 +143,7 @@ def run(cfg: TemporalPredictionConfig, ctx):
     from plasticity.analysis import field_asymmetry_over, measured, summarize
     from plasticity.engine import Batch, Probe, train
     from plasticity.rules import TemporalPrediction
+    from plasticity.rules.temporal_prediction import mean_update
 
     task_rng, seq_rng, init_rng, draw_rng, field_rng = (ctx.child_rng() for _ in range(5))
     task = _task(cfg, task_rng)
@@ -198,11 +199,7 @@ def run(cfg: TemporalPredictionConfig, ctx):
     prev, nxt = task.pairs(cfg.field_pairs, field_rng)
 
     def mean_field(theta):
-        p = {"W": theta.reshape(n, n)}
-        acc = np.zeros(n * n)
-        for a, b in zip(prev, nxt, strict=True):
-            acc += rule.update({"input": b}, a, p)[0]["W"].ravel()
-        return acc / len(prev)
+        return mean_update(rule, prev, nxt, theta)
 
     C00, C10 = prev.T @ prev / len(prev), nxt.T @ prev / len(prev)
     field_error = float(np.max(np.abs(mean_field(task.A.ravel()) -

@@ -35,7 +35,7 @@ from pydantic import Field
 from plasticity.errors import RuleError
 from plasticity.rules.base import Rule
 
-__all__ = ["TemporalPrediction"]
+__all__ = ["TemporalPrediction", "mean_update"]
 
 
 class TemporalPrediction(Rule):
@@ -110,3 +110,28 @@ class TemporalPrediction(Rule):
             W += self.eta * np.outer(x - W @ prev, prev)
             prev = x
         return {self.target: W - W0}, X[-1].copy()
+
+
+def mean_update(rule: TemporalPrediction, prev, nxt, W) -> np.ndarray:
+    """The rule's mean update at ``W`` over fixed pairs, flattened: the average of its
+    single-sample updates ``rule.update({pre: nxt[k]}, prev[k], {target: W})``, each from
+    the same ``W`` (so the mean field exactly, ``eta (C10 - W C00)`` with the pairs'
+    moments, not a sequential run).
+
+    Parameters
+    ----------
+    rule : TemporalPrediction
+    prev, nxt : ndarray, shape (K, n)
+        The pairs ``(x_t, x_{t+1})``.
+    W : ndarray, shape (n, n) or (n * n,)
+
+    Returns
+    -------
+    ndarray, shape (n * n,)
+    """
+    n = prev.shape[1]
+    params = {rule.target: np.reshape(W, (n, n))}
+    acc = np.zeros(n * n)
+    for a, b in zip(prev, nxt, strict=True):
+        acc += rule.update({rule.pre: b}, a, params)[0][rule.target].ravel()
+    return acc / len(prev)
