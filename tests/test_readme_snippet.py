@@ -35,3 +35,27 @@ def test_readme_spiking_snippet_runs():
     # the Song et al. network's first 10 s: a high rate (about 55-65 Hz, see song2000)
     assert 40 < res.rate_hz("neuron", 1) < 80
     assert sim.weights("input_neuron").shape == (1000,)
+
+
+def test_readme_task_example_runs(capsys):
+    exec(compile(_snippet("## Adding a task"), "README.md", "exec"), {"__name__": "__readme__"})
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    cos = {name: float(c) for name, c, _ in rows}
+    assert abs(cos["backprop"] - 1.0) < 1e-9  # backprop's update is the negative gradient
+    assert 0 < cos["feedback_alignment"] < 1
+
+
+def test_readme_experiment_example_runs(cli, tmp_path):
+    path = tmp_path / "oja_speed.py"
+    path.write_text(_snippet("## Adding an experiment"), encoding="utf-8")
+    out = tmp_path / "run.h5"
+    code, text, err = cli("run", path, "--set", "ratio=1.5", "--out", out, "--quiet")
+    assert code == 0, err
+    code, text, _ = cli("info", out, "--json")
+    import json
+
+    doc = json.loads(text)
+    assert doc["status"] == "complete"
+    # Oja's fixed point is PC1; around it the angle jitters with rms
+    # sqrt(eta l1 l2 / (2 (l1 - l2))) = 0.12 rad here, so cos > 0.9 (0.45 rad, 3.7 rms)
+    assert doc["summary"]["cos_to_pc1"] > 0.9
