@@ -4,10 +4,13 @@ costs per run over it.
 Run from the repository root::
 
     python benchmarks/bench_sweep.py [--runs 8] [--spin 18000000] [--short-runs 16]
+                                     [--experiment NAME ...]
 
 1. ``--runs`` CPU-bound runs of the toy experiment (tests/data/sweep_toy.py, a pure-Python
    loop of ``--spin`` iterations, 1-3 s each) with ``-j 1`` and with ``-j 2``. On two
-   free cores the ratio of wall times is about 0.5 (target <= 0.55).
+   free cores the ratio of wall times is about 0.5 (target <= 0.55). ``--experiment NAME``
+   does the same with quick runs (seeds 0..runs-1) of a real experiment, after one
+   warm-up run that fills Numba's cache.
 2. ``--short-runs`` runs that do almost nothing, on the local pool (``-j 2``) and on a
    ``distributed.LocalCluster`` of two one-thread worker processes reached through
    ``--scheduler``: the difference of the wall times divided by the number of runs is the
@@ -31,11 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 TOY = ROOT / "tests" / "data" / "sweep_toy.py"
 
 
-def _sweep(out, seeds, sets, **kwargs):
+def _sweep(out, seeds, sets, experiment=TOY, **kwargs):
     from plasticity.sweep import run_sweep
 
     t0 = time.perf_counter()
-    res = run_sweep(TOY, {}, seeds=seeds, sets=sets, out=out, **kwargs)
+    res = run_sweep(experiment, {}, seeds=seeds, sets=sets, out=out, **kwargs)
     wall = time.perf_counter() - t0
     assert res.failed == 0, res.runs
     run_s = [r["wall_time_s"] for r in res.runs]
@@ -47,6 +50,9 @@ def main(argv=None):
     ap.add_argument("--runs", type=int, default=8)
     ap.add_argument("--spin", type=int, default=18_000_000)
     ap.add_argument("--short-runs", type=int, default=16)
+    ap.add_argument("--experiment", action="append", default=[],
+                    help="also time --runs quick runs (seeds) of this real experiment with "
+                         "-j 1 and -j 2 (repeatable)")
     args = ap.parse_args(argv)
 
     import distributed
@@ -63,6 +69,15 @@ def main(argv=None):
         rows.append((f"{args.runs} CPU-bound runs, -j 1", w1, r1, ""))
         rows.append((f"{args.runs} CPU-bound runs, -j 2", w2, r2,
                      f"ratio {w2 / w1:.2f} (target <= 0.55)"))
+
+        for name in args.experiment:
+            # one warm-up run so that Numba's on-disk cache is filled before timing
+            _sweep(tmp / f"{name}-warm", "0", {}, experiment=name, jobs=1)
+            e1, q1 = _sweep(tmp / f"{name}-j1", seeds, {}, experiment=name, jobs=1)
+            e2, q2 = _sweep(tmp / f"{name}-j2", seeds, {}, experiment=name, jobs=2)
+            rows.append((f"{args.runs} quick {name} runs, -j 1", e1, q1, ""))
+            rows.append((f"{args.runs} quick {name} runs, -j 2", e2, q2,
+                         f"ratio {e2 / e1:.2f} (target <= 0.55)"))
 
         wp, rp = _sweep(tmp / "pool", short, {}, jobs=2)
         t0 = time.perf_counter()
