@@ -10,19 +10,54 @@ measure it, so that every number in the figure can be traced to a run file:
 - ``spiking-alignment``: STDP and node perturbation on escape-noise LIF neurons, judged
   against the likelihood-ratio gradient oracle, with the random-direction baseline;
 - ``bandit-alignment``: REINFORCE and three-factor rules on a k-armed bandit against the
-  exact policy gradient (rate-based policy), with the random-direction baseline.
+  exact policy gradient (rate-based policy), with the random-direction baseline;
+- ``pc-vs-backprop``: predictive coding's training updates (rate) against the exact
+  gradient of the batch's squared output error, the loss it minimises;
+- ``temporal-prediction``: the local delta rule in time (rate) against the gradient of
+  the next-input prediction error, with the expected update's cosine;
+- ``dendritic-prediction``: the Urbanczik-Senn dendritic rule on the two-compartment
+  spiking neuron. Its main value is the cosine with the gradient of the KL divergence at
+  the presentation's somatic potential, i.e. the loss averaged over the somatic spike
+  noise; the cosine with the gradient of the single presentation's spike
+  log-likelihood, the noisy sample the rule actually descends, is close to 1 by
+  construction and kept as ``.own_cos_mean`` (``.own_cos_ci_low``, ``.own_cos_ci_high``).
 
 Per rule the summary gives the substrate, the mean per-update cosine with the negative
 gradient and its 95% bootstrap interval (``<substrate>.<rule>.cos_mean``,
 ``.cos_ci_low``, ``.cos_ci_high``), the cosine of the expected update where the source
 measures it (``.expected_cos``; NaN otherwise), whether the rule is a baseline
-(``.baseline``) and the run file it came from (``.source``).
+(``.baseline``), the loss it is judged against (``.loss``) and the run file it came from
+(``.source``).
 
 Without ``from_runs`` the run first executes the sources on their quick presets (with the
 ``*_set`` overrides), writing their run files beside its own in ``<stem>-sources/``; with
-``--set from_runs=[a.h5,b.h5]`` it collects existing runs instead (also
-``temporal-prediction`` and ``pc-vs-backprop``, whose alignment analyses add one rule
-each).
+``--set from_runs=[a.h5,b.h5]`` it collects existing runs of any of the six instead.
+
+Not included, and why
+---------------------
+Every rule class of the package not in the figure, with the reason:
+
+- ``Sanger``, ``BCM``, ``Covariance`` (:mod:`plasticity.rules.hebbian`): unsupervised
+  rules with no supervised loss; ``hebb`` and ``oja`` stand for them in the atlas (judged
+  against a task loss they never see), but these three are not built-in names of
+  :func:`~plasticity.rules.resolve.resolve_rule`, so the atlas does not run them, and the
+  objectives of their own (a PCA subspace, the Intrator-Cooper objective of BCM) have no
+  gradient oracle in the package.
+- ``TripletSTDP`` (spiking plasticity kind ``"triplet"``): unsupervised; no loss and no
+  oracle. Pair STDP is represented by its trial form (``PairSTDPTrial``, ``stdp`` in
+  spiking-alignment); the network kind ``"pair"`` is the same rule and is not measured
+  separately.
+- ``RewardSTDP`` (kind ``"reward"``, the distal-reward experiment): no gradient oracle
+  for its task (an expected reward over spike trains, delayed dopamine); its
+  reward-modulated relatives are measured on the bandit as ``three_factor_*``.
+- ``DendriticPrediction`` as a spiking-network kind (``"dendritic"``): the same rule as
+  the one measured here through the trial kernel; not measured again on the engine.
+- ``ActorCritic``, ``SpikingActorCritic`` and ``TDCritic`` (:mod:`plasticity.rl`): no
+  gradient oracle (the gridworld's and the conditioning task's policy gradients are not
+  computed exactly, and TD's update is a semi-gradient of no fixed loss).
+- Not rules: ``FunctionRule`` (the adapter of a researcher's ``(init, update)`` pair;
+  measure one with :func:`plasticity.alignment.measure`), ``FeatureMap`` and
+  ``CompleteSerialCompound`` (feature representations), the bandits and environments.
 """
 
 from __future__ import annotations
@@ -34,16 +69,27 @@ from plasticity.errors import InvalidParameterError
 from plasticity.experiment import Config, Experiment
 
 #: Source experiments run when no run files are given, in this order.
-DEFAULT_SOURCES = ("alignment-atlas", "spiking-alignment", "bandit-alignment")
+DEFAULT_SOURCES = ("alignment-atlas", "spiking-alignment", "bandit-alignment",
+                   "pc-vs-backprop", "temporal-prediction", "dendritic-prediction")
 
-#: experiment -> (substrate label, baseline rules).
+#: experiment -> (substrate label, baseline rules, the loss its rules are judged against).
 SOURCES = {
-    "alignment-atlas": ("rate", ("random_direction", "hill_climbing")),
-    "spiking-alignment": ("spiking", ("random_direction",)),
-    "bandit-alignment": ("bandit", ("random_direction",)),
-    "temporal-prediction": ("rate", ()),
-    "pc-vs-backprop": ("rate", ()),
+    "alignment-atlas": ("rate", ("random_direction", "hill_climbing"),
+                        "teacher-student squared error"),
+    "spiking-alignment": ("spiking", ("random_direction",),
+                          "expected squared spike-count error (likelihood-ratio oracle)"),
+    "bandit-alignment": ("bandit", ("random_direction",), "negative expected reward"),
+    "temporal-prediction": ("rate", (), "next-input squared prediction error"),
+    "pc-vs-backprop": ("rate", (), "squared output error of the batch"),
+    "dendritic-prediction": ("spiking", (), "KL divergence at the somatic potential "
+                             "(the spike log-likelihood averaged over spike noise)"),
 }
+
+#: Summary keys each single-rule source must have (a run too short to measure lacks them).
+NEEDS = {"temporal-prediction": ("cos_mean", "cos_ci_low", "cos_ci_high"),
+         "pc-vs-backprop": ("align_cos_mean", "align_cos_ci_low", "align_cos_ci_high"),
+         "dendritic-prediction": ("align_kl_cos_mean", "align_kl_cos_ci_low",
+                                  "align_kl_cos_ci_high", "align_cos_mean")}
 
 #: Substrate -> (marker, palette index) in the figure.
 STYLE = {"rate": ("o", 0), "spiking": ("s", 3), "bandit": ("^", 2)}
@@ -51,13 +97,17 @@ STYLE = {"rate": ("o", 0), "spiking": ("s", 3), "bandit": ("^", 2)}
 
 class SummaryConfig(Config):
     from_runs: list[str] = Field([], description="run files to collect (alignment-atlas, "
-                                 "spiking-alignment, bandit-alignment, temporal-prediction, "
-                                 "pc-vs-backprop); empty: run the default sources")
+                                 "spiking-alignment, bandit-alignment, pc-vs-backprop, "
+                                 "temporal-prediction, dendritic-prediction); empty: run "
+                                 "the default sources")
     sources: list[str] = Field(list(DEFAULT_SOURCES), min_length=1,
                                description="experiments to run when from_runs is empty")
     atlas_set: dict = Field({}, description="overrides of alignment-atlas's preset")
     spiking_set: dict = Field({}, description="overrides of spiking-alignment's preset")
     bandit_set: dict = Field({}, description="overrides of bandit-alignment's preset")
+    pc_set: dict = Field({}, description="overrides of pc-vs-backprop's preset")
+    temporal_set: dict = Field({}, description="overrides of temporal-prediction's preset")
+    dendritic_set: dict = Field({}, description="overrides of dendritic-prediction's preset")
     source_preset: str = Field("quick", description="preset of the source runs")
 
     @field_validator("sources")
@@ -85,24 +135,34 @@ class SummaryConfig(Config):
                                  f"alignment (use {', '.join(SOURCES)})")
             if run.status != "complete":
                 raise ValueError(f"{path} did not complete (status {run.status})")
+            missing = [k for k in NEEDS.get(run.experiment, ()) if k not in run.summary]
+            if missing:
+                raise ValueError(f"{path} has no alignment numbers ({missing[0]} is not in "
+                                 "its summary: no update was measured)")
         return value
 
 
 def _rows(run):
-    """``[(rule, substrate, cos_mean, ci_low, ci_high, expected_cos, baseline)]`` of one
-    run file."""
-    substrate, baselines = SOURCES[run.experiment]
+    """``[(rule, substrate, cos_mean, ci_low, ci_high, expected_cos, baseline, extra)]`` of
+    one run file; ``extra`` holds further summary values of the rule (a dict)."""
+    substrate, baselines, _ = SOURCES[run.experiment]
     s = run.summary
     if run.experiment == "temporal-prediction":
         return [("temporal_delta", substrate, s["cos_mean"], s["cos_ci_low"],
-                 s["cos_ci_high"], s.get("expected_cos", np.nan), False)]
+                 s["cos_ci_high"], s.get("expected_cos", np.nan), False, {})]
     if run.experiment == "pc-vs-backprop":
         return [("predictive_coding", substrate, s["align_cos_mean"], s["align_cos_ci_low"],
-                 s["align_cos_ci_high"], np.nan, False)]
+                 s["align_cos_ci_high"], np.nan, False, {})]
+    if run.experiment == "dendritic-prediction":
+        # the rate model's target is phi(U) itself: no spike noise, a rate substrate
+        substrate = "spiking" if run.config.get("model", "spiking") == "spiking" else "rate"
+        own = {f"own_{k}": s[f"align_{k}"] for k in ("cos_mean", "cos_ci_low", "cos_ci_high")}
+        return [("dendritic_prediction", substrate, s["align_kl_cos_mean"],
+                 s["align_kl_cos_ci_low"], s["align_kl_cos_ci_high"], np.nan, False, own)]
     rules = sorted({k.rsplit(".", 1)[0] for k in s if k.endswith(".cos_mean")})
     return [(rule, substrate, s[f"{rule}.cos_mean"], s[f"{rule}.cos_ci_low"],
              s[f"{rule}.cos_ci_high"], s.get(f"{rule}.expected_cos", np.nan),
-             rule in baselines) for rule in rules]
+             rule in baselines, {}) for rule in rules]
 
 
 def _run_sources(cfg, ctx):
@@ -115,7 +175,8 @@ def _run_sources(cfg, ctx):
     folder = rec_path.parent / f"{rec_path.stem}-sources"
     folder.mkdir(exist_ok=True)
     sets = {"alignment-atlas": cfg.atlas_set, "spiking-alignment": cfg.spiking_set,
-            "bandit-alignment": cfg.bandit_set}
+            "bandit-alignment": cfg.bandit_set, "pc-vs-backprop": cfg.pc_set,
+            "temporal-prediction": cfg.temporal_set, "dendritic-prediction": cfg.dendritic_set}
     paths = []
     for name in cfg.sources:
         exp = load(name)
@@ -139,7 +200,7 @@ def run(cfg: SummaryConfig, ctx):
     values, seen = {}, set()
     for path in paths:
         run_file = open_run(path)
-        for rule, substrate, mean, low, high, expected, baseline in _rows(run_file):
+        for rule, substrate, mean, low, high, expected, baseline, extra in _rows(run_file):
             label = f"{substrate}.{rule}"
             if label in seen:
                 raise InvalidParameterError(f"alignment-summary: {label} comes from two "
@@ -150,7 +211,9 @@ def run(cfg: SummaryConfig, ctx):
                            f"{label}.cos_ci_high": float(high),
                            f"{label}.expected_cos": float(expected),
                            f"{label}.baseline": bool(baseline),
+                           f"{label}.loss": SOURCES[run_file.experiment][2],
                            f"{label}.source": str(path)})
+            values.update({f"{label}.{k}": float(v) for k, v in extra.items()})
     labels = sorted(seen)
     ctx.summary(rules=",".join(labels), n_rules=len(labels), sources=",".join(paths),
                 n_rules_above_zero=sum(values[f"{lb}.cos_ci_low"] > 0 for lb in labels),
@@ -189,13 +252,19 @@ def plot(run):
                    x=stack([src(f"summary:{label}.expected_cos")]), y=[y])
             drawn.add("expected")
     traced(ax.axvline(0.0, color="0.4", lw=0.6), x=0.0)
+    # a rule judged against the noise-averaged loss, not the sample it descends, is marked
+    averaged = {lb for lb in labels if f"{lb}.own_cos_mean" in s}
     names = [lb.split(".", 1)[1].replace("_", " ") + ("" if lb.startswith("rate.") else
                                                        f" ({lb.split('.', 1)[0]})")
-             for lb in labels]
+             + ("*" if lb in averaged else "") for lb in labels]
     ax.set_yticks(range(len(labels)), names, fontsize=6)
+    if averaged:
+        ax.set_xlabel("cosine of the update with the negative gradient\n"
+                      "* against the loss averaged over spike noise (KL)", fontsize=7)
+    else:
+        ax.set_xlabel("cosine of the update with the negative gradient")
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlim(-1.05, 1.05)
-    ax.set_xlabel("cosine of the update with the negative gradient")
     ax.legend(loc="upper left", fontsize=6, title="filled: per update, 95% CI",
               title_fontsize=6)
     ax.set_title("does plasticity follow the gradient? (grey: baselines)", loc="left")

@@ -208,7 +208,7 @@ def plot_cmd(run_file, formats, out_dir, overwrite, metrics, x_key):
 
     from plasticity.io.runfile import open_run
     from plasticity.plots.style import FORMATS, save_figure
-    from plasticity.registry import load
+    from plasticity.registry import load_plottable
 
     fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
     bad = [f for f in fmts if f not in FORMATS]
@@ -222,7 +222,7 @@ def plot_cmd(run_file, formats, out_dir, overwrite, metrics, x_key):
         _fail(f"--{'metric' if metrics else 'x'} applies to a sweep directory; "
               f"{run_file} is a run file.")
     run = open_run(run_file)
-    exp = load(run.experiment)
+    exp = load_plottable(run.experiment)
     if exp.plot is None:
         _fail(f"experiment {exp.name} has no figure.")
     target = Path(out_dir) if out_dir else Path(run_file).parent
@@ -275,16 +275,19 @@ def figure_cmd(name, source, formats, out_dir, seed, overwrite, quiet):
     from pathlib import Path
 
     from plasticity.plots.style import FORMATS
-    from plasticity.registry import load
+    from plasticity.registry import RunKind, load_plottable
 
     fmts = [f.strip().lower() for f in formats.split(",") if f.strip()]
     bad = [f for f in fmts if f not in FORMATS]
     if bad or not fmts:
         _fail(f"--format: unknown format {', '.join(bad) or '(none)'} "
               f"(choose from {', '.join(FORMATS)}).")
-    exp = load(name)
+    exp = load_plottable(name)
     if exp.plot is None:
         _fail(f"experiment {exp.name} has no figure.")
+    if source is None and isinstance(exp, RunKind):
+        _fail(f"{exp.name} runs are written by {exp.written_by}(..., out=RUN.h5), not by "
+              f"an experiment; draw one with --from RUN.h5.")
     if source is not None and not Path(source).exists():
         _fail(f"--from {source}: no such file or directory.")
     sweep = source is not None and Path(source).is_dir()

@@ -2,6 +2,10 @@
 
 Names map to files: ``oja-pca`` is ``oja_pca.py`` in one of :func:`experiment_dirs`.
 ``plasticity list`` reads only each file's docstring, so it stays fast.
+
+Some run files are written by library calls rather than by an experiment (``pl.alignment.
+measure`` writes ``alignment-measure`` runs); :func:`load_plottable` resolves those names
+to a :class:`RunKind` that has a figure but is neither listed nor runnable.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import ast
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from plasticity.errors import PlasticityError
@@ -75,3 +81,46 @@ def load(name_or_path):
         raise PlasticityError(f"unknown experiment '{text}'{suggest(key, files)} "
                               "(see 'plasticity list').")
     return load_file(files[key])
+
+
+@dataclass(frozen=True)
+class RunKind:
+    """A kind of run file written by a library function, not by an experiment.
+
+    Attributes
+    ----------
+    name : str
+        The run file's ``experiment`` attribute.
+    description : str
+    plot : callable
+        ``plot(run_file) -> matplotlib.figure.Figure``.
+    written_by : str
+        The function that writes such runs (named when asked to run one).
+    """
+
+    name: str
+    description: str
+    plot: Callable
+    written_by: str
+
+
+def _plot_alignment_measure(run):
+    # imported when drawn, so that the CLI's registry look-ups stay light
+    from plasticity.alignment import plot
+
+    return plot(run)
+
+
+RUN_KINDS = {
+    "alignment-measure": RunKind(
+        "alignment-measure",
+        "One rule's per-update alignment with the true loss gradient.",
+        _plot_alignment_measure, "plasticity.alignment.measure"),
+}
+
+
+def load_plottable(name_or_path):
+    """The :class:`RunKind` called ``name_or_path``, or else the experiment (:func:`load`):
+    what draws a run file whose ``experiment`` attribute is that name."""
+    kind = RUN_KINDS.get(str(name_or_path))
+    return kind if kind is not None else load(name_or_path)

@@ -24,7 +24,13 @@ SETTINGS = {
                           "spiking_set": {"n_updates": 10, "n_trials": 20,
                                           "n_loss_trials": 10, "n_boot": 200},
                           "bandit_set": {"n_updates": 50, "expected_draws": 500,
-                                         "n_boot": 200}},
+                                         "n_boot": 200},
+                          "pc_set": {"n_updates": 100, "eval_every": 50,
+                                     "steps_grid": [1, 10, 50], "betas": [1.0, 0.01],
+                                     "n_cos_batches": 2},
+                          "temporal_set": {"n_samples": 2000, "expected_draws": 2000,
+                                           "record_every": 20},
+                          "dendritic_set": {"n_reps": 100, "final_reps": 10}},
     "bandit-alignment": {"n_updates": 100, "expected_draws": 1000, "n_boot": 200},
     "bcm-selectivity": {"n_samples": 20000},
     "dendritic-prediction": {"n_reps": 100, "final_reps": 10},
@@ -298,7 +304,8 @@ def test_alignment_summary_collects_every_rule(figure_run):
     labels = summary["rules"].split(",")
     assert summary["n_rules"] == len(labels)
     sources = {open_run(p).experiment: open_run(p) for p in summary["sources"].split(",")}
-    assert set(sources) == {"alignment-atlas", "spiking-alignment", "bandit-alignment"}
+    assert set(sources) == {"alignment-atlas", "spiking-alignment", "bandit-alignment",
+                            "pc-vs-backprop", "temporal-prediction", "dendritic-prediction"}
     atlas, spiking = sources["alignment-atlas"].summary, sources["spiking-alignment"].summary
     atlas_rules = {k.rsplit(".", 1)[0] for k in atlas if k.endswith(".cos_mean")}
     assert len(atlas_rules) >= 11
@@ -313,6 +320,18 @@ def test_alignment_summary_collects_every_rule(figure_run):
                          "spiking.random_direction", "bandit.random_direction"}
     # backprop follows the gradient exactly: its cosine is 1 up to rounding
     assert summary["rate.backprop.cos_mean"] == pytest.approx(1.0, abs=1e-9)
+    # the local predictive rules, each from its own experiment's run, unchanged
+    pc, tp = sources["pc-vs-backprop"].summary, sources["temporal-prediction"].summary
+    dp = sources["dendritic-prediction"].summary
+    assert summary["rate.predictive_coding.cos_mean"] == pc["align_cos_mean"]
+    assert summary["rate.temporal_delta.cos_ci_low"] == tp["cos_ci_low"]
+    assert summary["rate.temporal_delta.expected_cos"] == tp["expected_cos"]
+    # dendritic prediction: the spike-averaged (KL) loss is the main value, the sampled
+    # loss it descends is kept beside it
+    assert summary["spiking.dendritic_prediction.cos_mean"] == dp["align_kl_cos_mean"]
+    assert summary["spiking.dendritic_prediction.cos_ci_high"] == dp["align_kl_cos_ci_high"]
+    assert summary["spiking.dendritic_prediction.own_cos_mean"] == dp["align_cos_mean"]
+    assert "KL" in summary["spiking.dendritic_prediction.loss"]
 
 
 def test_alignment_summary_from_runs(figure_run, tmp_path, cli):
@@ -322,12 +341,16 @@ def test_alignment_summary_from_runs(figure_run, tmp_path, cli):
 
     tp = figure_run("temporal-prediction")
     pc = figure_run("pc-vs-backprop")
+    dp = figure_run("dendritic-prediction")
     out = tmp_path / "s.h5"
-    code, _, err = cli("run", "alignment-summary", "--set", f"from_runs=[{tp},{pc}]",
+    code, _, err = cli("run", "alignment-summary", "--set", f"from_runs=[{tp},{pc},{dp}]",
                        "--out", out, "--quiet")
     assert code == 0, err
     s = open_run(out).summary
-    assert s["rules"] == "rate.predictive_coding,rate.temporal_delta"
+    assert s["rules"] == ("rate.predictive_coding,rate.temporal_delta,"
+                          "spiking.dendritic_prediction")
+    assert s["spiking.dendritic_prediction.cos_mean"] == \
+        open_run(dp).summary["align_kl_cos_mean"]
     assert s["rate.temporal_delta.cos_mean"] == open_run(tp).summary["cos_mean"]
     assert s["rate.predictive_coding.cos_ci_low"] == open_run(pc).summary["align_cos_ci_low"]
     assert not (tmp_path / "s-sources").exists()
