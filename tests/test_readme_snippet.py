@@ -26,6 +26,7 @@ def test_readme_rule_snippet_runs(tmp_path, monkeypatch, capsys):
     low, mean = numbers[1], numbers[0]
     assert low <= mean
     assert (tmp_path / "data" / "runs" / "signhebb.h5").exists()
+    assert (tmp_path / "data" / "runs" / "signhebb.png").stat().st_size > 0  # the figure
 
 
 def test_readme_spiking_snippet_runs():
