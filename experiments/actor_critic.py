@@ -2,6 +2,13 @@
 (``agent = "rate"``, the default) or spiking with TD-LTP (``agent = "spiking"``, gridworld
 only).
 
+Reproduces: the actor-critic of A. G. Barto, R. S. Sutton & C. W. Anderson (1983),
+"Neuronlike adaptive elements that can solve difficult learning control problems", IEEE
+Trans. Syst. Man Cybern. 13:834-846 (the pole-balancing task, here gymnasium's CartPole),
+with dopamine-gated three-factor rules; the spiking agent follows the TD-LTP of N.
+Fremaux, H. Sprekeler & W. Gerstner (2013), "Reinforcement learning using a continuous
+time actor-critic framework with spiking neurons", PLoS Comput. Biol. 9:e1003024.
+
 Rate agent.
 The agent is :class:`plasticity.rl.actor_critic.ActorCritic`: fixed features ``phi(s)``
 (one-hot for the gridworld's discrete states; an order-3 Fourier basis of the squashed

@@ -1,5 +1,10 @@
 """Does plasticity follow the gradient? Every rule's cosine with the true gradient in one figure.
 
+The question as posed in T. P. Lillicrap, A. Santoro, L. Marris, C. J. Akerman & G.
+Hinton (2020), "Backpropagation and the brain", Nat. Rev. Neurosci. 21:335-346, and B. A.
+Richards et al. (2019), "A deep learning framework for neuroscience", Nat. Neurosci.
+22:1761-1770; the figure is this project's own synthesis, not a reproduction.
+
 The headline of the alignment analysis, collected from real runs of the experiments that
 measure it, so that every number in the figure can be traced to a run file:
 

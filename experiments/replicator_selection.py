@@ -1,5 +1,12 @@
 """Natural selection under the alignment analysis: the replicator equation.
 
+Reproduces: Fisher's fundamental theorem of natural selection (R. A. Fisher (1930), The
+Genetical Theory of Natural Selection, Clarendon Press) in the geometric form of S.
+Shahshahani (1979), "A new mathematical framework for the study of linkage and
+selection", Mem. Am. Math. Soc. 17(211): the replicator field is the gradient of mean
+fitness in the Shahshahani metric (see also J. Hofbauer & K. Sigmund (1998), Evolutionary
+Games and Population Dynamics, Cambridge University Press).
+
 The frequencies ``x`` of ``K`` types on the simplex follow the replicator equation
 
     dx_i/dt = F_i(x) = x_i (f_i(x) - fbar(x)),    fbar(x) = sum_i x_i f_i(x).
