@@ -32,3 +32,7 @@ class Diverged(Exception):  # noqa: N818 - it is an outcome, not an error
         super().__init__(f"diverged at step {step}: {reason}")
         self.step = int(step)
         self.reason = reason
+
+
+class ProblemError(PlasticityError):
+    """A problem broke the Problem protocol (a gradient of the wrong shape, NaN, ...)."""
