@@ -76,6 +76,8 @@ def run(cfg: OjaConfig, ctx):
 
 
 def plot(run):
+    from matplotlib.ticker import MaxNLocator
+
     from plasticity.plots import PALETTE, figure
     from plasticity.plots.provenance import apply, src, traced
 
@@ -102,6 +104,8 @@ def plot(run):
                    src("snapshots/W_out:value")[-1, 0], pc1_src, name="sign_to_pc1")
     traced(ax2.bar(idx + 0.2, w, width=0.4, color=PALETTE[0], label="learned w"),
            x=idx + 0.2, height=signed)
+    # the inputs are numbered: a tick between two bars would name no input
+    ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set_xlabel("input index")
     ax2.set_ylabel("component")
     ax2.legend()

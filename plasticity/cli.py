@@ -264,7 +264,8 @@ def _plot_sweep_cmd(sweep_dir, fmts, out_dir, overwrite, metrics, x_key):
 @click.option("--format", "formats", default="pdf,svg,png", show_default=True,
               help="Comma-separated: pdf, svg, png.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False),
-              help="Directory for the figure files (default data/figures/NAME/).")
+              help="Directory for the figure files, created if missing "
+                   "(default data/figures/NAME/).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the quick run (without --from).")
 @click.option("--overwrite", is_flag=True, help="Replace existing figure files.")
@@ -293,9 +294,9 @@ def figure_cmd(name, source, formats, out_dir, seed, overwrite, quiet):
     sweep = source is not None and Path(source).is_dir()
     target = Path(out_dir) if out_dir else Path("data/figures") / exp.name
     stem = target / (f"{exp.name}-sweep" if sweep else exp.name)
-    # every refusal comes before a simulation is started
-    if out_dir and not target.is_dir():
-        _fail(f"--out {target}: directory does not exist.")
+    # every refusal comes before a simulation is started; a missing directory is
+    # created only when the figure is saved, so a refused command leaves nothing behind
+    _check_figure_dir(target, "--out" if out_dir else "figure directory")
     existing = [p for p in (stem.with_name(f"{stem.name}.{f}") for f in fmts) if p.exists()]
     if existing and not overwrite:
         _fail(f"{existing[0]} already exists; pass --overwrite to replace it.")
@@ -309,6 +310,42 @@ def figure_cmd(name, source, formats, out_dir, seed, overwrite, quiet):
         source, status = execute(exp, cfg, seed=seed, preset="quick", quiet=quiet)
         click.echo(f"{exp.name} [{status}] wrote {source}")
     _figure_from_run(exp, Path(source), stem, fmts)
+
+
+def _check_figure_dir(target, what):
+    """Refuse ``target`` unless it is a writable directory or can be created as one.
+
+    Parameters
+    ----------
+    target : pathlib.Path
+        Directory for the figure files; it need not exist yet.
+    what : str
+        How the error names it (e.g. ``"--out"``).
+    """
+    import os
+
+    if target.exists():
+        if not target.is_dir():
+            _fail(f"{what} {target}: exists and is not a directory.")
+        if not os.access(target, os.W_OK | os.X_OK):
+            _fail(f"{what} {target}: directory is not writable.")
+        return
+    # the nearest existing ancestor decides whether the missing part can be created
+    ancestor = target.absolute().parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        _fail(f"{what} {target}: cannot create it, {ancestor} is not a directory.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        _fail(f"{what} {target}: cannot create it, {ancestor} is not writable.")
+
+
+def _make_figure_dir(directory):
+    """Create ``directory`` (and its parents) or fail in one line."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"cannot create directory {directory}: {exc.strerror}.")
 
 
 def _figure_from_run(exp, path, stem, fmts):
@@ -331,7 +368,7 @@ def _figure_from_run(exp, path, stem, fmts):
             lines = str(exc).splitlines()
             _fail(f"the figure of {exp.name} does not show {path}'s data: "
                   f"{lines[1].strip()} ({len(lines) - 1} problem(s)).")
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    _make_figure_dir(stem.parent)
     meta = {"description": f"{exp.name}: {exp.description}",
             "provenance": f"run={path} seed={run.seed} status={run.status} "
                           f"preset={run.attrs.get('preset', '')} "
@@ -356,7 +393,7 @@ def _figure_from_sweep(exp, sweep_dir, stem, fmts):
     fig = plot_sweep(table)
     meta = sweep_metadata(table)
     meta["provenance"] = f"{meta.get('provenance', '')} plasticity={__version__}".strip()
-    stem.parent.mkdir(parents=True, exist_ok=True)
+    _make_figure_dir(stem.parent)
     paths = save_figure(fig, stem, fmts, metadata=meta, overwrite=True)
     click.echo(f"{exp.name}: {len(table.rows)} of {table.n_runs} runs plotted")
     for p in paths:

@@ -218,3 +218,65 @@ def test_killed_run_leaves_a_readable_file(tmp_path, sig, status, code):
     run = open_run(out)
     assert run.status == status  # never "complete"
     assert run.experiment == "oja-pca"
+
+
+# ------------------------------------------------------------------ plasticity figure --out
+
+
+@pytest.fixture(scope="module")
+def oja_run(tmp_path_factory):
+    """A small oja-pca run file to draw figures from."""
+    from plasticity.cli import main
+
+    out = tmp_path_factory.mktemp("oja-figure") / "oja.h5"
+    assert main(["run", "oja-pca", *SMALL, "--out", str(out)]) in (0, None)
+    return out
+
+
+def test_figure_out_creates_a_missing_directory(cli, oja_run, tmp_path):
+    target = tmp_path / "new" / "nested"
+    code, out, err = cli("figure", "oja-pca", "--from", oja_run, "--out", target,
+                         "--format", "png")
+    assert code == 0, err
+    assert (target / "oja-pca.png").stat().st_size > 0
+    assert f"wrote {target / 'oja-pca.png'}" in out
+    # the directory now exists with the figure in it: no silent overwrite
+    code, _, err = cli("figure", "oja-pca", "--from", oja_run, "--out", target,
+                       "--format", "png")
+    _one_line_error(code, err, "already exists", "--overwrite")
+    code, _, err = cli("figure", "oja-pca", "--from", oja_run, "--out", target,
+                       "--format", "png", "--overwrite")
+    assert code == 0, err
+
+
+def test_figure_out_refusals(cli, oja_run, tmp_path):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("a user's file")
+    code, _, err = cli("figure", "oja-pca", "--from", oja_run, "--out", a_file)
+    _one_line_error(code, err, str(a_file))
+    code, _, err = cli("figure", "oja-pca", "--from", oja_run, "--out", a_file / "sub")
+    _one_line_error(code, err, str(a_file), "not a directory")
+    assert a_file.read_text() == "a user's file"
+    # a command refused after the --out check (here: a run of another experiment)
+    # leaves no directory behind
+    fresh = tmp_path / "fresh"
+    code, _, err = cli("figure", "bcm-selectivity", "--from", oja_run, "--out", fresh)
+    _one_line_error(code, err, "a run of oja-pca")
+    assert not fresh.exists()
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_figure_out_unwritable(cli, oja_run, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        # root may write anywhere (os.access says yes, so the refusal comes from mkdir
+        # when saving); /proc refuses everyone
+        parent = ro if not os.access(ro, os.W_OK) else "/proc"
+        target = f"{parent}/figs"
+        code, _, err = cli("figure", "oja-pca", "--from", oja_run, "--out", target)
+        _one_line_error(code, err, target)
+        assert not os.path.exists(target)
+    finally:
+        ro.chmod(0o700)
