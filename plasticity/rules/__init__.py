@@ -47,3 +47,8 @@ __all__ += ["PredictiveCoding"]
 from plasticity.rules.dendritic_prediction import DendriticPrediction  # noqa: E402
 
 __all__ += ["DendriticPrediction"]
+
+# Every exported rule with the substrates it applies to and a small valid example.
+from plasticity.rules.registry import all_rules  # noqa: E402
+
+__all__ += ["all_rules"]

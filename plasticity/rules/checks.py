@@ -48,6 +48,9 @@ __all__ = ["check_rule"]
 _KEYWORDS = ("reward", "loss_fn", "rng")
 
 
+_UNSET = object()  # ``state`` not given: start from ``rule.init(params)``
+
+
 class _Uncopyable:
     """Stands in for a state that ``copy.deepcopy`` cannot copy (then not compared)."""
 
@@ -125,7 +128,8 @@ def _sum_of_squares(params):
     return 0.5 * float(sum(np.vdot(v, v) for v in params.values()))
 
 
-def check_rule(rule, params=None, signals=None, *, seed=0, loss_fn=None, reward=None) -> dict:
+def check_rule(rule, params=None, signals=None, *, seed=0, loss_fn=None, reward=None,
+               state=_UNSET) -> dict:
     """Check that ``rule`` keeps the rule protocol; raise at the first broken promise.
 
     Parameters
@@ -148,6 +152,10 @@ def check_rule(rule, params=None, signals=None, *, seed=0, loss_fn=None, reward=
         the batch for the default problem, else half the sum of squared parameters.
     reward : optional
         Passed to the rule. Default: minus the loss at ``params`` (a float).
+    state : optional
+        The state the updates start from, for a rule whose fresh state makes a trivial
+        update (e.g. a reward baseline that is only set by the first trial). ``init`` is
+        still called and checked. Default: the state ``init(params)`` returns.
 
     Returns
     -------
@@ -205,6 +213,7 @@ def check_rule(rule, params=None, signals=None, *, seed=0, loss_fn=None, reward=
     signals_copy = copy.deepcopy(signals)
 
     # -- init -----------------------------------------------------------------------
+    given_state = state
     try:
         state = rule.init(params)
     except Exception as exc:
@@ -213,6 +222,8 @@ def check_rule(rule, params=None, signals=None, *, seed=0, loss_fn=None, reward=
     if where:
         raise _fail(who, "init", f"init(params) modified {where} in place.")
     passed.append("init")
+    if given_state is not _UNSET:
+        state = given_state
 
     try:
         state_copy = copy.deepcopy(state)
@@ -271,7 +282,10 @@ def check_rule(rule, params=None, signals=None, *, seed=0, loss_fn=None, reward=
 
     # -- determinism ---------------------------------------------------------------------
     first = copy.deepcopy(delta)
-    again_state = copy.deepcopy(state_copy) if state_compared else rule.init(params)
+    if state_compared:
+        again_state = copy.deepcopy(state_copy)
+    else:
+        again_state = rule.init(params) if given_state is _UNSET else given_state
     try:
         raw2, new_state2 = call(again_state, seed)
         delta2 = check_delta(rule, raw2, params)

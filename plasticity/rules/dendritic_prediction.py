@@ -150,6 +150,7 @@ class DendriticPrediction(Rule):
     """
 
     name: ClassVar[str] = "dendritic_prediction"
+    substrates: ClassVar[tuple[str, ...]] = ("spiking",)
     eta: float = Field(0.1, gt=0, allow_inf_nan=False, description="learning rate")
     model: Literal["spiking", "rate"] = Field("spiking", description="somatic target")
     dt: float = Field(0.2, gt=0, allow_inf_nan=False, description="time step (ms)")

@@ -66,6 +66,7 @@ class Backprop(Rule):
     """
 
     name: ClassVar[str] = "backprop"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
 
     net: FeedForward
     eta: float = Field(0.05, gt=0, allow_inf_nan=False, description="learning rate")
@@ -96,7 +97,10 @@ class FeedbackAlignment(Rule):
         Learning rate.
     seed : int, default 0
         Seeds the draw of ``B`` in :meth:`init` (the feedback is part of the rule's
-        identity, not of the per-update noise, so it has its own seed).
+        identity, not of the per-update noise, so it has its own seed). A run should
+        derive it from its own seed stream, so that runs over seeds draw different ``B``:
+        experiments pass e.g. ``int(ctx.child_rng().integers(2**31))``, and
+        :func:`~plasticity.rules.resolve.resolve_rule` passes its ``seed`` argument.
     scale : float > 0, default 1.0
         Scale of the feedback entries (see above).
     loss_kind : {"mse", "cross_entropy"}, default "mse"
@@ -109,6 +113,7 @@ class FeedbackAlignment(Rule):
     """
 
     name: ClassVar[str] = "feedback_alignment"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
 
     net: FeedForward
     eta: float = Field(0.05, gt=0, allow_inf_nan=False, description="learning rate")

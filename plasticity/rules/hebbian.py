@@ -146,6 +146,7 @@ class Hebb(_Hebbian):
     """
 
     name: ClassVar[str] = "hebb"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     normalize: Literal["none", "multiplicative", "subtractive"] = "none"
 
     def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
@@ -177,6 +178,7 @@ class Oja(_Hebbian):
     """
 
     name: ClassVar[str] = "oja"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
 
     def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
         """Process the window ``signals[pre]``; return ``({target: dW}, None)``."""
@@ -207,6 +209,7 @@ class Sanger(_Hebbian):
     """
 
     name: ClassVar[str] = "gha"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
 
     def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
         """Process the window ``signals[pre]``; return ``({target: dW}, None)``."""
@@ -250,6 +253,7 @@ class BCM(_Hebbian):
     """
 
     name: ClassVar[str] = "bcm"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     tau_theta: float = Field(100.0, ge=1, description="threshold time constant, in samples")
     theta0: float = Field(0.0, ge=0, description="initial threshold")
     rectify: bool = True
@@ -298,6 +302,7 @@ class Covariance(_Hebbian):
     """
 
     name: ClassVar[str] = "covariance"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     tau_mean: float = Field(100.0, ge=1, description="running-mean time constant, in samples")
 
     def init(self, params):

@@ -105,6 +105,7 @@ class WeightPerturbation(Rule):
     """
 
     name: ClassVar[str] = "weight_perturbation"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward", "recurrent", "sequence")
 
     eta: float = Field(0.05, gt=0, allow_inf_nan=False, description="learning rate")
     sigma: float = Field(1e-3, gt=0, allow_inf_nan=False, description="perturbation size")
@@ -249,6 +250,7 @@ class NodePerturbation(Rule):
     """
 
     name: ClassVar[str] = "node_perturbation"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
 
     net: FeedForward
     eta: float = Field(0.05, gt=0, allow_inf_nan=False, description="learning rate")

@@ -278,6 +278,7 @@ class PredictiveCoding(Rule):
     """
 
     name: ClassVar[str] = "predictive_coding"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
 
     net: FeedForward
     eta: float = Field(0.05, gt=0, allow_inf_nan=False, description="learning rate")

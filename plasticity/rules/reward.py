@@ -144,6 +144,7 @@ class Reinforce(_RewardRule):
     """
 
     name: ClassVar[str] = "reinforce"
+    substrates: ClassVar[tuple[str, ...]] = ("bandit",)
 
     def _post(self, a, pi, beta):
         post = -beta * pi
@@ -173,6 +174,7 @@ class ThreeFactor(_RewardRule):
     """
 
     name: ClassVar[str] = "three_factor"
+    substrates: ClassVar[tuple[str, ...]] = ("bandit",)
 
     post_centered: bool = False
 

@@ -115,6 +115,7 @@ class EvolutionStrategies(Rule):
     """
 
     name: ClassVar[str] = "es"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward", "recurrent", "sequence")
 
     eta: float = Field(0.005, gt=0, allow_inf_nan=False, description="learning rate")
     sigma: float = Field(0.05, gt=0, allow_inf_nan=False, description="exploration noise")
@@ -185,6 +186,7 @@ class HillClimbing(Rule):
     """
 
     name: ClassVar[str] = "hill_climbing"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward", "recurrent", "sequence")
 
     sigma: float = Field(0.01, gt=0, allow_inf_nan=False, description="step size")
     adapt: bool = False
@@ -240,6 +242,7 @@ class SimulatedAnnealing(Rule):
     """
 
     name: ClassVar[str] = "annealing"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward", "recurrent", "sequence")
 
     sigma: float = Field(0.01, gt=0, allow_inf_nan=False, description="step size")
     t0: float = Field(0.01, ge=0, allow_inf_nan=False, description="initial temperature")
@@ -318,6 +321,7 @@ class GeneticAlgorithm(Rule):
     """
 
     name: ClassVar[str] = "genetic"
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward", "recurrent", "sequence")
 
     population: int = Field(20, ge=2, description="individuals per generation")
     sigma: float = Field(0.01, gt=0, allow_inf_nan=False, description="mutation std")

@@ -135,6 +135,7 @@ class PairSTDPTrial(Rule):
     """
 
     name: ClassVar[str] = "stdp"
+    substrates: ClassVar[tuple[str, ...]] = ("spiking",)
 
     tau_plus_ms: float = Field(17.0, gt=0, allow_inf_nan=False)
     tau_minus_ms: float = Field(34.0, gt=0, allow_inf_nan=False)
@@ -198,6 +199,7 @@ class SpikeNodePerturbation(Rule):
     """
 
     name: ClassVar[str] = "node-perturbation"
+    substrates: ClassVar[tuple[str, ...]] = ("spiking",)
 
     eta: float = Field(0.01, gt=0, allow_inf_nan=False)
     baseline_rate: float = Field(0.2, gt=0, le=1, allow_inf_nan=False)

@@ -65,6 +65,7 @@ class TemporalPrediction(Rule):
     """
 
     name: ClassVar[str] = "temporal_prediction"
+    substrates: ClassVar[tuple[str, ...]] = ("sequence",)
     eta: float = Field(0.002, gt=0, allow_inf_nan=False,
                        description="learning rate, per sample")
     target: str = Field("W", description="the prediction weights, shape (n, n)")
