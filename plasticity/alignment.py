@@ -178,7 +178,7 @@ def measure(rule, *, task="teacher-student", hidden=64, n_updates=500, batch_siz
     >>> round(run.summary["cos_mean"], 9)
     1.0
     """
-    from plasticity.experiment import check_out
+    from plasticity.io.paths import check_out
     from plasticity.io.recorder import Recorder
     from plasticity.io.runfile import open_run
     from plasticity.rules.base import rule_name

@@ -9,33 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from plasticity.errors import Diverged
 from plasticity.rules.base import check_delta, check_protocol
 
+# Batch is task data, defined with the tasks; re-exported here where the loop uses it.
+from plasticity.tasks.batch import Batch
+
 __all__ = ["Batch", "Probe", "train", "apply_delta"]
-
-
-@dataclass
-class Batch:
-    """One update's worth of task data.
-
-    Attributes
-    ----------
-    x : ndarray, shape (T, n_in)
-        Inputs (a window of T samples, processed in order by online rules).
-    target : ndarray, optional
-        Supervised targets, shape (T, n_out) or (T,) class labels.
-    reward : float or ndarray, optional
-        A modulator for reward-driven rules.
-    """
-
-    x: np.ndarray
-    target: np.ndarray | None = None
-    reward: Any = None
 
 
 @dataclass
@@ -108,7 +91,7 @@ def train(rule, params, *, n_updates, next_batch, signals, loss=None, rng=None, 
     whatever the rule and the probes return from ``get_checkpoint_state()``; a resumed
     run restores them here and goes on from the next step.
     """
-    from plasticity.experiment import current_checkpointer
+    from plasticity.io.checkpoint import current_checkpointer
 
     check_protocol(rule)
     if state is None:

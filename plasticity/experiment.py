@@ -7,12 +7,8 @@ worker: config layering, the run file, statuses, and the seed.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,29 +16,17 @@ import numpy as np
 from pydantic import ValidationError
 
 from plasticity.errors import Diverged, InvalidParameterError, PlasticityError, RunFileError
-from plasticity.validation import Hyperparameters, format_validation_error
+from plasticity.io.checkpoint import CHECKPOINTER, current_checkpointer
+from plasticity.io.interrupts import Interrupted, raise_if_terminated, sigterm_as_interrupt
+from plasticity.io.paths import check_out, default_out
+from plasticity.validation import Config, format_validation_error
 
+# Config, Interrupted, default_out, check_out, current_checkpointer and
+# raise_if_terminated live in lower layers (validation, io) so that the loops and the
+# library can use them without importing this module; they are re-exported here.
 __all__ = ["Config", "Experiment", "RunContext", "Interrupted", "execute", "default_out",
-           "current_checkpointer", "resume_problem"]
-
-# The checkpointer of the run being executed, so that the loops (engine.train) find it
-# without every experiment passing it down.
-_CHECKPOINTER: contextvars.ContextVar = contextvars.ContextVar("checkpointer", default=None)
-
-
-def current_checkpointer():
-    """The :class:`~plasticity.io.checkpoint.Checkpointer` of the run being executed in
-    this thread, or None."""
-    return _CHECKPOINTER.get()
-
-
-class Config(Hyperparameters):
-    """Base class of experiment configs: declare fields with ``Field(default, ...)``."""
-
-
-class Interrupted(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
-    """Raised on SIGTERM so that a terminated run is marked ``interrupted``."""
-
+           "check_out", "current_checkpointer", "parse_sets", "raise_if_terminated",
+           "resume_problem"]
 
 @dataclass(frozen=True)
 class Experiment:
@@ -154,64 +138,30 @@ class RunContext:
         self.recorder.summary(**values)
 
 
-def default_out(name, seed, root="data/runs") -> Path:
-    """``data/runs/NAME/<timestamp>-seed<N>.h5`` (relative to the working directory)."""
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return Path(root) / name / f"{stamp}-seed{seed}.h5"
+def parse_sets(items) -> dict:
+    """``["key=value", ...]`` (the ``--set`` arguments) as a dict of parsed values.
 
+    Values are read as YAML scalars or lists (``0.1`` is a float, ``true`` a bool,
+    ``[8, 32]`` a list); text that is not valid YAML stays a string.
 
-def check_out(out: Path, *, create_parent: bool) -> Path:
-    """Refuse a path whose directory is missing or unwritable, or that already exists."""
-    out = Path(out)
-    if out.suffix not in (".h5", ".hdf5"):
-        raise RunFileError(f"--out {out}: a run file must end in .h5 or .hdf5.")
-    if out.exists():
-        raise RunFileError(f"--out {out} already exists; refusing to overwrite it.")
-    parent = out.parent
-    if create_parent:
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise RunFileError(f"cannot create directory {parent}: {exc.strerror}.") from None
-    if not parent.is_dir():
-        raise RunFileError(f"--out {out}: directory {parent} does not exist.")
-    import os
-
-    if not os.access(parent, os.W_OK):
-        raise RunFileError(f"--out {out}: directory {parent} is not writable.")
-    return out
-
-
-_TERMINATED = [False]
-
-
-def raise_if_terminated():
-    """Raise :class:`Interrupted` if a SIGTERM arrived but its exception was lost.
-
-    The handler's exception is only printed, not propagated, when the signal lands in a
-    finalizer or a weakref callback (h5py's object cleanup runs many): the loops call
-    this after every update so that such a run still stops.
+    Raises
+    ------
+    InvalidParameterError
+        For an item without ``=`` or with an empty key.
     """
-    if _TERMINATED[0]:
-        raise Interrupted()
+    import yaml
 
-
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    def handler(signum, frame):
-        _TERMINATED[0] = True
-        raise Interrupted()
-
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (e.g. a worker thread): leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        _TERMINATED[0] = False
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidParameterError(f"--set {item!r}: expected key=value.")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key.strip()] = value
+    return out
 
 
 def resume_problem(exp: Experiment, cfg):
@@ -261,9 +211,9 @@ def _open_for_resume(exp, cfg, seed, path, checkpoint_s):
 def _plain_json(value):
     import json
 
-    from plasticity.io.recorder import _jsonable
+    from plasticity.io.recorder import jsonable
 
-    return json.loads(json.dumps(value, default=_jsonable))
+    return json.loads(json.dumps(value, default=jsonable))
 
 
 def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
@@ -310,11 +260,11 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
                      quiet=quiet)
     ctx.checkpointer = Checkpointer(rec, enabled=resume_problem(exp, cfg) is None,
                                     resume=saved, rngs=ctx._rngs)
-    token = _CHECKPOINTER.set(ctx.checkpointer)
+    token = CHECKPOINTER.set(ctx.checkpointer)
     status = "failed"
     message = None
     try:
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             try:
                 exp.run(cfg, ctx)
                 ctx.checkpointer.finish()
@@ -332,6 +282,6 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
                 message = f"{type(exc).__name__}: {exc}"
                 raise
     finally:
-        _CHECKPOINTER.reset(token)
+        CHECKPOINTER.reset(token)
         rec.close(status, message)
     return path, status

@@ -31,7 +31,9 @@ def experiment_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
-def _files():
+def experiment_files() -> dict[str, Path]:
+    """Every experiment file found, by name (``oja-pca`` -> ``.../oja_pca.py``); the
+    first directory of :func:`experiment_dirs` that has a name wins."""
     seen = {}
     for d in experiment_dirs():
         for f in sorted(d.glob("*.py")):
@@ -51,7 +53,7 @@ def describe(path: Path) -> str:
 
 def list_experiments() -> dict[str, str]:
     """``{name: one-line description}`` for every experiment found."""
-    return {name: describe(path) for name, path in _files().items()}
+    return {name: describe(path) for name, path in experiment_files().items()}
 
 
 def load_file(path: Path):
@@ -75,7 +77,7 @@ def load(name_or_path):
     text = str(name_or_path)
     if text.endswith(".py"):
         return load_file(Path(text))
-    files = _files()
+    files = experiment_files()
     key = text.replace("_", "-")
     if key not in files:
         raise PlasticityError(f"unknown experiment '{text}'{suggest(key, files)} "

@@ -100,3 +100,10 @@ class Hyperparameters(BaseModel):
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+class Config(Hyperparameters):
+    """Base class of experiment configs: declare fields with ``Field(default, ...)``.
+
+    It lives here, below every package that declares configs (experiments, spiking
+    runners), so that none of them imports the experiment layer for it."""

@@ -30,7 +30,8 @@ def acc_of(params, seed):
     return 0.5 + 0.1 * OFFSET.get(seed, 0.0)
 
 
-def write_sweep(root, grid, seeds, *, experiment="toy", extra_runs=(), summary=None):
+def write_sweep(root, grid, seeds, *, experiment="toy", extra_runs=(), summary=None,
+                units=None):
     """A sweep directory: one complete run per grid point and seed, plus ``extra_runs``
     (``(params, seed, status_in_json, status_in_file or None for no file)``)."""
     summary = summary or (lambda p, s: {"loss": loss_of(p, s), "acc": acc_of(p, s),
@@ -54,6 +55,8 @@ def write_sweep(root, grid, seeds, *, experiment="toy", extra_runs=(), summary=N
                      "status": status, "error": None, "wall_time_s": 0.1})
     doc = {"schema": 1, "experiment": experiment, "preset": "quick", "sets": {},
            "grid": grid, "seeds": list(seeds), "runs": runs}
+    if units is not None:
+        doc["units"] = units
     (root / "sweep.json").write_text(json.dumps(doc))
     return root
 
@@ -206,10 +209,20 @@ def test_default_metrics_capped_at_six(tmp_path):
 
 
 def test_units_from_the_config_field_description(tmp_path):
-    # dendritic-prediction declares input_rate with description "input rate (Hz)"
+    # dendritic-prediction declares input_rate with description "input rate (Hz)"; the
+    # sweep runner records that unit in sweep.json, and the figure reads it from there
+    from plasticity.registry import load
+    from plasticity.sweep.runner import config_units
+
+    unit = config_units(load("dendritic-prediction"), "input_rate")
+    assert unit == "Hz"
     root = write_sweep(tmp_path / "g", {"input_rate": [5.0, 10.0]}, [0, 1],
-                       experiment="dendritic-prediction")
+                       experiment="dendritic-prediction", units={"input_rate": unit})
     assert panel(plot_sweep(root), "loss").get_xlabel() == "input_rate (Hz)"
+    # an index without units (written before units were recorded): a bare label
+    bare = write_sweep(tmp_path / "b", {"input_rate": [5.0, 10.0]}, [0, 1],
+                       experiment="dendritic-prediction")
+    assert panel(plot_sweep(bare), "loss").get_xlabel() == "input_rate"
 
 
 def test_bad_inputs_raise(tmp_path, sweep):

@@ -25,6 +25,7 @@ file at that moment (``lengths``: JSON).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import time
 
@@ -32,6 +33,16 @@ import h5py
 import numpy as np
 
 from plasticity.errors import PlasticityError, RunFileError
+from plasticity.io.interrupts import raise_if_terminated
+
+# The checkpointer of the run being executed, so that the loops (engine.train) find it
+# without every experiment passing it down; the experiment layer sets it around a run.
+CHECKPOINTER: contextvars.ContextVar = contextvars.ContextVar("checkpointer", default=None)
+
+
+def current_checkpointer():
+    """The :class:`Checkpointer` of the run being executed in this thread, or None."""
+    return CHECKPOINTER.get()
 
 __all__ = ["CheckpointError", "Checkpointer", "encode", "decode", "read_checkpoint",
            "data_lengths", "truncate_to"]
@@ -260,7 +271,7 @@ class Checkpointer:
     """The checkpoints of one run: what to save, when, and what to restore.
 
     Experiments reach it as ``ctx.checkpointer``; the loops find it through
-    :func:`plasticity.experiment.current_checkpointer`.
+    :func:`current_checkpointer`.
 
     Parameters
     ----------
@@ -345,9 +356,7 @@ class Checkpointer:
 
     def due(self, force=False) -> bool:
         """Whether a checkpoint should be written now (raises
-        :class:`~plasticity.experiment.Interrupted` if a SIGTERM's exception was lost)."""
-        from plasticity.experiment import raise_if_terminated
-
+        :class:`~plasticity.io.interrupts.Interrupted` if a SIGTERM's exception was lost)."""
         raise_if_terminated()
         if not self.enabled or self.replaying:
             return False

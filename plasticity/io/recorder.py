@@ -24,7 +24,7 @@ SCHEMA_VERSION = 1
 STATUSES = ("running", "complete", "failed", "interrupted", "diverged")
 
 
-def _jsonable(value):
+def jsonable(value):
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.ndarray):
@@ -126,7 +126,7 @@ class Recorder:
         a["experiment"] = experiment
         a["status"] = "running"
         a["seed"] = int(seed)
-        a["config"] = json.dumps(config, sort_keys=True, default=_jsonable)
+        a["config"] = json.dumps(config, sort_keys=True, default=jsonable)
         a["preset"] = preset or ""
         a["schema_version"] = SCHEMA_VERSION
         a["plasticity_version"] = __version__

@@ -14,7 +14,6 @@ import itertools
 import json
 import math
 import numbers
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +57,8 @@ class SweepTable:
         Entries in ``sweep.json``.
     commits : list of str
         The distinct git commits recorded in the usable run files.
+    units : dict
+        ``{grid key: unit}`` as recorded in ``sweep.json`` (empty for older sweeps).
     """
 
     path: Path
@@ -68,6 +69,7 @@ class SweepTable:
     left_out: dict = field(default_factory=dict)
     n_runs: int = 0
     commits: list = field(default_factory=list)
+    units: dict = field(default_factory=dict)
 
     @property
     def metrics(self) -> list:
@@ -170,7 +172,8 @@ def read_sweep(sweep_dir) -> SweepTable:
     doc = _load_doc(path)
     grid = dict(doc.get("grid") or {})
     table = SweepTable(path=path, experiment=str(doc.get("experiment", "?")), grid=grid,
-                       seeds=list(doc.get("seeds") or []), n_runs=len(doc["runs"]))
+                       seeds=list(doc.get("seeds") or []), n_runs=len(doc["runs"]),
+                       units=dict(doc.get("units") or {}))
     commits = []
     for entry in doc["runs"]:
         if not isinstance(entry, dict):
@@ -219,22 +222,6 @@ def _label(value) -> str:
     if _is_real(value) and not isinstance(value, numbers.Integral):
         return f"{value:g}"
     return value if isinstance(value, str) else _key(value)
-
-
-def _units(experiment: str, key: str) -> str:
-    """The unit in parentheses at the end of the config field's description, e.g.
-    ``input rate (Hz)`` -> ``Hz``; empty when there is none or the experiment is not
-    found."""
-    from plasticity.registry import load
-
-    try:
-        exp = load(experiment)
-        fld = exp.config.model_fields.get(key)
-    except Exception:  # noqa: BLE001 - a label decoration must never stop the figure
-        return ""
-    desc = (fld.description or "") if fld is not None else ""
-    m = re.search(r"\(([^()\s]{1,12})\)\s*$", desc)
-    return m.group(1) if m else ""
 
 
 def _seed_text(seeds) -> str:
@@ -400,7 +387,7 @@ def plot_sweep(sweep_dir, *, metrics=None, x=None):
     for ax in flat[n:]:
         fig.delaxes(ax)
     xlabel = "" if x is None else x
-    units = _units(table.experiment, x) if x else ""
+    units = table.units.get(x, "") if x else ""
     if units:
         xlabel = f"{xlabel} ({units})"
 

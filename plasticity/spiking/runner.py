@@ -14,8 +14,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from plasticity.experiment import Config
 from plasticity.spiking.results import merge_results
+from plasticity.validation import Config
 
 __all__ = ["SpikingConfig", "simulate_into", "make_simulator", "histogram_u_shape",
            "numba_only"]

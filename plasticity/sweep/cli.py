@@ -41,13 +41,13 @@ def sweep_cmd(experiment, preset, grids, sets, seeds, jobs, out, scheduler, clus
     OUT/runs/*.h5. Running the same command again with --out OUT resumes: finished runs
     are kept, failed or unfinished ones run again. Exit status 1 if a run failed.
     """
-    from plasticity.cli import _parse_sets
+    from plasticity.experiment import parse_sets
     from plasticity.sweep.options import parse_cluster_opts, parse_grid, parse_seeds
     from plasticity.sweep.runner import run_sweep
 
     grid = parse_grid(grids)
     seed_list = parse_seeds(seeds)
-    fixed = _parse_sets(sets)
+    fixed = parse_sets(sets)
     copts = parse_cluster_opts(cluster_opts)
     result = run_sweep(experiment, grid, seeds=seed_list, sets=fixed, preset=preset, out=out,
                        jobs=jobs, scheduler=scheduler, cluster=cluster, cluster_opts=copts,

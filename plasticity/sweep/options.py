@@ -23,9 +23,9 @@ CLUSTER_OPTIONS = {"cores": int, "processes": int, "memory": str, "queue": str,
 
 def _parse_value(key, raw):
     # the same parsing as ``--set`` values (YAML scalars: 0.1 -> float, true -> bool)
-    from plasticity.cli import _parse_sets
+    from plasticity.experiment import parse_sets
 
-    return _parse_sets([f"{key}={raw}"])[key]
+    return parse_sets([f"{key}={raw}"])[key]
 
 
 def _split_values(raw):

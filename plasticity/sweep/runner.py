@@ -77,13 +77,13 @@ def _source(name_or_path) -> str:
     """How a worker loads the experiment: an absolute path for a file, else the name
     resolved to its file here (a worker may not share this process's
     ``$PLASTICITY_EXPERIMENTS``)."""
-    # the registry's name -> file map (private to it, but this is the same package)
-    from plasticity.registry import _files
+    # the registry's name -> file map
+    from plasticity.registry import experiment_files
 
     text = str(name_or_path)
     if text.endswith(".py"):
         return str(Path(text).resolve())
-    path = _files().get(text.replace("_", "-"))
+    path = experiment_files().get(text.replace("_", "-"))
     return str(path.resolve()) if path is not None else text
 
 
@@ -263,8 +263,19 @@ def run_sweep(experiment, grid, *, seeds=(0,), sets=None, preset=None, out=None,
             batch.close()
 
 
+def config_units(exp, key: str) -> str:
+    """The unit in parentheses at the end of a config field's description, e.g.
+    ``input rate (Hz)`` -> ``Hz``; empty when there is none."""
+    import re
+
+    fld = exp.config.model_fields.get(key)
+    desc = (fld.description or "") if fld is not None else ""
+    m = re.search(r"\(([^()\s]{1,12})\)\s*$", desc)
+    return m.group(1) if m else ""
+
+
 def _execute(exp, source, wanted, directory, stored, jobs, client, quiet) -> SweepResult:
-    from plasticity.experiment import _sigterm_as_interrupt
+    from plasticity.io.interrupts import sigterm_as_interrupt
 
     try:
         (directory / ix.RUNS_DIR).mkdir(parents=True, exist_ok=True)
@@ -272,7 +283,10 @@ def _execute(exp, source, wanted, directory, stored, jobs, client, quiet) -> Swe
         raise InvalidParameterError(f"cannot create {directory}: {exc.strerror}.") from None
     runs = ix.plan_runs(wanted["grid"], wanted["seeds"])
     result = SweepResult(directory=directory, experiment=exp.name, runs=runs)
-    doc = {**wanted, "runs": runs}
+    # The grid keys' units go into the index, so that the figure of the sweep labels its
+    # axes without loading the experiment (plots sit below the experiment layer).
+    doc = {**wanted, "units": {key: config_units(exp, key) for key in wanted["grid"]},
+           "runs": runs}
     with _locked(directory):
         if stored is not None:
             result.skipped = _reconcile(directory, runs, ix.read_index(directory)["runs"])
@@ -305,7 +319,7 @@ def _execute(exp, source, wanted, directory, stored, jobs, client, quiet) -> Swe
             bar.set_postfix_str(_postfix(counts), refresh=True)
 
         try:
-            with _sigterm_as_interrupt():
+            with sigterm_as_interrupt():
                 if client is not None:
                     from plasticity.sweep.cluster import run_dask
 

@@ -22,9 +22,9 @@ import inspect
 
 import numpy as np
 
-from plasticity.engine import Batch
 from plasticity.errors import InvalidParameterError
 from plasticity.substrates.feedforward import FeedForward
+from plasticity.tasks.batch import Batch
 
 __all__ = ["Digits", "LinearTeacher", "SupervisedTask", "TanhTeacher", "TASKS", "make_task"]
 
