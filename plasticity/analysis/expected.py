@@ -3,11 +3,23 @@
 A rule's single update ``d`` is a random vector (its own noise, e.g. node perturbation).
 Richards & Kording's criterion is about its *expectation*: ``E[d]`` should have a positive
 inner product with ``-g``. Draw ``d`` many times from the same state, parameters and
-signals, each draw with an independent child generator, and compare:
+signals, each draw with an independent child generator, and compare (see
+docs/statistics-expected.md for the derivations):
 
-* ``expected_cos``: the cosine of the mean update ``mean_i d_i`` with ``-g``. It tends to
-  the cosine of ``E[d]`` as the number of draws grows; its deviation from 1 is the
-  rule's *bias* (plus ``O(1/n_draws)`` residual noise).
+* ``expected_cos``: the *debiased* cosine of ``E[d]`` with ``-g``. The squared norm of the
+  plain mean of ``n`` draws overestimates ``|E d|^2`` by ``tr(Cov d) / n``, so the cosine
+  of the plain mean (``expected_cos_raw``) measures noise as well as bias: for an unbiased
+  rule it rises towards 1 only as the number of draws grows. ``expected_cos`` divides the
+  unbiased inner product ``-mean(d).g`` by the square root of the unbiased estimate
+  ``|mean|^2 - tr(Cov_hat) / n`` of ``|E d|^2`` instead, so for an unbiased rule it is
+  consistent with 1 at any number of draws; its bootstrap interval over the draws
+  (``expected_cos_ci_low``, ``expected_cos_ci_high``) says how well it is resolved.
+* ``expected_snr``: ``|E d|^2 / tr(Cov d)``, the signal-to-noise ratio of one draw, which
+  sets how many draws a given precision needs (:func:`draws_for_snr`,
+  :func:`cos_se_for_draws`).
+* ``bias_sq``, ``variance``, ``mse``: the mean squared error of one draw about the
+  projection of ``E[d]`` on the descent direction, split into the squared bias (the part
+  of ``E[d]`` perpendicular to ``-g``) and the variance ``tr(Cov d)``.
 * ``mean_cos``: the mean over draws of each draw's own cosine. Noise lowers it even for an
   unbiased rule: for ``d = -eta g + sigma xi`` with ``xi ~ N(0, I_n)`` it is well below 1
   once ``sigma sqrt(n)`` is comparable to ``eta |g|``.
@@ -19,40 +31,67 @@ to every draw.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from plasticity.analysis.alignment import _as_metric, align
-from plasticity.analysis.flat import flatten
-from plasticity.errors import RuleError
+from plasticity.errors import InvalidParameterError, RuleError
 from plasticity.rules.base import check_delta, check_protocol, rule_name
 
-__all__ = ["expected_cosine", "expected_update"]
+__all__ = ["cos_se_for_draws", "draws_for_snr", "expected_cosine", "expected_update"]
+
+#: Largest number of (block) means the bootstrap resamples: its cost grows as the square.
+_MAX_BLOCKS = 500
 
 
 def _run_draws(rule, signals, state, params, *, n_draws, rng, loss_fn, reward, grad=None,
-               metric=None, keep=False):
+               metric=None, keep=False, max_kept=0):
     """Draw the rule's update ``n_draws`` times from one state and accumulate.
 
-    Returns the per-array sums, the sum of squared norms and, with ``grad``, the sums of
-    per-draw cosines and their squares, the number of positive inner products and of
-    zero-norm draws; with ``keep`` also the stacked draws.
+    Every second moment is accumulated about the first draw (a shift that leaves
+    variances unchanged), so that a rule with little noise relative to its mean does not
+    lose its variance to cancellation in ``sum |d|^2 - n |mean|^2``.
+
+    Returns a dict with the per-array sums (``sums``), the Euclidean total variance
+    numerator over all arrays (``ss_dev``, ``sum |d_i - mean|^2``) and, with ``grad``,
+    on the flat vector of the arrays of ``grad`` (sorted order): the mean ``mean_g``, the
+    metric's ``sum |d_i - mean|_M^2`` (``ssm_dev``), the sums of per-draw cosines and
+    their squares, the number of positive inner products and of zero-norm draws, the
+    sample mean and sum of squared deviations of ``h_i = -d_i.g`` and the block sums of
+    the draws (``blocks``, shape ``(n_blocks, P)``, block size ``block``) for the
+    bootstrap; with ``keep`` also the stacked draws.
     """
     check_protocol(rule)
+    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 1:
+        raise InvalidParameterError(f"n_draws must be an integer >= 1; got {n_draws!r}.")
     n_draws = int(n_draws)
-    if n_draws < 1:
-        raise ValueError(f"n_draws must be >= 1; got {n_draws}.")
-    children = np.random.default_rng(rng).spawn(n_draws)
+    parent = np.random.default_rng(rng)
+    children = parent.spawn(n_draws)
     shapes = {k: np.shape(v) for k, v in params.items()}
     sums: dict[str, np.ndarray] = {}
+    shift: dict[str, np.ndarray] = {}   # first value of each array (zeros if absent then)
+    dev_sums: dict[str, np.ndarray] = {}
     stacks: dict[str, np.ndarray] = {}
-    keys_g = sorted(grad) if grad is not None else ()
-    gflat = {k: np.asarray(grad[k], dtype=np.float64) for k in keys_g}
+    ss_shift = 0.0
+    keys_g = sorted(grad) if grad is not None else []
+    gflat = (np.concatenate([np.ravel(np.asarray(grad[k], dtype=np.float64)) for k in keys_g])
+             if keys_g else np.zeros(0))
+    zeros_g = {k: np.zeros(np.shape(grad[k])) for k in keys_g}
+    size_g = gflat.size
     if grad is not None:
-        if metric is None:
-            gg = float(sum(np.vdot(g, g) for g in gflat.values()))
-        else:
-            gg = metric.dual2(flatten(gflat))
-    sum_sq = sum_cos = sum_cos2 = 0.0
+        gg = float(gflat @ gflat) if metric is None else metric.dual2(gflat)
+        # Blocks of `block` consecutive draws: one block per draw when n * P fits in
+        # max_kept elements (and the bootstrap's n^2 cost is bounded), else block means.
+        n_fit = max(1, min(_MAX_BLOCKS, int(max_kept) // max(size_g, 1)))
+        block = -(-n_draws // min(n_fit, n_draws))
+        n_blocks = n_draws // block
+        blocks = np.zeros((n_blocks, size_g))
+        v0 = mv0 = None
+        t_g = np.zeros(size_g)
+        ssm_shift = 0.0
+        h0 = h_dev_sum = h_dev_sq = 0.0
+    sum_cos = sum_cos2 = 0.0
     n_pos = n_zero = 0
     update = rule.update
     for i, child in enumerate(children):
@@ -61,13 +100,15 @@ def _run_draws(rule, signals, state, params, *, n_draws, rng, loss_fn, reward, g
             # The full check once; later draws get the cheap shape check below and a
             # finiteness check of the sums at the end (NaN and inf propagate into them).
             delta = check_delta(rule, delta, params)
-        dd = dg = 0.0
         for k, d in delta.items():
             acc = sums.get(k)
             if acc is None:
                 if k not in shapes:
                     check_delta(rule, delta, params)  # raises, naming the array
                 acc = sums[k] = np.zeros(shapes[k])
+                # Draws before this one lacked the array (zeros): shift by zero then.
+                shift[k] = np.array(d, dtype=np.float64) if i == 0 else np.zeros(shapes[k])
+                dev_sums[k] = np.zeros(shapes[k])
                 if keep:
                     stacks[k] = np.zeros((n_draws, *shapes[k]))
             if np.shape(d) != acc.shape:
@@ -75,39 +116,61 @@ def _run_draws(rule, signals, state, params, *, n_draws, rng, loss_fn, reward, g
             acc += d
             if keep:
                 stacks[k][i] = d
-            dd += np.vdot(d, d)
-            if k in gflat:
-                dg += np.vdot(d, gflat[k])
+        for k, s in shift.items():
+            dev = delta[k] - s if k in delta else -s
+            dev_sums[k] += dev
+            ss_shift += float(np.vdot(dev, dev))
+        if grad is None:
+            continue
+        v = np.concatenate([np.ravel(delta.get(k, zeros_g[k])) for k in keys_g])
+        mv = v if metric is None else np.asarray(metric.apply(v), dtype=np.float64)
+        ddm = float(v @ mv)
+        h = -float(v @ gflat)
+        if i == 0:
+            v0, mv0, h0 = v.copy(), mv.copy(), h
+        dv = v - v0
+        t_g += dv
+        ssm_shift += float(dv @ (mv - mv0))
+        h_dev_sum += h - h0
+        h_dev_sq += (h - h0) ** 2
+        if i // block < n_blocks:
+            blocks[i // block] += v
         # The cosine uses the metric's norm; the noise summary stays Euclidean.
-        ddm = dd if metric is None else metric.norm2(
-            flatten({k: delta.get(k, np.zeros(shapes[k])) for k in keys_g}))
-        sum_sq += dd
-        if grad is not None:
-            denom = np.sqrt(ddm * gg)
-            if denom > 0:
-                c = min(1.0, max(-1.0, -dg / denom))
-                sum_cos += c
-                sum_cos2 += c * c
-            else:
-                n_zero += 1
-            n_pos += dg < 0
+        denom = math.sqrt(ddm * gg) if ddm > 0 else 0.0
+        if denom > 0:
+            c = min(1.0, max(-1.0, h / denom))
+            sum_cos += c
+            sum_cos2 += c * c
+        else:
+            n_zero += 1
+        n_pos += h > 0
     for k, acc in sums.items():
         if not np.all(np.isfinite(acc)):
             raise RuleError(f"Rule {rule_name(rule)} returned a delta for '{k}' containing "
                             "NaN or infinity in at least one draw.")
-    return {"sums": sums, "sum_sq": float(sum_sq), "sum_cos": float(sum_cos),
-            "sum_cos2": float(sum_cos2), "n_pos": int(n_pos), "n_zero": int(n_zero),
-            "gg": gg if grad is not None else np.nan, "stacks": stacks if keep else None,
-            "n": n_draws}
+    n = n_draws
+    # sum |d_i - mean|^2 = sum |d_i - s|^2 - |sum (d_i - s)|^2 / n (exact for any shift s).
+    ss_dev = ss_shift - sum(float(np.vdot(t, t)) for t in dev_sums.values()) / n
+    out = {"sums": sums, "ss_dev": max(ss_dev, 0.0), "n": n,
+           "stacks": stacks if keep else None}
+    if grad is not None:
+        if not (np.all(np.isfinite(t_g)) and math.isfinite(ssm_shift)):
+            raise RuleError(f"Rule {rule_name(rule)} returned a delta containing NaN or "
+                            "infinity in at least one draw.")
+        mt = t_g if metric is None else np.asarray(metric.apply(t_g), dtype=np.float64)
+        ssm_dev = ssm_shift - float(t_g @ mt) / n
+        out.update(
+            keys_g=keys_g, gflat=gflat, gg=gg, mean_g=(v0 + t_g / n), ssm_dev=max(ssm_dev, 0.0),
+            sum_cos=sum_cos, sum_cos2=sum_cos2, n_pos=int(n_pos), n_zero=int(n_zero),
+            h_mean=h0 + h_dev_sum / n, h_ss=max(h_dev_sq - h_dev_sum ** 2 / n, 0.0),
+            blocks=blocks, block=block, boot_rng=parent.spawn(1)[0])
+    return out
 
 
-def _mean_and_noise(acc):
+def _noise(acc):
+    """Unbiased estimate of ``E|d - E d|^2`` (Euclidean, all arrays); NaN for one draw."""
     n = acc["n"]
-    mean = {k: s / n for k, s in acc["sums"].items()}
-    mean_sq = float(sum(np.vdot(m, m) for m in mean.values()))
-    # Unbiased estimate of the total variance E|d - E d|^2 (the trace of Cov d).
-    noise = (acc["sum_sq"] - n * mean_sq) / (n - 1) if n > 1 else np.nan
-    return mean, mean_sq, max(noise, 0.0) if n > 1 else noise
+    return acc["ss_dev"] / (n - 1) if n > 1 else np.nan
 
 
 def expected_update(rule, signals, state, params, *, n_draws, rng, loss_fn=None,
@@ -148,44 +211,147 @@ def expected_update(rule, signals, state, params, *, n_draws, rng, loss_fn=None,
 
     Raises
     ------
+    InvalidParameterError
+        When ``n_draws`` is not an integer >= 1.
     RuleError
         When a draw's delta breaks the protocol (unknown array, wrong shape, NaN).
     """
     acc = _run_draws(rule, signals, state, params, n_draws=n_draws, rng=rng,
                      loss_fn=loss_fn, reward=reward, keep=keep_draws)
-    mean, _, noise = _mean_and_noise(acc)
+    n = acc["n"]
+    mean = {k: s / n for k, s in acc["sums"].items()}
+    noise = _noise(acc)
     if keep_draws:
         return mean, acc["stacks"]
-    n = acc["n"]
-    return mean, {"n_draws": n, "mean_sq_norm": acc["sum_sq"] / n, "noise_var": noise,
+    mean_sq = float(sum(np.vdot(m, m) for m in mean.values()))
+    return mean, {"n_draws": n, "mean_sq_norm": mean_sq + acc["ss_dev"] / n,
+                  "noise_var": noise,
                   "mean_se_norm": float(np.sqrt(noise / n)) if n > 1 else np.nan}
 
 
+def _cos(inner, sq_norm, grad_norm):
+    """``inner / (sqrt(sq_norm) grad_norm)`` clipped to [-1, 1], vectorised.
+
+    A squared norm ``<= 0`` (an unbiased estimate that came out non-positive: the mean is
+    not resolved from zero) gives the clipped limit ``sign(inner)``.
+    """
+    inner = np.asarray(inner, dtype=np.float64)
+    sq_norm = np.asarray(sq_norm, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = inner / (np.sqrt(np.where(sq_norm > 0, sq_norm, 1.0)) * grad_norm)
+    return np.clip(np.where(sq_norm > 0, raw, np.sign(inner)), -1.0, 1.0)
+
+
+def _bootstrap(acc, metric, a_hat, s_hat, grad_norm, *, n_boot, ci_level):
+    """Bootstrap over (block means of) draws of the debiased cosine.
+
+    Works on the Gram matrix ``G = B M B^T`` of the block means ``B`` and their inner
+    products ``h_b = -B g`` only, so each resample costs ``O(n_blocks^2)``. A resample
+    with counts ``w`` gives ``a* = w.h / m`` and the unbiased squared norm over pairs of
+    distinct draws ``S* = (w^T G w - sum_j w_j^2 G_jj) / (m - 1)^2`` (``m`` block means;
+    ``E*[S*] = S_b``, the estimate from the block means, so the bootstrap distribution is
+    centred on the debiased estimate and not on the plain mean's squared norm). Its
+    fluctuations are carried onto the all-draw estimates ``a_hat``, ``s_hat``.
+
+    Returns ``(low, high, se)``.
+    """
+    blocks = acc["blocks"] / acc["block"]
+    m = blocks.shape[0]
+    if m < 2 or n_boot == 0 or not grad_norm > 0:
+        return np.nan, np.nan, np.nan
+    if metric is None:
+        mb = blocks
+    elif metric.matrix is not None:
+        mb = blocks @ metric.matrix
+    else:
+        mb = np.stack([np.asarray(metric.apply(b), dtype=np.float64) for b in blocks])
+    gram = blocks @ mb.T
+    gram = 0.5 * (gram + gram.T)
+    diag = np.diag(gram).copy()
+    hb = -(blocks @ acc["gflat"])
+    a_b = float(hb.mean())
+    s_b = float((gram.sum() - diag.sum()) / (m * (m - 1)))
+    rng = acc["boot_rng"]
+    thetas = []
+    for start in range(0, n_boot, 256):
+        w = rng.multinomial(m, np.full(m, 1.0 / m), size=min(256, n_boot - start))
+        w = w.astype(np.float64)
+        quad = np.einsum("rj,rj->r", w @ gram, w)
+        s_star = (quad - (w * w) @ diag) / (m - 1) ** 2
+        a_star = w @ hb / m
+        thetas.append(_cos(a_hat + (a_star - a_b), s_hat + (s_star - s_b), grad_norm))
+    theta = np.concatenate(thetas)
+    alpha = 1.0 - ci_level
+    low, high = np.quantile(theta, [alpha / 2, 1 - alpha / 2])
+    return float(low), float(high), float(theta.std(ddof=1))
+
+
 def expected_cosine(rule, signals, state, params, grad, *, n_draws, rng, loss_fn=None,
-                    reward=None, metric=None) -> dict:
-    """Cosine of the expected update with ``-grad``, and the mean per-draw cosine.
+                    reward=None, metric=None, n_boot=2000, ci_level=0.95,
+                    max_kept=2_000_000) -> dict:
+    """The debiased cosine of the expected update with ``-grad``, with its interval.
 
     Parameters
     ----------
     rule, signals, state, params, n_draws, rng, loss_fn, reward
-        As in :func:`expected_update`.
+        As in :func:`expected_update`. The bootstrap uses one further child of ``rng``
+        (spawned after the draws' children, so it does not change the draws).
     grad : dict of str to ndarray
         The loss gradient at ``params`` (units: loss per parameter unit).
     metric : None, ndarray or callable, optional
-        As in :func:`plasticity.analysis.alignment.align` (Euclidean by default).
+        As in :func:`plasticity.analysis.alignment.align` (Euclidean by default). Norms,
+        the noise trace ``tr(M Cov)`` and the SNR are then taken in the metric ``M``.
+    n_boot : int >= 0, default 2000
+        Bootstrap resamples of the interval (0: no interval, NaN).
+    ci_level : float in (0, 1), default 0.95
+    max_kept : int >= 0, default 2_000_000
+        Memory bound of the bootstrap (float64 elements, 16 MB by default). The draws are
+        kept (restricted to the arrays of ``grad``) as an ``(n_draws, P)`` array when
+        ``n_draws * P`` is at most this (and ``n_draws <= 500``); otherwise the means
+        of blocks of ``k`` consecutive draws are kept and the bootstrap resamples blocks
+        (``expected_cos_ci_block = k``; block means are i.i.d. too, and the interval
+        stays valid, only slightly less precise).
 
     Returns
     -------
     dict
-        ``expected_cos``: cosine of the mean update with the steepest-descent direction.
-        ``expected_inner``: its inner product ``-mean(d).g`` (units: loss).
+        ``expected_cos``: the debiased cosine ``-mean(d).g / (sqrt(S) |g|)`` with
+        ``S = |mean|^2 - tr(Cov_hat) / n``, the unbiased estimate of ``|E d|^2``, clipped
+        to [-1, 1]; ``sign(-mean(d).g)`` when ``S <= 0`` (see ``expected_norm_resolved``);
+        NaN for one draw (no covariance estimate).
+        ``expected_cos_unclipped``: the same before clipping (NaN when ``S <= 0``).
+        ``expected_norm_resolved``: ``S > 0``; when False, ``|E d|`` is not resolved from
+        zero and ``expected_cos`` is only the sign of the inner product.
+        ``expected_cos_ci_low``, ``expected_cos_ci_high``: percentile bootstrap interval
+        (level ``ci_level``) over draws, ``expected_cos_se`` its bootstrap standard
+        deviation, ``expected_cos_ci_block``: draws per resampled unit (1: single draws).
+        ``expected_cos_raw``: cosine of the plain mean ``mean(d)`` (its squared norm is
+        biased up by ``tr(Cov)/n``: the cosine rises with ``n_draws`` for unbiased rules).
+        ``expected_snr``: ``S / tr(M Cov_hat)``, the signal-to-noise ratio of one draw
+        (inf for a noiseless rule; ``<= 0`` when unresolved).
+        ``expected_norm_debiased``: ``sqrt(max(S, 0))``.
+        ``bias_sq``, ``variance``, ``mse``: unbiased estimates of
+        ``E|d - t|_M^2 = bias_sq + variance`` with ``t`` the projection of ``E d`` on the
+        line of the steepest-descent direction ``u = -M^{-1} g / |g|_{M^-1}``
+        (``t = <E d, u>_M u``): ``bias_sq = |E d|^2 - <E d, u>^2`` (the part of the mean
+        perpendicular to ``-g``), ``variance = tr(M Cov)``. Being unbiased, ``bias_sq``
+        can come out slightly negative.
+        ``expected_inner``: ``-mean(d).g`` (units: loss; unbiased for ``-E[d].g``).
         ``mean_cos``: mean over draws of each draw's cosine (draws with a zero update
         count as 0); ``mean_cos_se``: its standard error (NaN for one draw).
         ``frac_positive``: fraction of draws with ``-d.g > 0``.
         ``n_zero_norm``: draws whose cosine was undefined.
         ``expected_norm``: ``|mean(d)|`` and ``grad_norm``: ``|g|`` (both in the metric).
-        ``noise_var``: unbiased estimate of ``E|d - E d|^2`` (Euclidean).
+        ``noise_var``: unbiased estimate of ``E|d - E d|^2`` (Euclidean, all arrays).
         ``n_draws`` and ``mean_delta`` (the mean update, dict of arrays).
+
+    Raises
+    ------
+    InvalidParameterError
+        When ``n_draws``, ``n_boot``, ``ci_level`` or ``max_kept`` is out of range, or
+        the metric is not symmetric positive definite.
+    RuleError
+        When a draw's delta breaks the protocol.
 
     Examples
     --------
@@ -194,24 +360,157 @@ def expected_cosine(rule, signals, state, params, grad, *, n_draws, rng, loss_fn
     ...     def init(self, params):
     ...         return None
     ...     def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
-    ...         return {"w": -params["w"] + rng.standard_normal(2)}, state
-    >>> p = {"w": np.array([1.0, 0.0])}
-    >>> out = expected_cosine(Noisy(), {}, None, p, {"w": p["w"]}, n_draws=4000, rng=0)
-    >>> out["expected_cos"] > 0.99 and out["mean_cos"] < 0.9
+    ...         return {"w": -params["w"] + 10 * rng.standard_normal(50)}, state
+    >>> p = {"w": np.ones(50)}
+    >>> out = expected_cosine(Noisy(), {}, None, p, {"w": p["w"]}, n_draws=100, rng=0)
+    >>> out["expected_cos_raw"] < 0.8 < out["expected_cos_ci_high"]
     True
     """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise InvalidParameterError(f"n_boot must be an integer >= 0; got {n_boot!r}.")
+    if not (isinstance(ci_level, (int, float)) and 0 < ci_level < 1):
+        raise InvalidParameterError(f"ci_level must be in (0, 1); got {ci_level!r}.")
+    if isinstance(max_kept, bool) or not isinstance(max_kept, (int, np.integer)) \
+            or max_kept < 0:
+        raise InvalidParameterError(f"max_kept must be an integer >= 0; got {max_kept!r}.")
     keys = sorted(grad)
     m = _as_metric(metric, keys, grad)
     acc = _run_draws(rule, signals, state, params, n_draws=n_draws, rng=rng,
-                     loss_fn=loss_fn, reward=reward, grad=grad, metric=m)
-    mean, _, noise = _mean_and_noise(acc)
-    total = align(mean, grad, m)["total"]
+                     loss_fn=loss_fn, reward=reward, grad=grad, metric=m,
+                     max_kept=max_kept)
     n = acc["n"]
+    mean = {k: s / n for k, s in acc["sums"].items()}
+    total = align(mean, grad, m)["total"]  # the raw cosine, and checks mean's arrays
+    mean_g = acc["mean_g"]
+    m_mean = mean_g if m is None else np.asarray(m.apply(mean_g), dtype=np.float64)
+    sq_mean = max(float(mean_g @ m_mean), 0.0)
+    grad_norm = math.sqrt(acc["gg"])
+    a_hat = acc["h_mean"]
+    if n > 1:
+        tr_mc = acc["ssm_dev"] / (n - 1)              # unbiased tr(M Cov)
+        s_hat = sq_mean - tr_mc / n                   # unbiased |E d|_M^2
+        var_h = acc["h_ss"] / (n - 1)                 # unbiased Var(-d.g)
+        resolved = bool(s_hat > 0)
+        if grad_norm > 0:
+            cos = float(_cos(a_hat, s_hat, grad_norm))
+            unclipped = a_hat / (math.sqrt(s_hat) * grad_norm) if resolved else np.nan
+            # <E d, u>^2 estimated without bias: hbar^2 - Var(h)/n, h = -d.g / |g|.
+            proj_sq = (a_hat ** 2 - var_h / n) / acc["gg"]
+        else:
+            cos, unclipped, proj_sq = 0.0, np.nan, 0.0
+        snr = s_hat / tr_mc if tr_mc > 0 else (np.inf if resolved else np.nan)
+        low, high, se = _bootstrap(acc, m, a_hat, s_hat, grad_norm, n_boot=int(n_boot),
+                                   ci_level=float(ci_level))
+        bias_sq = s_hat - proj_sq
+    else:
+        tr_mc = s_hat = snr = cos = unclipped = low = high = se = bias_sq = np.nan
+        resolved = False
     mean_cos = acc["sum_cos"] / n
     var = (acc["sum_cos2"] - n * mean_cos ** 2) / (n - 1) if n > 1 else np.nan
-    return {"expected_cos": total["cos"], "expected_inner": total["inner"],
+    return {"expected_cos": cos, "expected_cos_unclipped": float(unclipped),
+            "expected_norm_resolved": resolved,
+            "expected_cos_ci_low": low, "expected_cos_ci_high": high,
+            "expected_cos_se": se, "expected_cos_ci_block": int(acc["block"]),
+            "expected_cos_raw": total["cos"], "expected_snr": float(snr),
+            "expected_norm_debiased": math.sqrt(max(s_hat, 0.0)) if n > 1 else np.nan,
+            "bias_sq": float(bias_sq), "variance": float(tr_mc),
+            "mse": float(bias_sq + tr_mc),
+            "expected_inner": total["inner"],
             "mean_cos": mean_cos,
             "mean_cos_se": float(np.sqrt(max(var, 0.0) / n)) if n > 1 else np.nan,
             "frac_positive": acc["n_pos"] / n, "n_zero_norm": acc["n_zero"],
             "expected_norm": total["delta_norm"], "grad_norm": total["grad_norm"],
-            "noise_var": noise, "n_draws": n, "mean_delta": mean}
+            "noise_var": _noise(acc), "n_draws": n, "mean_delta": mean}
+
+
+def _check_design(snr, cos, noise_dims):
+    if not (isinstance(snr, (int, float, np.floating)) and math.isfinite(snr) and snr > 0):
+        raise InvalidParameterError(f"snr must be a finite number > 0; got {snr!r}.")
+    if not (isinstance(cos, (int, float, np.floating)) and -1 <= cos <= 1):
+        raise InvalidParameterError(f"cos must be in [-1, 1]; got {cos!r}.")
+    if not (isinstance(noise_dims, (int, float, np.integer, np.floating))
+            and math.isfinite(noise_dims) and noise_dims >= 1):
+        raise InvalidParameterError(f"noise_dims must be a finite number >= 1; got "
+                                    f"{noise_dims!r}.")
+
+
+def cos_se_for_draws(n_draws, snr, *, cos=0.0, noise_dims=1.0) -> float:
+    """Predicted standard error of the debiased ``expected_cos`` from ``n_draws`` draws.
+
+    To second order in the noise of the mean (docs/statistics-expected.md),
+
+    ``Var(expected_cos) ~ (1 - c^2) / (D n snr) + 1 / (2 D (n snr)^2)``
+
+    with ``c`` the true cosine, ``snr = |E d|^2 / tr(Cov d)`` (in the metric of the
+    cosine) and ``D`` the effective number of noise dimensions: ``D = P`` for isotropic
+    noise in ``P`` parameters; ``D = 1`` (all the noise along one direction perpendicular
+    to the mean) is the worst case, ``Var ~ 1 / (n snr)`` when ``n snr`` is large. The
+    formula is for the unclipped estimate (clipping at 1 only shrinks the spread).
+
+    Parameters
+    ----------
+    n_draws : int >= 2
+    snr : float > 0
+        Signal-to-noise ratio of one draw (``expected_snr``).
+    cos : float in [-1, 1], default 0.0
+        The true cosine (0: the worst case of the first-order term).
+    noise_dims : float >= 1, default 1.0
+        ``D`` above.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    InvalidParameterError
+        When an argument is out of range.
+    """
+    _check_design(snr, cos, noise_dims)
+    if isinstance(n_draws, bool) or not isinstance(n_draws, (int, np.integer)) or n_draws < 2:
+        raise InvalidParameterError(f"n_draws must be an integer >= 2; got {n_draws!r}.")
+    x = n_draws * snr
+    return math.sqrt((1.0 - cos * cos) / (noise_dims * x) + 0.5 / (noise_dims * x * x))
+
+
+def draws_for_snr(snr, target_cos_se, *, cos=0.0, noise_dims=1.0) -> int:
+    """Draws the debiased ``expected_cos`` needs for a given standard error.
+
+    Inverts :func:`cos_se_for_draws`: with ``x = n snr``, ``A = (1 - c^2) / D`` and
+    ``B = 1 / (2 D)``, ``se^2 x^2 - A x - B = 0``.
+
+    Parameters
+    ----------
+    snr : float > 0
+        Signal-to-noise ratio of one draw (``expected_snr``).
+    target_cos_se : float > 0
+        Wanted standard error of ``expected_cos``.
+    cos : float in [-1, 1], default 0.0
+    noise_dims : float >= 1, default 1.0
+        As in :func:`cos_se_for_draws` (the defaults are the worst case).
+
+    Returns
+    -------
+    int
+        The smallest ``n >= 2`` whose predicted standard error is at most the target.
+
+    Raises
+    ------
+    InvalidParameterError
+        When an argument is out of range.
+
+    Examples
+    --------
+    >>> draws_for_snr(0.01, 0.1)
+    10050
+    """
+    _check_design(snr, cos, noise_dims)
+    if not (isinstance(target_cos_se, (int, float, np.floating))
+            and math.isfinite(target_cos_se) and target_cos_se > 0):
+        raise InvalidParameterError(f"target_cos_se must be a finite number > 0; got "
+                                    f"{target_cos_se!r}.")
+    a = (1.0 - cos * cos) / noise_dims
+    b = 0.5 / noise_dims
+    se2 = target_cos_se ** 2
+    x = (a + math.sqrt(a * a + 4.0 * se2 * b)) / (2.0 * se2)
+    return max(2, math.ceil(x / snr - 1e-9))
