@@ -137,6 +137,6 @@ EXPERIMENT = Experiment(
 )
 
 if __name__ == "__main__":
-    from plasticity.cli import run_file_main
+    from plasticity.launch import run_file_main
 
     raise SystemExit(run_file_main(__file__))

@@ -27,8 +27,12 @@ What is measured:
   inputs; here consecutive inputs are correlated, so it is a guide, not a bound).
 * The alignment analysis of every ``align_every``-th update against ``-dL/dW`` at the
   weights before the update (:func:`plasticity.analysis.measured`, rows under
-  ``/alignment/``): ``cos_mean`` with a bootstrap 95% interval, ``frac_positive``, and
-  ``cos_mean_early`` over the first tenth of the measured updates. Single-sample updates
+  ``/alignment/``; the reference is the exact population gradient of
+  :class:`plasticity.problems.TemporalPredictionProblem`): ``cos_mean`` with a 95%
+  interval (``cos_ci_low``, ``cos_ci_high``, every key of
+  :func:`plasticity.analysis.summarize` with ``ci_method`` naming the interval and
+  ``n_measured`` the updates), ``frac_positive``, and ``cos_mean_early`` over the first
+  tenth of the measured updates. Single-sample updates
   are noisy: far from the optimum the cosine is clearly positive, near it the gradient
   vanishes while the update (error noise times input) does not, so per-update cosines
   shrink towards 0 and ``cos_mean`` reflects how long the run spends converged.
@@ -52,6 +56,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.experiment import Config, Experiment
+
+#: What this experiment's alignment numbers are (read by alignment-summary): the reference
+#: is the exact population gradient of the problem, the interval method that of
+#: :func:`plasticity.analysis.summarize` (also in the summary as ``ci_method``).
+ALIGNMENT = {"reference": "population", "problem": "temporal-prediction",
+             "ci_method": "percentile_bootstrap", "rules": ["temporal_prediction"],
+             "substrate": "rate"}
 
 
 class TemporalPredictionConfig(Config):
@@ -113,7 +124,15 @@ class _OnePair:
         return self.rule.update({"input": nxt}, prev[0], params)
 
 
-def _expected(rule, task, W, n_draws, rng):
+def _stats_summary(stats):
+    """Every key of :func:`plasticity.analysis.summarize` for the summary (its ``n`` as
+    ``n_measured``), with ``ci_method`` where summarize does not name its interval."""
+    out = {("n_measured" if k == "n" else k): v for k, v in stats.items()}
+    out.setdefault("ci_method", ALIGNMENT["ci_method"])
+    return out
+
+
+def _expected(rule, problem, W, n_draws, rng):
     """``expected_cos`` at ``W`` and the deficit ``1 - cos`` that ``n_draws`` draws of an
     exactly unbiased rule would show.
 
@@ -125,8 +144,8 @@ def _expected(rule, task, W, n_draws, rng):
     from plasticity.analysis import expected_cosine, expected_update
 
     params = {"W": W}
-    grad = {"W": task.gradient(W)}
-    wrapped = _OnePair(rule, task)
+    grad, _ = problem.population_gradient(params)
+    wrapped = _OnePair(rule, problem.task)
     out = expected_cosine(wrapped, {}, None, params, grad, n_draws=n_draws, rng=rng)
     _, draws = expected_update(wrapped, {}, None, params, n_draws=min(n_draws, 2000),
                                rng=rng, keep_draws=True)
@@ -142,20 +161,23 @@ def _expected(rule, task, W, n_draws, rng):
 def run(cfg: TemporalPredictionConfig, ctx):
     from plasticity.analysis import field_asymmetry_over, measured, summarize
     from plasticity.engine import Batch, Probe, train
+    from plasticity.problems import TemporalPredictionProblem
     from plasticity.rules import TemporalPrediction
     from plasticity.rules.temporal_prediction import mean_update
 
     task_rng, seq_rng, init_rng, draw_rng, field_rng = (ctx.child_rng() for _ in range(5))
     task = _task(cfg, task_rng)
+    problem = TemporalPredictionProblem(task, init_std=cfg.init_std)
     n = task.n
-    W0 = init_rng.normal(0.0, cfg.init_std / np.sqrt(n), (n, n))
+    W0 = problem.init_params(init_rng)["W"]
     rule = TemporalPrediction(eta=cfg.eta)
     rec = ctx.recorder
     rec.snapshot("A", 0, task.A)
     rec.snapshot("P", 0, task.P)
     rec.snapshot("W", 0, W0)
 
-    expected_cos, expected_deficit = _expected(rule, task, W0, cfg.expected_draws, draw_rng)
+    expected_cos, expected_deficit = _expected(rule, problem, W0, cfg.expected_draws,
+                                                draw_rng)
 
     # -- online training on one long sequence, every update measured ------------------
     x0 = task.initial(seq_rng)
@@ -179,9 +201,10 @@ def run(cfg: TemporalPredictionConfig, ctx):
 
     L0 = task.loss(W0)
     rec.append("training", 0, units=units, samples=0, loss=L0, loss_ratio=L0 / L_opt)
-    wrapped = measured(rule, lambda p, s: {"W": task.gradient(p["W"])},
-                       loss_fn=lambda p, s: task.loss(p["W"]), every=cfg.align_every,
-                       recorder=rec, prefix="/alignment")
+    # the reference: the problem's exact population gradient and loss
+    wrapped = measured(rule, lambda p, s: problem.population_gradient(p)[0],
+                       loss_fn=lambda p, s: problem.population_loss(p),
+                       every=cfg.align_every, recorder=rec, prefix="/alignment")
     with ctx.progress(n_updates, "temporal-prediction") as bar:
         params, _ = train(wrapped, {"W": W0}, n_updates=n_updates, next_batch=next_batch,
                           signals=lambda p, b: {"input": b.x}, state=x0,
@@ -216,9 +239,7 @@ def run(cfg: TemporalPredictionConfig, ctx):
                 optimal_loss=L_opt, initial_loss_ratio=L0 / L_opt,
                 misadjustment_theory=cfg.eta * float(np.trace(task.P)) / 2,
                 weight_error=float(np.linalg.norm(W - task.A) / np.linalg.norm(task.A)),
-                cos_mean=stats["cos_mean"], cos_ci_low=stats["cos_ci_low"],
-                cos_ci_high=stats["cos_ci_high"], frac_positive=stats["frac_positive"],
-                n_measured=stats["n"], cos_mean_early=float(np.mean(cos[:early])),
+                **_stats_summary(stats), cos_mean_early=float(np.mean(cos[:early])),
                 expected_cos=expected_cos, expected_cos_deficit_floor=expected_deficit,
                 field_asymmetry=field["mean"], field_asymmetry_max=field["max"],
                 field_error=field_error, spectral_radius=task.rho)
@@ -300,6 +321,6 @@ EXPERIMENT = Experiment(
 )
 
 if __name__ == "__main__":
-    from plasticity.cli import run_file_main
+    from plasticity.launch import run_file_main
 
     raise SystemExit(run_file_main(__file__))

@@ -19,43 +19,6 @@ def _fail(message):
     raise click.ClickException(message)
 
 
-def _parse_sets(items):
-    import yaml
-
-    out = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            _fail(f"--set {item!r}: expected key=value.")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
-        out[key.strip()] = value
-    return out
-
-
-def _read_config_file(path):
-    import yaml
-
-    try:
-        with open(path) as fh:
-            data = yaml.safe_load(fh)
-    except OSError as exc:
-        _fail(f"--config {path}: {exc.strerror}.")
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        _fail(f"--config {path}: malformed YAML{where}: {problem}.")
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        _fail(f"--config {path}: expected a mapping of config keys to values, "
-              f"got a {type(data).__name__}.")
-    return data
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="plasticity")
 def cli():
@@ -94,42 +57,13 @@ def _run_options(fn):
 
 def _do_run(experiment, preset, sets, config_file, seed, out, quiet, *, resume=None,
             checkpoint_s=None, seed_given=True):
-    from plasticity.experiment import execute
-    from plasticity.registry import load
+    from plasticity.launch import launch, report_lines
 
-    exp = load(experiment)
-    values = _read_config_file(config_file) if config_file else {}
-    if resume is not None:
-        cfg, seed = _resume_config(exp, resume, preset, values, _parse_sets(sets), seed,
-                                   seed_given)
-    else:
-        cfg = exp.build_config(preset=preset, values=values, overrides=_parse_sets(sets))
-    path, status = execute(exp, cfg, seed=seed, out=out, preset=preset or exp.default_preset,
-                           quiet=quiet, resume=resume, checkpoint_s=checkpoint_s)
-    from plasticity.io.runfile import open_run
-
-    run = open_run(path)
-    if status == "diverged":
-        click.echo(f"{exp.name}: diverged ({run.attrs.get('message', '')})")
-    keys = ", ".join(f"{k}={_fmt(v)}" for k, v in run.summary.items())
-    click.echo(f"{exp.name} [{status}] {keys}")
-    click.echo(f"wrote {path}")
-
-
-def _resume_config(exp, path, preset, values, overrides, seed, seed_given):
-    """The config and seed of the run file ``path``; --preset/--config/--set/--seed may
-    only repeat them (execute refuses a config or seed that differs)."""
-    from plasticity.io.runfile import open_run
-
-    run = open_run(path)
-    if run.experiment != exp.name:
-        _fail(f"--resume {path}: a run of {run.experiment}, not of {exp.name}.")
-    if preset is not None and preset != run.attrs.get("preset", preset):
-        _fail(f"--resume {path}: the run used the {run.attrs.get('preset')} preset, "
-              f"not {preset}.")
-    cfg = exp.build_config(preset=run.attrs.get("preset") or None,
-                           values={**run.config, **values}, overrides=overrides)
-    return cfg, (seed if seed_given else run.seed)
+    exp, path, status = launch(experiment, preset=preset, sets=sets, config_file=config_file,
+                               seed=seed, out=out, quiet=quiet, resume=resume,
+                               checkpoint_s=checkpoint_s, seed_given=seed_given)
+    for line in report_lines(exp, path, status):
+        click.echo(line)
 
 
 def _fmt(v):
@@ -427,19 +361,13 @@ def main(argv=None):
         click.echo("plasticity: interrupted", err=True)
         return 130
     except BaseException as exc:
-        from plasticity.experiment import Interrupted
+        from plasticity.io.interrupts import Interrupted
 
         if isinstance(exc, Interrupted):
             click.echo("plasticity: terminated", err=True)
             return 143
         raise
     return 0
-
-
-def run_file_main(path, argv=None):
-    """``python experiments/NAME.py [--quick|--full] [--set ...]`` runs that file."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    return main(["run", str(path), *argv])
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ The layers, top to bottom (a module may import from its own layer and any lower 
 ====  ========================================================================
   6   cli (``plasticity.cli``, ``plasticity.__main__``): nothing imports it
   5   experiments and sweeps (the files in ``experiments/``, ``plasticity.experiment``,
-      ``plasticity.sweep``, ``plasticity.registry``)
+      ``plasticity.launch``, ``plasticity.sweep``, ``plasticity.registry``)
   4   engine, analysis, plots, the measuring front door (``plasticity.engine``,
       ``plasticity.analysis``, ``plasticity.plots``, ``plasticity.alignment``)
   3   problems (``plasticity.problems``)
@@ -48,7 +48,7 @@ PACKAGE = "plasticity"
 #: Layer of each top-level part of the package (the first name after ``plasticity.``).
 LAYERS = {
     "cli": 6, "__main__": 6,
-    "experiment": 5, "experiments": 5, "sweep": 5, "registry": 5,
+    "experiment": 5, "experiments": 5, "launch": 5, "sweep": 5, "registry": 5,
     "engine": 4, "analysis": 4, "plots": 4, "alignment": 4,
     "problems": 3,
     "rules": 2, "substrates": 2, "tasks": 2, "spiking": 2, "rl": 2,
