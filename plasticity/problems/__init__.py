@@ -1,6 +1,12 @@
 """Problems: a substrate, a task and its gradient oracle, which every alignment
-measurement consumes (:mod:`plasticity.problems.base`)."""
+measurement consumes (:mod:`plasticity.problems.base`);
+:class:`TemporalPredictionProblem`, :class:`BanditProblem` and
+:class:`SpikingEscapeProblem` the temporal-prediction, bandit and spiking problems."""
 
+from plasticity.problems.bandit import BanditProblem
 from plasticity.problems.base import Problem, check_gradient, check_problem
+from plasticity.problems.spiking import SpikingEscapeProblem
+from plasticity.problems.temporal import TemporalPredictionProblem
 
-__all__ = ["Problem", "check_gradient", "check_problem"]
+__all__ = ["BanditProblem", "Problem", "SpikingEscapeProblem", "TemporalPredictionProblem",
+           "check_gradient", "check_problem"]
