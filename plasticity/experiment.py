@@ -24,9 +24,44 @@ from plasticity.validation import Config, format_validation_error
 # Config, Interrupted, default_out, check_out, current_checkpointer and
 # raise_if_terminated live in lower layers (validation, io) so that the loops and the
 # library can use them without importing this module; they are re-exported here.
-__all__ = ["Config", "Experiment", "RunContext", "Interrupted", "execute", "default_out",
-           "check_out", "current_checkpointer", "parse_sets", "raise_if_terminated",
-           "resume_problem"]
+__all__ = ["AlignmentMeta", "Config", "Experiment", "RunContext", "Interrupted", "execute",
+           "default_out", "check_out", "current_checkpointer", "parse_sets",
+           "raise_if_terminated", "resume_problem"]
+
+@dataclass(frozen=True)
+class AlignmentMeta:
+    """What an experiment that measures alignment declares about its numbers, so that
+    ``alignment-summary`` reads them without knowing the experiment by name.
+
+    Parameters
+    ----------
+    substrate : str
+        ``"rate"``, ``"spiking"`` or ``"bandit"``: the row group in the summary.
+    loss : str
+        The loss every rule's update is judged against (its population gradient is the
+        reference), in words, e.g. ``"teacher-student squared error"``.
+    problem : str
+        The name of the :class:`~plasticity.problems.Problem` (or oracle) measured.
+    reference : str
+        ``"population"`` (exact), ``"population-estimated"`` (with standard errors), or
+        for legacy sources ``"batch"`` (the same minibatch; shown but marked).
+    rule : str, optional
+        For a run that holds one rule with unprefixed keys (``cos_mean``), its name;
+        otherwise keys are ``<rule>.cos_mean`` and the rules are read from the summary.
+    baselines : tuple of str
+        Rules that are baselines (a random direction, accept-if-better search).
+    prefix : str
+        A prefix of every alignment key in the summary (e.g. ``"align_"`` for old runs).
+    """
+
+    substrate: str
+    loss: str
+    problem: str
+    reference: str = "population"
+    rule: str | None = None
+    baselines: tuple = ()
+    prefix: str = ""
+
 
 @dataclass(frozen=True)
 class Experiment:
@@ -55,6 +90,9 @@ class Experiment:
         :func:`~plasticity.spiking.runner.simulate_into` and every other state they
         change is tracked with ``ctx.checkpointer.track``. A callable gets the config and
         returns None when it can, or the reason it cannot (e.g. a backend).
+    alignment : AlignmentMeta, optional
+        Declared by experiments whose summary holds alignment numbers under the key
+        scheme of docs/statistics.md; ``alignment-summary`` collects every such one.
     """
 
     name: str
@@ -65,6 +103,7 @@ class Experiment:
     plot: Callable | None = None
     default_preset: str = "quick"
     resumable: bool | Callable = False
+    alignment: AlignmentMeta | None = None
 
     def build_config(self, *, preset=None, values=None, overrides=None):
         """Layer defaults <- preset <- ``values`` (config file) <- ``overrides`` (--set)
