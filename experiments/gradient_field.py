@@ -82,9 +82,21 @@ from plasticity.experiment import Config, Experiment
 
 RULES = ("backprop", "feedback_alignment", "oja", "predictive_coding",
          "predictive_coding_truncated", "dendritic_prediction", "dendritic_fixed_soma",
-         "temporal_prediction", "rotation")
+         "temporal_prediction", "rotation", "hebb", "bcm", "sanger",
+         "replicator_partnership", "replicator_rps")
 LABELS = ("backprop", "feedback\nalignment", "Oja", "PC\nconverged", "PC\ntruncated",
-          "dendritic", "dendritic,\nsoma fixed", "temporal\nprediction", "rotation")
+          "dendritic", "dendritic,\nsoma fixed", "temporal\nprediction", "rotation",
+          "Hebb", "BCM", "Sanger\n(GHA)", "replicator,\npartnership", "replicator,\nRPS")
+# (field, geometry key, label): the metric- and manifold-aware tests, in drawing order
+GEOMETRIES = (("oja", "sphere", "Oja\nsphere"), ("rotation", "sphere", "rotation\nsphere"),
+              ("sanger", "spheres", "Sanger\nspheres"),
+              ("sanger", "stiefel", "Sanger\nStiefel"),
+              ("replicator_partnership", "simplex", "partner.\nsimplex"),
+              ("replicator_partnership", "shahshahani", "partner.\nShahsh."),
+              ("replicator_rps", "shahshahani", "RPS\nShahsh."))
+# the fields with a candidate objective for the descent check, in drawing order
+DESCENT = ("hebb", "bcm", "oja", "sanger", "replicator_partnership")
+DESCENT_LABELS = ("Hebb", "BCM", "Oja", "Sanger", "partner-\nship")
 
 
 class GradientFieldConfig(Config):
@@ -93,7 +105,9 @@ class GradientFieldConfig(Config):
     n_outputs: int = Field(3, ge=1, description="outputs of the student network")
     n_batch: int = Field(256, ge=1, description="samples in the fixed full batch")
     eta: float = Field(0.1, gt=0, description="learning rate of every rule (scales F only)")
-    oja_inputs: int = Field(5, ge=2, description="input dimension of the Oja unit")
+    oja_inputs: int = Field(5, ge=3, description="input dimension of the Oja, Hebb, BCM and "
+                                                 "Sanger units (>= 3: on the circle every "
+                                                 "tangent field passes)")
     rotation_dim: int = Field(6, ge=2, description="dimension of the planted rotation")
     n_states: int = Field(8, ge=1, description="random states per rule")
     radius: float = Field(0.5, gt=0, description="spread of the states, relative to the "
@@ -111,6 +125,17 @@ class GradientFieldConfig(Config):
                                                        "(1/ms)")
     tp_dim: int = Field(4, ge=1, description="dimension of the linear dynamical system")
     tp_pairs: int = Field(200, ge=1, description="fixed pairs of the temporal field")
+    gha_outputs: int = Field(2, ge=2, description="outputs of the Sanger (GHA) field")
+    rep_types: int = Field(3, ge=3, description="types of the replicator partnership game "
+                                                "(>= 3: on the 1-D simplex every field "
+                                                "passes)")
+    flow_starts: int = Field(4, ge=1, description="starts of the descent check's flows")
+    flow_steps: int = Field(100, ge=1, description="RK4 steps per flow")
+    flow_dt: float = Field(0.1, gt=0, le=0.5, description="RK4 step in units of the "
+                                                          "field's fastest time constant")
+    floor_tol: float = Field(1e-6, gt=0, lt=1e-2, description="pass threshold of the "
+                                                              "asymmetries (above the "
+                                                              "finite-difference floor)")
 
 
 def _states(theta0, n, radius, rng):
@@ -186,20 +211,32 @@ def run(cfg: GradientFieldConfig, ctx):
     fields["rotation"] = R.__matmul__
     starts["rotation"] = np.zeros(cfg.rotation_dim)
 
+    # The fields added for the metric-aware tests draw from their own streams, after all
+    # the others: the nine fields above keep their numbers.
+    new_rng = ctx.child_rng()
+    hebbian = _hebbian_fields(cfg, X, w0, new_rng)
+    replicator = _replicator_fields(cfg, new_rng)
+
     rec = ctx.recorder
     summary = {"backprop.field_error": bp_error, "oja.mean_field_error": oja_error,
                "dendritic.field_error": dend_error,
                "temporal_prediction.field_error": tp_error,
-               "eps": cfg.eps, "n_states": cfg.n_states}
+               "eps": cfg.eps, "n_states": cfg.n_states, "floor_tol": cfg.floor_tol}
+    euclid = {}
     n_rows = 0
-    with ctx.progress(len(RULES), "gradient-field") as bar:
+    with ctx.progress(len(RULES) + len(GEOMETRIES), "gradient-field") as bar:
         for i, name in enumerate(RULES):
-            if name == "rotation":
-                thetas = state_rng.standard_normal((cfg.n_states, cfg.rotation_dim))
+            if name in hebbian or name in replicator:
+                spec = hebbian.get(name) or replicator[name]
+                field, thetas = spec["field"], spec["states"]
             else:
-                n = cfg.pc_states if name.startswith("predictive_coding") else cfg.n_states
-                thetas = _states(starts[name], n, cfg.radius, state_rng)
-            res = field_asymmetry_over(fields[name], thetas, cfg.eps)
+                field = fields[name]
+                if name == "rotation":
+                    thetas = state_rng.standard_normal((cfg.n_states, cfg.rotation_dim))
+                else:
+                    n = cfg.pc_states if name.startswith("predictive_coding") else cfg.n_states
+                    thetas = _states(starts[name], n, cfg.radius, state_rng)
+            res = field_asymmetry_over(field, thetas, cfg.eps)
             for k, value in enumerate(res["values"]):
                 rec.append("asymmetry", n_rows + k,
                            units={"rule_index": "1", "state": "1", "asymmetry": "1"},
@@ -208,9 +245,219 @@ def run(cfg: GradientFieldConfig, ctx):
             summary[f"{name}.asymmetry"] = res["mean"]
             summary[f"{name}.asymmetry_max"] = res["max"]
             summary[f"{name}.n_params"] = int(thetas.shape[1])
+            euclid[name] = (res["max"], thetas)
             n_rows += len(res["values"])
             bar.update(1)
+        specs = dict(hebbian, **replicator)
+        specs["oja"] = {"field": oja_field,
+                        "formula": lambda w: cfg.eta * (C @ w - (w @ C @ w) * w)}
+        specs["rotation"] = {"field": fields["rotation"]}
+        geometry = _geometry_tests(cfg, specs, euclid, rec, summary, bar)
+    _descent_checks(cfg, specs, euclid, C, X, new_rng, summary)
+    for name in RULES:
+        summary[f"{name}.verdict"] = _verdict(cfg, name, euclid[name][0], geometry, summary)
     ctx.summary(**summary)
+
+
+# where each geometry test lives, as a verdict says it, and its manifold's name
+_WHERE = {"sphere": ("on the sphere", "the sphere"),
+          "spheres": ("on the product of spheres", "the product of spheres"),
+          "stiefel": ("on the Stiefel manifold", "the Stiefel manifold"),
+          "simplex": ("on the simplex (induced Euclidean metric)", "the simplex"),
+          "shahshahani": ("on the simplex with the Shahshahani metric", "the simplex")}
+
+
+def _geometry_tests(cfg, specs, euclid, rec, summary, bar):
+    """The manifold- and metric-aware asymmetries of :data:`GEOMETRIES`."""
+    from plasticity.analysis import field_metric as fm
+
+    n_oja, k_gha = cfg.oja_inputs, cfg.gha_outputs
+    manifolds = {"sphere": lambda n: fm.sphere(n),
+                 "spheres": lambda n: fm.product_of_spheres(k_gha, n // k_gha),
+                 "stiefel": lambda n: fm.stiefel(k_gha, n // k_gha),
+                 "simplex": fm.simplex, "shahshahani": fm.simplex}
+    out = {}
+    n_rows = 0
+    for g, (name, key, _) in enumerate(GEOMETRIES):
+        thetas = euclid[name][1]
+        n = thetas.shape[1]
+        manifold = (fm.sphere(n, radius=None) if name == "rotation"
+                    else manifolds[key](n if key != "sphere" else n_oja))
+        # the states of the Euclidean test, placed on the manifold (the replicator's are
+        # on the simplex already; the rotation is tangent to the sphere through each)
+        on = np.array([manifold.retract(t) for t in thetas])
+        metric = fm.shahshahani_metric if key == "shahshahani" else None
+        res = fm.geometry_asymmetry_over(specs[name]["field"], on, manifold=manifold,
+                                         metric_fn=metric, eps=cfg.eps)
+        for k, value in enumerate(res["values"]):
+            rec.append("geometry", n_rows + k,
+                       units={"geometry_index": "1", "state": "1", "asymmetry": "1"},
+                       index_units="evaluation", geometry_index=g, state=k,
+                       asymmetry=float(value))
+        n_rows += len(res["values"])
+        summary[f"{name}.asymmetry_{key}"] = res["mean"]
+        summary[f"{name}.asymmetry_{key}_max"] = res["max"]
+        summary[f"{name}.tangency_{key}"] = res["tangency"]
+        out[(name, key)] = {"asymmetry": res["max"], "tangency": res["tangency"],
+                            "states": on, "manifold": manifold, "metric": metric}
+        specs[name].setdefault("geometry_states", {})[key] = on
+        bar.update(1)
+    return out
+
+
+def _descent_checks(cfg, specs, euclid, C, X, rng, summary):
+    """The descent (Lyapunov) check of each field in :data:`DESCENT` against its candidate
+    objective: RK4 flows of the closed-form mean field, and the pointwise sign."""
+    from plasticity.analysis import field_metric as fm
+    from plasticity.analysis.field import jacobian
+    from plasticity.analysis.field_descent import descent_along_flow, pointwise_descent
+
+    k_gha, n = cfg.gha_outputs, cfg.oja_inputs
+
+    def rayleigh(w):
+        return 0.5 * (w @ C @ w) / (w @ w)
+
+    def bcm_objective(w):
+        y = X @ w
+        return np.mean(y**3) / 3.0 - np.mean(y**2) ** 2 / 4.0
+
+    def bcm_grad(w):
+        y = X @ w
+        return (y**2) @ X / len(X) - np.mean(y**2) * (y @ X) / len(X)
+
+    A = specs["replicator_partnership"]["A"]
+    candidates = {
+        "hebb": ("w.Cw/2", lambda w: 0.5 * w @ C @ w, lambda w: C @ w, None, None),
+        "bcm": ("E[y^3]/3 - E[y^2]^2/4", bcm_objective, bcm_grad, None, None),
+        "oja": ("R", rayleigh, lambda w: (C @ w - 2.0 * rayleigh(w) * w) / (w @ w),
+                fm.sphere(n), None),
+        "sanger": ("tr(W C W^T)/2", lambda t: 0.5 * np.trace(
+            t.reshape(k_gha, n) @ C @ t.reshape(k_gha, n).T),
+            lambda t: (t.reshape(k_gha, n) @ C).ravel(), None, None),
+        "replicator_partnership": ("V = x.Ax/2", lambda x: 0.5 * x @ A @ x,
+                                   lambda x: A @ x, fm.simplex(cfg.rep_types),
+                                   fm.shahshahani_metric),
+    }
+    for name in DESCENT:
+        label, f, grad, manifold, metric = candidates[name]
+        formula = specs[name]["formula"]
+        thetas = euclid[name][1]
+        # the states of the pointwise check: on the manifold where the claim is made (the
+        # sphere for Oja), on the product of spheres for Sanger, else the Euclidean ones
+        if name == "oja":
+            states = np.array([manifold.retract(t) for t in thetas])
+        elif name == "sanger":
+            states = specs["sanger"]["geometry_states"]["spheres"]
+        else:
+            states = thetas
+        flow_starts = states[:cfg.flow_starts]
+        # one step is flow_dt of the fastest time constant 1 / rho, rho = ||J||_2 at the
+        # first start: RK4's relative error per step is then O(flow_dt^5)
+        rho = float(np.linalg.norm(jacobian(formula, flow_starts[0], cfg.eps), 2))
+        flow = descent_along_flow(formula, f, flow_starts, step=cfg.flow_dt / rho,
+                                  n_steps=cfg.flow_steps, ascent=True)
+        point = pointwise_descent(formula, f, states, ascent=True, grad_fn=grad,
+                                  manifold=manifold, metric_fn=metric)
+        summary[f"{name}.objective"] = label
+        summary[f"{name}.descent_frac"] = flow["frac"]
+        summary[f"{name}.descent_max_violation"] = flow["max_violation"]
+        summary[f"{name}.descent_pointwise_frac"] = point["frac"]
+        summary[f"{name}.steepest_cos_min"] = point["cos_min"]
+        summary[f"{name}.flow_step"] = cfg.flow_dt / rho
+        if name != "oja":  # Oja's rule-against-formula error is recorded above
+            summary[f"{name}.mean_field_error"] = float(max(
+                np.max(np.abs(specs[name]["field"](t) - formula(t))) for t in states))
+
+
+def _verdict(cfg, name, euclidean, geometry, summary):
+    from plasticity.analysis.field_descent import Geometry, field_verdict
+
+    geoms = []
+    for field, key, _ in GEOMETRIES:
+        if field != name:
+            continue
+        res = geometry[(field, key)]
+        where, surface = _WHERE[key]
+        # the steepest-direction cosine is measured in the geometry of the claim
+        claim = {"oja": "sphere", "replicator_partnership": "shahshahani"}.get(name)
+        cos = summary.get(f"{name}.steepest_cos_min") if key == claim else None
+        geoms.append(Geometry(where, res["asymmetry"], res["tangency"], cos, surface))
+    objective = summary.get(f"{name}.objective")
+    objective = objective.split(" = ")[0] if objective else None
+    return field_verdict(euclidean, tol=cfg.floor_tol, geometries=geoms,
+                         objective=objective, ascent=True,
+                         flow_frac=summary.get(f"{name}.descent_frac"),
+                         pointwise_frac=summary.get(f"{name}.descent_pointwise_frac"))
+
+
+def _hebbian_fields(cfg, X, w0, rng):
+    """Hebb, BCM (threshold at its fixed point E[y^2]) and Sanger mean fields over ``X``.
+
+    Each rule is called once per sample from the same state (a one-sample window is one
+    exact step) and the deltas averaged: the exact mean field, as for Oja.
+    """
+    from plasticity.rules.hebbian import BCM, Hebb, Sanger
+
+    eta, k = cfg.eta, cfg.gha_outputs
+    C = X.T @ X / len(X)
+    hebb, bcm, gha = Hebb(eta=eta), BCM(eta=eta, rectify=False), Sanger(eta=eta)
+
+    def mean_over_samples(rule, W, state=None):
+        total = np.zeros_like(W)
+        for x in X:
+            total += rule.update({"input": x}, state, {"W_out": W})[0]["W_out"]
+        return total / len(X)
+
+    def hebb_field(w):
+        return mean_over_samples(hebb, w.reshape(1, -1))[0]
+
+    def bcm_field(w):
+        # the sliding threshold replaced by its fixed point E[y^2] at this w
+        theta = np.array([np.mean((X @ w) ** 2)])
+        return mean_over_samples(bcm, w.reshape(1, -1), theta)[0]
+
+    def bcm_formula(w):
+        y = X @ w
+        return eta * ((y * (y - np.mean(y**2))) @ X) / len(X)
+
+    def sanger_field(t):
+        return mean_over_samples(gha, t.reshape(k, -1)).ravel()
+
+    def sanger_formula(t):
+        W = t.reshape(k, -1)
+        return (eta * (W @ C - np.tril(W @ C @ W.T) @ W)).ravel()
+
+    W0 = rng.standard_normal((k, X.shape[1]))
+    W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
+    return {
+        "hebb": {"field": hebb_field, "formula": lambda w: eta * C @ w,
+                 "states": _states(w0, cfg.n_states, cfg.radius, rng)},
+        "bcm": {"field": bcm_field, "formula": bcm_formula,
+                "states": _states(w0, cfg.n_states, cfg.radius, rng)},
+        "sanger": {"field": sanger_field, "formula": sanger_formula,
+                   "states": _states(W0.ravel(), cfg.n_states, cfg.radius, rng)},
+    }
+
+
+def _replicator_fields(cfg, rng):
+    """The replicator partnership game (``rep_types`` types, symmetric payoffs) and
+    rock-paper-scissors, from the replicator-selection experiment's own pieces."""
+    import sys
+
+    from plasticity.registry import load
+
+    rep = sys.modules[load("replicator-selection").run.__module__]
+    k = cfg.rep_types
+    M = rng.normal(0.0, 1.0, (k, k))
+    A = 0.5 * (M + M.T)
+    partnership = rep.replicator(lambda x: A @ x)
+    rps = rep.replicator(lambda x: rep.RPS @ x)
+    return {
+        "replicator_partnership": {"field": partnership, "formula": partnership, "A": A,
+                                   "states": rep._interior(rng, cfg.n_states, k)},
+        "replicator_rps": {"field": rps, "formula": rps,
+                           "states": rep._interior(rng, cfg.n_states, 3)},
+    }
 
 
 def _pc_fields(cfg, net, like, batch):
