@@ -245,13 +245,16 @@ def _cos(inner, sq_norm, grad_norm):
 def _bootstrap(acc, metric, a_hat, s_hat, grad_norm, *, n_boot, ci_level):
     """Bootstrap over (block means of) draws of the debiased cosine.
 
-    Works on the Gram matrix ``G = B M B^T`` of the block means ``B`` and their inner
-    products ``h_b = -B g`` only, so each resample costs ``O(n_blocks^2)``. A resample
-    with counts ``w`` gives ``a* = w.h / m`` and the unbiased squared norm over pairs of
-    distinct draws ``S* = (w^T G w - sum_j w_j^2 G_jj) / (m - 1)^2`` (``m`` block means;
-    ``E*[S*] = S_b``, the estimate from the block means, so the bootstrap distribution is
-    centred on the debiased estimate and not on the plain mean's squared norm). Its
-    fluctuations are carried onto the all-draw estimates ``a_hat``, ``s_hat``.
+    Works on the Gram matrix ``G = B M B^T`` of the ``m`` block means ``B`` and their
+    inner products ``h_b = -B g`` only, so each resample costs ``O(m^2)``. A resample
+    with counts ``w`` has ``a* = w.h / m`` and the debiased squared norm recomputed on it,
+    ``S* = |mean*|^2 - tr(Cov*)/m = (w^T G w - sum_j w_j G_jj) / (m (m - 1))``. Under
+    resampling ``E*[a*] = mean(h)`` and ``E*[S*] = |mean(B)|^2`` exactly (the plug-in
+    value: the bootstrap world's truth), so the resampled *errors* ``a* - mean(h)`` and
+    ``S* - |mean(B)|^2`` are carried onto the all-draw estimates ``a_hat`` and ``s_hat``
+    and the cosine recomputed; the interval is the percentile interval of those cosines.
+    Centring the percentile interval on the plain resampled cosines instead would centre
+    it on the biased raw cosine.
 
     Returns ``(low, high, se)``.
     """
@@ -270,14 +273,14 @@ def _bootstrap(acc, metric, a_hat, s_hat, grad_norm, *, n_boot, ci_level):
     diag = np.diag(gram).copy()
     hb = -(blocks @ acc["gflat"])
     a_b = float(hb.mean())
-    s_b = float((gram.sum() - diag.sum()) / (m * (m - 1)))
+    s_b = float(gram.sum()) / m**2
     rng = acc["boot_rng"]
     thetas = []
     for start in range(0, n_boot, 256):
         w = rng.multinomial(m, np.full(m, 1.0 / m), size=min(256, n_boot - start))
         w = w.astype(np.float64)
         quad = np.einsum("rj,rj->r", w @ gram, w)
-        s_star = (quad - (w * w) @ diag) / (m - 1) ** 2
+        s_star = (quad - w @ diag) / (m * (m - 1))
         a_star = w @ hb / m
         thetas.append(_cos(a_hat + (a_star - a_b), s_hat + (s_star - s_b), grad_norm))
     theta = np.concatenate(thetas)
