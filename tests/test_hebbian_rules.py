@@ -259,8 +259,11 @@ def test_oja_finds_the_first_principal_component():
     norm = np.linalg.norm(w)
     cos = abs(w @ Q[:, 0]) / norm
     pred = np.sum(eta * lam[0] * lam[1:] / (2 * (lam[0] - lam[1:])))
+    # (the weights of that chi-square give it about 3.3 effective degrees of freedom;
+    # measured over 30 other seeds: (1 - cos^2) / pred at most 4.4, mean 0.95; the norm's
+    # deviation from its O(eta) prediction at most 0.0008)
     assert 1 - cos**2 < 6 * pred
-    assert cos > 0.99
+    assert cos > 0.99  # the number; 6 * pred = 0.019 already implies cos > 0.990
     assert abs(norm - 1) < 0.02
     assert abs(norm**2 - 1 - eta * lam[1:].sum() / 2) < 0.005
 
@@ -268,23 +271,34 @@ def test_oja_finds_the_first_principal_component():
 def test_sanger_finds_the_top_components_in_order():
     # Same linearisation as for Oja, row by row; the coupling of row k to the rows above
     # it makes the per-row sum over m != k of eta lam_k lam_m / (2 |lam_k - lam_m|) a
-    # rough guide rather than an exact mean, so the bound is a generous 6 times it.
+    # rough guide (`pred`) rather than an exact mean of sin^2 of the row's angle to its
+    # eigenvector. One sample of sin^2 at the end of the run is too heavy-tailed to bound
+    # (over 30 seeds it reached 6 pred, and cos fell to 0.968), so sin^2 is averaged over
+    # the last 40 windows of 1,000 samples, each longer than the slowest correlation time
+    # (1 / (eta (lam_3 - lam_4)) = 500 samples). Over 30 other seeds that average was
+    # 1.03 +- 0.18, 0.77 +- 0.10 and 0.55 +- 0.06 times pred for rows 1-3 (largest 1.65):
+    # 3 pred is more than 10 standard deviations away. The norms: |w_k|^2 - 1 is
+    # O(eta sum(lam) / 2) = 0.0105 (measured time averages 0.0028, -0.0003, -0.0010).
     rng = np.random.default_rng(5)
     lam = np.array([5.0, 3.0, 1.5, 0.5, 0.3, 0.2])
     Q = _rotation(6, rng)
     eta, k = 0.002, 3
     X = _gaussian(lam, Q, 50_000, rng)  # slowest rate eta (lam_3 - lam_4): 500 samples
     W = rng.normal(size=(k, 6)) * 0.1
-    delta, _ = Sanger(eta=eta, pre="x", target="W").update({"x": X}, None, {"W": W})
-    W = W + delta["W"]
-    cos = np.abs(W @ Q) / np.linalg.norm(W, axis=1)[:, None]  # (k, 6)
-    assert list(np.argmax(cos, axis=1)) == [0, 1, 2]
+    rule = Sanger(eta=eta, pre="x", target="W")
+    sin2, norms = [], []
+    for j in range(50):  # the rule is online: the windows only add checkpoints
+        W = W + rule.update({"x": X[1000 * j:1000 * (j + 1)]}, None, {"W": W})[0]["W"]
+        if j >= 10:  # 10,000 samples: 20 slowest time constants of convergence
+            cos = np.abs(W @ Q) / np.linalg.norm(W, axis=1)[:, None]  # (k, 6)
+            assert list(np.argmax(cos, axis=1)) == [0, 1, 2]
+            sin2.append(1 - np.diag(cos[:, :k]) ** 2)
+            norms.append(np.linalg.norm(W, axis=1))
     for i in range(k):
         others = np.delete(lam, i)
         pred = np.sum(eta * lam[i] * others / (2 * np.abs(lam[i] - others)))
-        assert 1 - cos[i, i] ** 2 < 6 * pred
-        assert cos[i, i] > 0.98
-    np.testing.assert_allclose(np.linalg.norm(W, axis=1), 1.0, atol=0.02)
+        assert np.mean(sin2, axis=0)[i] < 3 * pred
+    np.testing.assert_allclose(np.mean(norms, axis=0), 1.0, atol=0.01)
 
 
 def test_bcm_becomes_selective_at_the_predicted_fixed_point():
@@ -296,10 +310,18 @@ def test_bcm_becomes_selective_at_the_predicted_fixed_point():
     # correlation time of y_pref (linearising y (y - y^2 / K) at y = K gives a restoring
     # rate eta K |x|^2 per presentation, one sample in K: 1 / eta = 500 samples), so their
     # mean has a standard error close to sd / sqrt(100).
+    # The approach to the fixed point slows as the patterns approach linear dependence,
+    # so the setup draws patterns until the Gram matrix's smallest eigenvalue exceeds
+    # 0.15 (this seed's first draw: 0.17). Over 30 other seeds whose first draw met that,
+    # |mean y_pref - K| reached at most 0.31 of the tolerance below and the selectivity
+    # was >= 0.97; one draw at 0.03 reached 0.94 of it.
     rng = np.random.default_rng(6)
     K, n = 4, 10
-    P = rng.uniform(0, 1, size=(K, n)) ** 3  # overlapping patterns (Gram eigenvalues > 0.2)
-    P /= np.linalg.norm(P, axis=1, keepdims=True)
+    while True:
+        P = rng.uniform(0, 1, size=(K, n)) ** 3  # overlapping patterns
+        P /= np.linalg.norm(P, axis=1, keepdims=True)
+        if np.linalg.eigvalsh(P @ P.T).min() > 0.15:
+            break
     rule = BCM(eta=0.002, tau_theta=10.0, pre="x", target="W")
     params = {"W": rng.uniform(0, 0.1, size=(1, n))}
     state = rule.init(params)

@@ -438,14 +438,17 @@ def test_poisson_statistics(rate_hz, dt):
     assert np.all(np.diff(key) > 0)
     rate = ids.size / (n * T_ms * 1e-3)
     se = math.sqrt(p * (1 - p) / (n * steps)) / (dt * 1e-3)
-    assert abs(rate - rate_hz) < 3 * se, (rate, rate_hz, se)
+    # 4 standard errors, as below (3 would fail for 1 seed in 370; seeds 0-19 gave
+    # |z| <= 2.1 for both rates)
+    assert abs(rate - rate_hz) < 4 * se, (rate, rate_hz, se)
     counts = np.bincount(ids, minlength=n)
     fano = counts.var(ddof=1) / counts.mean()
     lam = steps * p * (1 - p)
     kurt = (1 - 6 * p * (1 - p)) / lam
     sd = (1 - p) * math.sqrt(2 / (n - 1) + kurt / n)
+    # (a fixed |fano - 1| < 0.15 was 3 sd from the mean 1 - p = 0.94 at 600 Hz: seeds
+    # 0-19 reached 0.129; the check against 1 - p is the exact statement)
     assert abs(fano - (1 - p)) < 4 * sd, (fano, 1 - p, sd)
-    assert abs(fano - 1) < 0.15
     # population count per step: Binomial(n, p) too (mean and variance)
     per_step = np.bincount(np.rint(t / dt).astype(np.int64), minlength=steps)
     m, v = per_step.mean(), per_step.var(ddof=1)
