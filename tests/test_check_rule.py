@@ -193,3 +193,49 @@ def test_reused_delta_buffer():
         return {"b_out": self.buf}, state + 1
 
     _expect(_rule(update, init=init), "delta not reused", "delta['b_out']")
+
+
+class Baseline:
+    """Reward minus a running baseline times a fixed direction; init sets no baseline."""
+
+    name = "bad-rule"
+
+    def init(self, params):
+        return {"b": None}
+
+    def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+        b = reward if state["b"] is None else state["b"]
+        return {"b_out": (reward - b) * np.ones(3)}, {"b": b + 0.5 * (reward - b)}
+
+
+def test_given_state_is_where_the_updates_start():
+    warm = check_rule(Baseline(), reward=1.0, state={"b": 0.25})
+    assert warm["passed"][-1] == "delta not reused" and warm["state_compared"]
+
+    # a rule that needs a warm state fails from init's and passes from the given one
+    class NeedsBaseline(Baseline):
+        def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+            if state["b"] is None:
+                raise ValueError("no baseline yet")
+            return super().update(signals, state, params, reward=reward)
+
+    _expect(NeedsBaseline(), "update", "ValueError: no baseline yet")
+    assert check_rule(NeedsBaseline(), reward=1.0, state={"b": 0.25})["passed"] == \
+        warm["passed"]
+
+    # the given state is the one checked: a rule that mutates it in place is caught
+    class Mutating(Baseline):
+        def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+            state["b"] = 0.0
+            return {"b_out": np.ones(3)}, state
+
+    with pytest.raises(RuleError, match="'state not mutated' check: .*state\\['b'\\]"):
+        check_rule(Mutating(), reward=1.0, state={"b": 0.25})
+
+    # init is still called and checked when a state is given
+    class BrokenInit(Baseline):
+        def init(self, params):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuleError, match="'init' check: .*RuntimeError: boom"):
+        check_rule(BrokenInit(), reward=1.0, state={"b": 0.25})

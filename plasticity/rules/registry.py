@@ -1,9 +1,9 @@
 """Every built-in rule, what it applies to, and a small valid example of its use.
 
-:func:`all_rules` is scikit-learn's ``all_estimators`` idea: it lists every rule class
-exported by :mod:`plasticity.rules` (anything in ``plasticity.rules.__all__`` with
-``init`` and ``update`` that is not the :class:`~plasticity.rules.base.Rule` base or the
-:class:`~plasticity.rules.base.RuleProtocol`), with
+:func:`all_rules` is scikit-learn's ``all_estimators`` idea: it lists every built-in rule
+class (every public subclass of :class:`~plasticity.rules.base.Rule` defined in a module
+of :mod:`plasticity.rules`; each is exported in ``plasticity.rules.__all__``, and nothing
+else exported there is a rule but the ``Rule`` base and the ``RuleProtocol``), with
 
 ``name``
     ``cls.name``, the name used in summary keys.
@@ -17,12 +17,12 @@ exported by :mod:`plasticity.rules` (anything in ``plasticity.rules.__all__`` wi
     gradient of ``loss_fn``), enough for :func:`plasticity.rules.checks.check_rule` and
     for the expected-update analysis.
 
-The examples live in one table here (:data:`_EXAMPLES`, keyed by class name) rather than
+The examples live in one table here (:func:`_examples`, keyed by class name) rather than
 in the rule modules, so that the modules stay about the rules. The table must have one
-entry per exported rule and no other: :func:`all_rules` raises a
-:class:`~plasticity.errors.RuleError` naming the class when a rule is exported without
-an entry (or without a ``substrates`` declaration), so a new rule cannot silently escape
-the contract tests (``tests/test_all_rules.py``).
+entry per rule class and no other: :func:`all_rules` raises a
+:class:`~plasticity.errors.RuleError` naming the class when a rule has no entry (or no
+``substrates`` declaration), so a new rule cannot silently escape the contract tests
+(``tests/test_all_rules.py``).
 
 What the substrates mean
 ------------------------
@@ -50,8 +50,10 @@ information.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -250,54 +252,74 @@ def _sequence(seed):
                        "sequence")
 
 
-def _import(name):
-    """A class of :mod:`plasticity.rules` by name (imported on use: the table is built
-    before the package has finished importing)."""
-    import plasticity.rules as rules
-
-    return getattr(rules, name)
-
-
 def _examples() -> dict[str, Callable]:
-    """Class name -> ``build(seed) -> RuleExample``; exactly one per exported rule."""
-    r = _import
+    """Class name -> ``build(seed) -> RuleExample``; exactly one per built-in rule."""
+    from plasticity.rules.gradient import Backprop, FeedbackAlignment
+    from plasticity.rules.hebbian import BCM, Covariance, Hebb, Oja, Sanger
+    from plasticity.rules.perturbation import NodePerturbation, WeightPerturbation
+    from plasticity.rules.predictive_coding import PredictiveCoding
+    from plasticity.rules.reward import Reinforce, ThreeFactor
+    from plasticity.rules.selection import (
+        EvolutionStrategies,
+        GeneticAlgorithm,
+        HillClimbing,
+        SimulatedAnnealing,
+    )
+    from plasticity.rules.spiking import PairSTDPTrial, SpikeNodePerturbation
+
     return {
-        "Backprop": _ff_example(lambda net, s: r("Backprop")(net=net, eta=0.05)),
+        "Backprop": _ff_example(lambda net, s: Backprop(net=net, eta=0.05)),
         "FeedbackAlignment": _ff_example(
-            lambda net, s: r("FeedbackAlignment")(net=net, eta=0.05, seed=s)),
+            lambda net, s: FeedbackAlignment(net=net, eta=0.05, seed=s)),
         "NodePerturbation": _ff_example(
-            lambda net, s: r("NodePerturbation")(net=net, eta=0.05, sigma=1e-3)),
+            lambda net, s: NodePerturbation(net=net, eta=0.05, sigma=1e-3)),
         "WeightPerturbation": _ff_example(
-            lambda net, s: r("WeightPerturbation")(eta=1e-3, sigma=1e-3, n_samples=2)),
+            lambda net, s: WeightPerturbation(eta=1e-3, sigma=1e-3, n_samples=2)),
         "EvolutionStrategies": _ff_example(
-            lambda net, s: r("EvolutionStrategies")(eta=0.005, sigma=0.05, population=6)),
-        "HillClimbing": _ff_example(lambda net, s: r("HillClimbing")(sigma=0.01, adapt=True)),
+            lambda net, s: EvolutionStrategies(eta=0.005, sigma=0.05, population=6)),
+        "HillClimbing": _ff_example(lambda net, s: HillClimbing(sigma=0.01, adapt=True)),
         "SimulatedAnnealing": _ff_example(
-            lambda net, s: r("SimulatedAnnealing")(sigma=0.01, t0=0.01, cooling=0.99)),
+            lambda net, s: SimulatedAnnealing(sigma=0.01, t0=0.01, cooling=0.99)),
         "GeneticAlgorithm": _ff_example(
-            lambda net, s: r("GeneticAlgorithm")(population=6, sigma=0.01)),
+            lambda net, s: GeneticAlgorithm(population=6, sigma=0.01)),
         "PredictiveCoding": _ff_example(
-            lambda net, s: r("PredictiveCoding")(net=net, eta=0.05, n_inference=20)),
-        "Hebb": _hebbian(r("Hebb"), eta=1e-3, normalize="multiplicative"),
-        "Oja": _hebbian(r("Oja"), eta=1e-3),
-        "Sanger": _hebbian(r("Sanger"), eta=1e-3),
-        "BCM": _hebbian(r("BCM"), eta=1e-3, tau_theta=10.0),
-        "Covariance": _hebbian(r("Covariance"), eta=1e-3, tau_mean=10.0),
-        "PairSTDPTrial": _spiking(lambda: r("PairSTDPTrial")()),
-        "SpikeNodePerturbation": _spiking(lambda: r("SpikeNodePerturbation")(), warm=True),
+            lambda net, s: PredictiveCoding(net=net, eta=0.05, n_inference=20)),
+        "Hebb": _hebbian(Hebb, eta=1e-3, normalize="multiplicative"),
+        "Oja": _hebbian(Oja, eta=1e-3),
+        "Sanger": _hebbian(Sanger, eta=1e-3),
+        "BCM": _hebbian(BCM, eta=1e-3, tau_theta=10.0),
+        "Covariance": _hebbian(Covariance, eta=1e-3, tau_mean=10.0),
+        "PairSTDPTrial": _spiking(PairSTDPTrial),
+        "SpikeNodePerturbation": _spiking(SpikeNodePerturbation, warm=True),
         "DendriticPrediction": _dendritic,
-        "Reinforce": _bandit(lambda: r("Reinforce")(eta=0.1, baseline_rate=0.2)),
-        "ThreeFactor": _bandit(lambda: r("ThreeFactor")(eta=0.1, baseline_rate=0.2)),
+        "Reinforce": _bandit(lambda: Reinforce(eta=0.1, baseline_rate=0.2)),
+        "ThreeFactor": _bandit(lambda: ThreeFactor(eta=0.1, baseline_rate=0.2)),
         "TemporalPrediction": _sequence,
     }
 
 
-def _is_rule_class(obj) -> bool:
-    from plasticity.rules.base import Rule, RuleProtocol
+def _rule_classes() -> dict[str, type]:
+    """Every built-in rule class, by class name: the public subclasses of
+    :class:`~plasticity.rules.base.Rule` defined in the public modules of this package.
 
-    return (isinstance(obj, type) and obj not in (Rule, RuleProtocol)
-            and callable(getattr(obj, "init", None))
-            and callable(getattr(obj, "update", None)))
+    Found by walking the modules, as scikit-learn's ``all_estimators`` does (not by
+    reading the package's ``__all__``, which would make this module and the package
+    import each other), so a rule is found even when it is missing from
+    ``plasticity.rules.__all__``; ``tests/test_all_rules.py`` checks that every one is
+    exported and that nothing else exported is a rule.
+    """
+    from plasticity.rules.base import Rule
+
+    found = {}
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        if path.stem.startswith("_") or path.stem == "registry":
+            continue
+        module = importlib.import_module(f"{__package__}.{path.stem}")
+        for name, obj in vars(module).items():
+            if (isinstance(obj, type) and issubclass(obj, Rule) and obj is not Rule
+                    and obj.__module__ == module.__name__ and not name.startswith("_")):
+                found[name] = obj
+    return found
 
 
 def _substrates(cls) -> tuple[str, ...]:
@@ -314,7 +336,7 @@ def _substrates(cls) -> tuple[str, ...]:
 
 
 def all_rules(substrate=None) -> list[RuleInfo]:
-    """Every rule class exported by :mod:`plasticity.rules`, sorted by name.
+    """Every built-in rule class of :mod:`plasticity.rules`, sorted by name.
 
     Parameters
     ----------
@@ -330,8 +352,8 @@ def all_rules(substrate=None) -> list[RuleInfo]:
     Raises
     ------
     RuleError
-        When an exported rule class has no example in this module's table, declares no
-        (or unknown) substrates, or the table names a class that is not exported.
+        When a rule class has no example in this module's table, declares no (or
+        unknown) substrates, or the table names a class that is not a rule.
     InvalidParameterError
         For an unknown ``substrate``.
 
@@ -340,23 +362,21 @@ def all_rules(substrate=None) -> list[RuleInfo]:
     >>> [info.name for info in all_rules("bandit")]
     ['reinforce', 'three_factor']
     """
-    import plasticity.rules as rules
-
     if substrate is not None and substrate not in SUBSTRATES:
         raise InvalidParameterError(f"Unknown substrate {substrate!r}; known: "
                                     f"{', '.join(SUBSTRATES)}.")
     table = _examples()
-    classes = {name: getattr(rules, name) for name in rules.__all__
-               if _is_rule_class(getattr(rules, name, None))}
+    classes = _rule_classes()
     missing = sorted(set(classes) - set(table))
     if missing:
-        raise RuleError(f"Exported rule(s) {', '.join(missing)} have no example in "
+        raise RuleError(f"Rule class(es) {', '.join(missing)} have no example in "
                         "plasticity.rules.registry._examples(); add one (a small valid "
                         "instance and problem) so the contract tests cover them.")
     stale = sorted(set(table) - set(classes))
     if stale:
         raise RuleError(f"plasticity.rules.registry._examples() has entries for "
-                        f"{', '.join(stale)}, which plasticity.rules does not export.")
+                        f"{', '.join(stale)}, which are not rule classes of "
+                        "plasticity.rules.")
     infos = [RuleInfo(name=cls.name if isinstance(getattr(cls, "name", None), str)
                       else cls.__name__, cls=cls, substrates=_substrates(cls),
                       _build=table[key])
