@@ -96,3 +96,88 @@ def test_errors():
     with pytest.raises(RuleError, match="state made by init"):
         FeedbackAlignment(net=net).update({}, None, params)
     assert Backprop.name == "backprop" and FeedbackAlignment.name == "feedback_alignment"
+
+
+# -- feedback matrices from the run's seed stream ------------------------------------------
+
+def _feedback(rule, params):
+    return rule.init(params)["feedback"]
+
+
+def test_resolved_feedback_alignment_draws_its_feedback_from_the_seed():
+    from plasticity.rules.resolve import builtin_rule, resolve_rule
+
+    _, net, params, _ = setup()
+    b0 = _feedback(resolve_rule("feedback_alignment", net=net, seed=0), params)
+    b1 = _feedback(resolve_rule("feedback_alignment", net=net, seed=1), params)
+    again = _feedback(builtin_rule("feedback_alignment", net=net, seed=0), params)
+    for w in b0:
+        # independent N(0, 1/fan-in) draws: equal only if the seed were ignored
+        assert not np.allclose(b0[w], b1[w])
+        np.testing.assert_array_equal(b0[w], again[w])
+    # no seed keeps the class default (seed 0), as before seeds were passed
+    default = _feedback(resolve_rule("feedback_alignment", net=net), params)
+    explicit = _feedback(FeedbackAlignment(net=net, seed=0), params)
+    for w in b0:
+        np.testing.assert_array_equal(default[w], explicit[w])
+    # a Generator (e.g. a run's child stream) gives one integer draw of [0, 2**31)
+    want = int(np.random.default_rng(5).integers(2**31))
+    rule = resolve_rule("feedback_alignment", net=net, seed=np.random.default_rng(5))
+    assert rule.seed == want
+    # rules without random matrices ignore the seed
+    assert resolve_rule("backprop", net=net, seed=3) == Backprop(net=net, eta=0.05)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0"])
+def test_bad_rule_seed_is_refused(seed):
+    from plasticity.rules.resolve import resolve_rule
+
+    _, net, _, _ = setup()
+    with pytest.raises(InvalidParameterError, match="rule seed must be a non-negative"):
+        resolve_rule("feedback_alignment", net=net, seed=seed)
+
+
+def test_a_class_that_takes_a_seed_gets_it():
+    from plasticity.rules.resolve import resolve_rule
+
+    class Seeded:
+        def __init__(self, seed=0):
+            self.seed = seed
+
+        def init(self, params):
+            return None
+
+        def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+            return {}, state
+
+    class Unseeded(Seeded):
+        def __init__(self):
+            super().__init__(seed=-7)
+
+    _, net, _, _ = setup()
+    assert resolve_rule(Seeded, net=net, seed=11).seed == 11
+    assert resolve_rule(Seeded, net=net).seed == 0
+    assert resolve_rule(Unseeded, net=net, seed=11).seed == -7
+
+
+def test_feedback_alignment_experiment_draws_feedback_per_run_seed(cli, tmp_path,
+                                                                   monkeypatch):
+    # The experiment builds FA itself, with a seed drawn from the run's stream: runs with
+    # seeds 0 and 1 must use different feedback matrices, reruns of a seed the same.
+    drawn = {}
+    original = FeedbackAlignment.init
+
+    def spy(self, params):
+        state = original(self, params)
+        drawn.setdefault(current, state["feedback"]["W_out"].copy())
+        return state
+
+    monkeypatch.setattr(FeedbackAlignment, "init", spy)
+    for current in ("seed0", "seed1", "seed0-again"):
+        seed = current[4]
+        code, _, err = cli("run", "feedback-alignment", "--quiet", "--seed", seed,
+                           "--set", "n_updates=51", "--out", tmp_path / f"{current}.h5")
+        assert code == 0, err
+    assert drawn["seed0"].shape == (20, 10)  # B for W_out (10 x 20) has W_out.T's shape
+    assert not np.allclose(drawn["seed0"], drawn["seed1"])
+    np.testing.assert_array_equal(drawn["seed0"], drawn["seed0-again"])

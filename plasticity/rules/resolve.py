@@ -10,35 +10,42 @@ one line, as a :class:`~plasticity.errors.RuleError`, before any work is done.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import sys
+import warnings
 from collections.abc import Callable
 
-from plasticity.errors import RuleError
+import numpy as np
+
+from plasticity.errors import InvalidParameterError, RuleError
 from plasticity.rules.base import check_protocol, rule_name
 
 __all__ = ["BUILTIN_RULES", "FunctionRule", "builtin_rule", "resolve_rule", "spec_name"]
 
 
-def _backprop(net, loss_kind):
+def _backprop(net, loss_kind, seed=None):
     from plasticity.rules.gradient import Backprop
 
     return Backprop(net=net, eta=0.05, loss_kind=loss_kind)
 
 
-def _feedback_alignment(net, loss_kind):
+def _feedback_alignment(net, loss_kind, seed=None):
     from plasticity.rules.gradient import FeedbackAlignment
 
-    return FeedbackAlignment(net=net, eta=0.05, loss_kind=loss_kind)
+    # The feedback matrices are drawn from ``seed`` (see builtin_rule); None keeps the
+    # class default, so callers that pass no seed get the same matrices as before.
+    extra = {} if seed is None else {"seed": seed}
+    return FeedbackAlignment(net=net, eta=0.05, loss_kind=loss_kind, **extra)
 
 
-def _node_perturbation(net, loss_kind):
+def _node_perturbation(net, loss_kind, seed=None):
     from plasticity.rules.perturbation import NodePerturbation
 
     return NodePerturbation(net=net, eta=0.05, sigma=1e-3, loss_kind=loss_kind)
 
 
-def _weight_perturbation(net, loss_kind):
+def _weight_perturbation(net, loss_kind, seed=None):
     from plasticity.rules.perturbation import WeightPerturbation
 
     # One perturbation over all D parameters has a norm sqrt(D) times the gradient
@@ -46,25 +53,25 @@ def _weight_perturbation(net, loss_kind):
     return WeightPerturbation(eta=1e-3, sigma=1e-3)
 
 
-def _es(net, loss_kind):
+def _es(net, loss_kind, seed=None):
     from plasticity.rules.selection import EvolutionStrategies
 
     return EvolutionStrategies(eta=0.005, sigma=0.05, population=20)
 
 
-def _hill_climbing(net, loss_kind):
+def _hill_climbing(net, loss_kind, seed=None):
     from plasticity.rules.selection import HillClimbing
 
     return HillClimbing(sigma=0.01)
 
 
-def _annealing(net, loss_kind):
+def _annealing(net, loss_kind, seed=None):
     from plasticity.rules.selection import SimulatedAnnealing
 
     return SimulatedAnnealing(sigma=0.01, t0=0.01, cooling=0.99)
 
 
-def _genetic(net, loss_kind):
+def _genetic(net, loss_kind, seed=None):
     from plasticity.rules.selection import GeneticAlgorithm
 
     return GeneticAlgorithm(population=20, sigma=0.01)
@@ -76,7 +83,7 @@ def _hidden_signal(net):
     return "hidden" if len(getattr(net, "sizes", ())) == 3 else "input"
 
 
-def _hebb(net, loss_kind):
+def _hebb(net, loss_kind, seed=None):
     from plasticity.rules.hebbian import Hebb
 
     # Plain Hebb grows without bound; multiplicative normalisation keeps the run finite
@@ -84,7 +91,7 @@ def _hebb(net, loss_kind):
     return Hebb(eta=1e-4, pre=_hidden_signal(net), normalize="multiplicative")
 
 
-def _oja(net, loss_kind):
+def _oja(net, loss_kind, seed=None):
     from plasticity.rules.hebbian import Oja
 
     # eta * |h|^2 must stay well below 2 for Oja's rule to be stable; |h|^2 is at most the
@@ -92,8 +99,11 @@ def _oja(net, loss_kind):
     return Oja(eta=1e-3, pre=_hidden_signal(net))
 
 
-#: Built-in rule name -> factory ``(net, loss_kind) -> rule``, with hyperparameters
-#: chosen for the supervised tasks (teacher-student, digits) and their student networks.
+#: Built-in rule name -> factory ``(net, loss_kind, seed=None) -> rule``, with
+#: hyperparameters chosen for the supervised tasks (teacher-student, digits) and their
+#: student networks. ``seed`` (an int >= 0 or None) seeds the rule's fixed random draws
+#: (feedback alignment's feedback matrices); factories of rules without any ignore it.
+#: Names separate words with ``_``; ``-`` is accepted with a DeprecationWarning.
 BUILTIN_RULES: dict[str, Callable] = {
     "backprop": _backprop,
     "feedback_alignment": _feedback_alignment,
@@ -135,19 +145,78 @@ class FunctionRule:
         return self._update(signals, state, params, reward=reward, loss_fn=loss_fn, rng=rng)
 
 
-def builtin_rule(name, *, net, loss_kind="mse"):
+def _seed(seed):
+    """``seed`` as an int >= 0, or None; a numpy Generator gives one draw of ``[0, 2**31)``."""
+    if seed is None:
+        return None
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2**31))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise InvalidParameterError(f"The rule seed must be a non-negative integer or a "
+                                    f"numpy Generator. Got {seed!r}.")
+    return int(seed)
+
+
+def _canonical(name, *, warn=True):
+    """The built-in name ``name`` stands for: itself, or its ``_`` form for a ``-`` alias.
+
+    Rule names separate words with ``_`` (``feedback_alignment``); experiment and task
+    names use ``-`` (``feedback-alignment``), so a ``-`` rule name is accepted too, with a
+    DeprecationWarning when ``warn``. Anything else is returned unchanged.
+    """
+    if name in BUILTIN_RULES or "-" not in name:
+        return name
+    alias = name.replace("-", "_")
+    if alias not in BUILTIN_RULES:
+        return name
+    if warn:
+        # stacklevel 3: the caller of builtin_rule / resolve_rule.
+        warnings.warn(f"Rule name {name!r} is deprecated; use {alias!r} (rule names "
+                      "separate words with '_').", DeprecationWarning, stacklevel=3)
+    return alias
+
+
+def builtin_rule(name, *, net, loss_kind="mse", seed=None):
     """A built-in rule by name, for the network ``net``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`BUILTIN_RULES` (``-`` in place of ``_`` is accepted with a
+        DeprecationWarning).
+    net : FeedForward
+    loss_kind : {"mse", "cross_entropy"}, default "mse"
+    seed : int >= 0, numpy Generator or None, default None
+        Seeds the rule's fixed random draws, for the rules that have any (feedback
+        alignment's feedback matrices), so that they come from the run's seed stream and
+        differ between seeds. A Generator gives one integer draw (made whatever the rule).
+        ``None`` keeps each rule's default (feedback alignment: seed 0).
 
     Raises
     ------
     RuleError
         For an unknown name (listing the known ones).
+    InvalidParameterError
+        For a seed that is not a non-negative integer, a Generator or None.
     """
-    factory = BUILTIN_RULES.get(name)
+    seed = _seed(seed)
+    factory = BUILTIN_RULES.get(_canonical(name))
     if factory is None:
         raise RuleError(f"Unknown rule {name!r}; built-in rules: "
                         f"{', '.join(BUILTIN_RULES)}, or an import path 'package.module:Name'.")
-    return factory(net, loss_kind)
+    return factory(net, loss_kind, seed=seed)
+
+
+def _takes_seed(cls) -> bool:
+    """Whether the class ``cls`` is built with a ``seed`` keyword (a declared field of a
+    :class:`~plasticity.rules.base.Rule`, or a parameter of its constructor)."""
+    fields = getattr(cls, "model_fields", None)
+    if isinstance(fields, dict):
+        return "seed" in fields
+    try:
+        return "seed" in inspect.signature(cls).parameters
+    except (TypeError, ValueError):  # no inspectable signature (e.g. a builtin)
+        return False
 
 
 def _import(spec):
@@ -177,14 +246,16 @@ def _import(spec):
     return obj
 
 
-def _from_object(obj, spec_text):
-    """A rule from what an import path or the caller named."""
+def _from_object(obj, spec_text, seed=None):
+    """A rule from what an import path or the caller named (a class that takes a
+    ``seed`` is built with ``seed`` when one is given)."""
     if isinstance(obj, tuple) and len(obj) == 2 and all(callable(f) for f in obj):
         name = spec_text.rpartition(":")[2] if spec_text else None
         return FunctionRule(obj[0], obj[1], name=name or None)
     if isinstance(obj, type):
+        kwargs = {"seed": seed} if seed is not None and _takes_seed(obj) else {}
         try:
-            obj = obj()
+            obj = obj(**kwargs)
         except Exception as exc:  # noqa: BLE001 - the user's constructor, reported in a line
             raise RuleError(f"cannot instantiate rule {spec_text or obj.__name__!r} with no "
                             f"arguments: {type(exc).__name__}: {exc}") from None
@@ -202,7 +273,7 @@ def _check(rule, spec_text):
     return rule
 
 
-def resolve_rule(spec, *, net, loss_kind="mse"):
+def resolve_rule(spec, *, net, loss_kind="mse", seed=None):
     """Turn a rule specification into a rule object.
 
     Parameters
@@ -217,6 +288,11 @@ def resolve_rule(spec, *, net, loss_kind="mse"):
         constructor must build or find it.
     loss_kind : {"mse", "cross_entropy"}, default "mse"
         The task's loss, for the built-in gradient rules.
+    seed : int >= 0, numpy Generator or None, default None
+        Seeds the rule's fixed random draws (see :func:`builtin_rule`); also passed as
+        ``seed=`` to a class named by an import path when its constructor takes one.
+        Pass one derived from the run's seed stream, e.g. ``seed=ctx.child_rng()``.
+        ``None`` keeps each rule's default. Rule objects are used as they are.
 
     Returns
     -------
@@ -229,26 +305,28 @@ def resolve_rule(spec, *, net, loss_kind="mse"):
         One line: unknown name, a module that cannot be imported, a missing attribute, a
         class that cannot be built without arguments, or missing protocol methods.
     """
+    seed = _seed(seed)
     if isinstance(spec, str):
-        text = spec.strip()
+        text = _canonical(spec.strip())
         if text in BUILTIN_RULES:
-            return builtin_rule(text, net=net, loss_kind=loss_kind)
+            return builtin_rule(text, net=net, loss_kind=loss_kind, seed=seed)
         if ":" not in text:
             raise RuleError(f"Unknown rule {text!r}; built-in rules: "
                             f"{', '.join(BUILTIN_RULES)}, or an import path "
                             "'package.module:Name'.")
-        return _check(_from_object(_import(text), text), text)
-    return _check(_from_object(spec, None), None)
+        return _check(_from_object(_import(text), text, seed), text)
+    return _check(_from_object(spec, None, seed), None)
 
 
 def spec_name(spec, rule=None) -> str:
     """The name a specification goes by in summary keys.
 
-    A built-in name stays itself; an import path or object takes the resolved rule's
+    A built-in name stays itself (a deprecated ``-`` alias becomes its ``_`` name, so
+    summary keys have one spelling); an import path or object takes the resolved rule's
     :func:`~plasticity.rules.base.rule_name` (e.g. ``"SignHebb"``).
     """
-    if isinstance(spec, str) and spec.strip() in BUILTIN_RULES:
-        return spec.strip()
+    if isinstance(spec, str) and _canonical(spec.strip(), warn=False) in BUILTIN_RULES:
+        return _canonical(spec.strip(), warn=False)
     if rule is None:
         if isinstance(spec, str):
             return spec.strip().rpartition(":")[2].rpartition(".")[2]
