@@ -7,7 +7,6 @@ import importlib.util
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("layers", ROOT / "scripts" / "layers.py")
