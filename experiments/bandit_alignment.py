@@ -28,9 +28,12 @@ choice of arm and the reward noise, so per-update cosines are small (about 0.1 h
 even for the unbiased rules; the bias shows in the expected update, not in single ones.
 
 Measured: per update, the alignment of the update with ``grad R`` (tables
-``/alignment/<rule>/W_out`` and ``/alignment/<rule>/total``) and the expected return
-(``/series/return/<rule>``). Summary per rule: ``cos_mean`` with a bootstrap 95%
-interval (``cos_ci_low``, ``cos_ci_high``) and ``frac_positive`` over the updates;
+``/alignment/<rule>/W_out`` and ``/alignment/<rule>/total``; the reference is the exact
+population gradient of :class:`plasticity.problems.BanditProblem`) and the expected
+return (``/series/return/<rule>``). Summary per rule: ``cos_mean`` with a 95% interval
+(``cos_ci_low``, ``cos_ci_high``), ``frac_positive`` and every further key of
+:func:`plasticity.analysis.summarize` over the updates (``ci_method`` names the interval,
+``n_measured`` counts the updates);
 ``expected_cos``, the cosine of the mean of ``expected_draws`` updates at the initial
 state (each draw a fresh trial, ``a ~ pi`` and ``r`` from the bandit), with a bootstrap
 95% interval over the draws (``expected_cos_ci_low``, ``expected_cos_ci_high``) and the
@@ -64,9 +67,16 @@ from typing import Annotated, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import AlignmentMeta, Config, Experiment
 
 RULES = ("reinforce", "three_factor_centred", "three_factor_uncentred", "random_direction")
+
+#: What this experiment's alignment numbers are (read by alignment-summary): every rule is
+#: judged against the exact population gradient of the bandit problem; the interval
+#: method is that of :func:`plasticity.analysis.summarize` (``<rule>.ci_method``).
+ALIGNMENT = {"reference": "population", "problem": "bandit",
+             "ci_method": "batch_means", "rules": list(RULES),
+             "substrate": "bandit"}
 
 
 class BanditAlignmentConfig(Config):
@@ -92,14 +102,21 @@ class BanditAlignmentConfig(Config):
         return self
 
 
-def _task(cfg):
+def _problem(cfg):
+    from plasticity.problems import BanditProblem
     from plasticity.rl.bandit import BanditTask, BernoulliBandit, GaussianBandit
 
     if cfg.bandit == "bernoulli":
         bandit = BernoulliBandit(means=cfg.means)
     else:
         bandit = GaussianBandit(means=cfg.means, sigma=cfg.reward_sigma)
-    return BanditTask(bandit, beta=cfg.beta)
+    return BanditProblem(BanditTask(bandit, beta=cfg.beta))
+
+
+def _stats_summary(stats, prefix):
+    """Every key of :func:`plasticity.analysis.summarize` under ``prefix`` (``ci_method``,
+    ``n_eff``, ...; its ``n`` as ``n_measured``)."""
+    return {f"{prefix}{'n_measured' if k == 'n' else k}": v for k, v in stats.items()}
 
 
 def _rules(cfg):
@@ -131,17 +148,20 @@ class _OneTrial:
         return self.rule.update(sig, state, params, reward=r, rng=rule_rng)
 
 
-def _cos(v, g):
-    return float(v @ g / np.sqrt((v @ v) * (g @ g))) if v @ v > 0 else 0.0
+def _ascent(problem, params):
+    """``grad R``, the ascent direction of the return: minus the problem's (exact)
+    population gradient of the loss ``-R``, flattened."""
+    return -problem.population_gradient(params)[0]["W_out"].ravel()
 
 
-def _expected(rule, task, params, state, n_draws, n_boot, rng):
+def _expected(rule, problem, params, state, n_draws, n_boot, rng):
     """Cosine of the mean of ``n_draws`` updates with ``grad R``, bootstrap CI and SE."""
     from plasticity.analysis import expected_update
+    from plasticity.analysis.geometry import cosine
 
-    mean, draws = expected_update(_OneTrial(rule, task), {}, state, params,
+    mean, draws = expected_update(_OneTrial(rule, problem.task), {}, state, params,
                                   n_draws=n_draws, rng=rng, keep_draws=True)
-    g = task.policy_gradient(params)["W_out"].ravel()
+    g = _ascent(problem, params)
     d = draws["W_out"].reshape(n_draws, -1)
     boot_rng = np.random.default_rng(rng.integers(2**63))
     boots = np.empty(n_boot)
@@ -150,26 +170,30 @@ def _expected(rule, task, params, state, n_draws, n_boot, rng):
         m = min(chunk, n_boot - start)
         counts = boot_rng.multinomial(n_draws, np.full(n_draws, 1.0 / n_draws), size=m)
         means = counts @ d / n_draws
-        boots[start:start + m] = [_cos(v, g) for v in means]
+        boots[start:start + m] = [cosine(v, g, undefined=0.0) for v in means]
     low, high = np.quantile(boots, [0.025, 0.975])
-    return {"expected_cos": _cos(mean["W_out"].ravel(), g), "expected_cos_ci_low":
+    return {"expected_cos": cosine(mean["W_out"], g, undefined=0.0), "expected_cos_ci_low":
             float(low), "expected_cos_ci_high": float(high),
             "expected_cos_se": float(boots.std(ddof=1))}
 
 
-def _exact_expected_cos(rule, task, params, state):
+def _exact_expected_cos(rule, problem, params, state):
     """Cosine of ``E[delta] = sum_a pi_a delta(a, r = mu_a)`` (rules linear in ``r``)."""
+    from plasticity.analysis.geometry import cosine
+
+    task = problem.task
     pi, mu = task.probs(params), task.bandit.mu
     mean = sum(p * rule.update(task.signals(params, a), state, params, reward=mu[a])[0]
                ["W_out"] for a, p in enumerate(pi))
-    return _cos(mean.ravel(), task.policy_gradient(params)["W_out"].ravel())
+    return cosine(mean, _ascent(problem, params), undefined=0.0)
 
 
 def run(cfg: BanditAlignmentConfig, ctx):
     from plasticity.analysis import measured, summarize
 
-    task = _task(cfg)
-    params0 = task.init_params()
+    problem = _problem(cfg)
+    task = problem.task
+    params0 = problem.init_params(None)  # W_out = 0: the uniform policy
     trial_seed, rule_seed, draw_seed, boot_seed = (
         int(s) for s in ctx.child_rng().integers(2**62, size=4))
     summary = {}
@@ -177,13 +201,15 @@ def run(cfg: BanditAlignmentConfig, ctx):
     with ctx.progress(len(rules) * cfg.n_updates, "bandit-alignment") as bar:
         for key, rule in rules.items():
             state = rule.init(params0)
-            exp = _expected(rule, task, params0, state, cfg.expected_draws, cfg.n_boot,
+            exp = _expected(rule, problem, params0, state, cfg.expected_draws, cfg.n_boot,
                             np.random.default_rng(draw_seed))
             if key != "random_direction":
-                exp["expected_cos_exact"] = _exact_expected_cos(rule, task, params0, state)
-            wrapped = measured(rule, lambda p, s: task.loss_gradient(p),
-                               loss_fn=lambda p, s: task.loss(p), recorder=ctx.recorder,
-                               prefix=f"/alignment/{key}")
+                exp["expected_cos_exact"] = _exact_expected_cos(rule, problem, params0,
+                                                                state)
+            # the reference: the problem's exact population gradient and loss (-R)
+            wrapped = measured(rule, lambda p, s: problem.population_gradient(p)[0],
+                               loss_fn=lambda p, s: problem.population_loss(p),
+                               recorder=ctx.recorder, prefix=f"/alignment/{key}")
             # The same trial stream for every rule (common random numbers).
             trial_rng = np.random.default_rng(trial_seed)
             rule_rng = np.random.default_rng(rule_seed)
@@ -202,8 +228,7 @@ def run(cfg: BanditAlignmentConfig, ctx):
             ok = ~tot["zero_norm"]
             stats = summarize(tot["cos"][ok], tot["inner"][ok], n_boot=2000,
                               rng=np.random.default_rng(boot_seed))
-            for name in ("cos_mean", "cos_ci_low", "cos_ci_high", "frac_positive"):
-                summary[f"{key}.{name}"] = stats[name]
+            summary.update(_stats_summary(stats, f"{key}."))
             for name, value in exp.items():
                 summary[f"{key}.{name}"] = value
             summary[f"{key}.return_first"] = first
@@ -262,6 +287,10 @@ EXPERIMENT = Experiment(
     presets={"quick": {},
              "full": {"means": [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0],
                       "n_updates": 5000, "expected_draws": 200000, "n_boot": 2000}},
+    alignment=AlignmentMeta(substrate=ALIGNMENT["substrate"],
+                            loss="minus the expected return of a softmax policy",
+                            problem=ALIGNMENT["problem"], reference=ALIGNMENT["reference"],
+                            baselines=("random_direction",)),
 )
 
 if __name__ == "__main__":

@@ -40,12 +40,17 @@ same weights and are judged by the same reference, and only the learning trials'
 differ (Brian2 draws its own random numbers). ``backend``, ``oracle_backend`` and
 ``brian2_target_used`` ("n/a" on Numba) are in the summary and the run file's attributes.
 
-Every ``record_every``-th update, the oracle (:class:`plasticity.spiking.oracle.
-SpikingGradientOracle`, likelihood ratio with a leave-one-out baseline, ``n_trials`` trials
-per pattern) estimates the gradient at the pre-update weights with its standard error, and
-:func:`plasticity.analysis.measured` records the alignment under ``/alignment/<rule>/``
-(``grad_se`` next to the cosine). ``actual_dloss`` is measured with common random numbers
-(the same neuron noise before and after the update). The loss estimated from the oracle's
+Every ``record_every``-th update, the problem's oracle
+(:class:`plasticity.problems.SpikingEscapeProblem`, whose population gradient is the
+estimate of :class:`plasticity.spiking.oracle.SpikingGradientOracle`: likelihood ratio with
+a leave-one-out baseline, ``n_trials`` trials per pattern) estimates the gradient at the
+pre-update weights with its standard error, and :func:`plasticity.analysis.measured`
+records the alignment under ``/alignment/<rule>/`` (``grad_se`` next to the cosine). The
+oracle draws fresh neuron noise at every record (``noise="fresh"``), so the reference's
+errors are independent from record to record and the interval over records includes them;
+with common noise one shared error would move every record's cosine alike.
+``actual_dloss`` is measured with common random numbers (the same neuron noise before and
+after the update). The loss estimated from the oracle's
 trials goes to ``/series/loss/<rule>`` with its standard error.
 
 How much of the spread is the oracle's: the measured cosine is against an estimate
@@ -56,7 +61,8 @@ estimates at the initial weights: for isotropic noise it is about
 over records of ``|se| / |grad estimate|``.
 
 Summary per rule: ``<rule>.cos_mean``, ``<rule>.cos_ci_low``, ``<rule>.cos_ci_high``
-(percentile bootstrap over the recorded updates), ``<rule>.frac_positive``,
+(the interval of :func:`plasticity.analysis.summarize` over the recorded updates, named by
+``<rule>.ci_method``, with every further key it returns), ``<rule>.frac_positive``,
 ``<rule>.n_measured``, ``<rule>.loss_first``, ``<rule>.loss_last`` (oracle estimates at
 the initial and final weights) and ``<rule>.loss_last_se``. Further keys:
 ``oracle_self_cos``, ``oracle_cos_attenuation``, ``oracle_rel_se``, ``oracle_n_trials``,
@@ -101,10 +107,17 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from plasticity.engine import Batch
-from plasticity.experiment import Experiment
+from plasticity.experiment import AlignmentMeta, Experiment
 from plasticity.spiking.runner import SpikingConfig
 
 RULES = ("stdp", "node-perturbation", "random_direction")
+
+#: What this experiment's alignment numbers are (read by alignment-summary): every rule is
+#: judged against the spiking problem's population gradient, estimated with standard
+#: errors; the interval method is that of :func:`plasticity.analysis.summarize`
+#: (``<rule>.ci_method``).
+ALIGNMENT = {"reference": "population-estimated", "problem": "spike-count",
+             "ci_method": "batch_means", "rules": list(RULES), "substrate": "spiking"}
 
 
 class SpikingAlignmentConfig(SpikingConfig):
@@ -189,15 +202,17 @@ def _matched_mean(task, spread, rng, n_trials=100):
     return 0.5 * (lo + hi)
 
 
-def _cos(a, b):
-    a, b = a.ravel(), b.ravel()
-    den = np.linalg.norm(a) * np.linalg.norm(b)
-    return float(a @ b / den) if den > 0 else 0.0
+def _stats_summary(stats, prefix):
+    """Every key of :func:`plasticity.analysis.summarize` under ``prefix`` (``ci_method``,
+    ``n_eff``, ...; its ``n`` as ``n_measured``)."""
+    return {f"{prefix}{'n_measured' if k == 'n' else k}": v for k, v in stats.items()}
 
 
 def run(cfg: SpikingAlignmentConfig, ctx):
     from plasticity.analysis import measured, summarize
+    from plasticity.analysis.geometry import cosine
     from plasticity.engine import train
+    from plasticity.problems import SpikingEscapeProblem
     from plasticity.rules.spiking import PairSTDPTrial
     from plasticity.spiking.escape_brian2 import brian2_trial
     from plasticity.spiking.oracle import SpikingGradientOracle
@@ -213,7 +228,9 @@ def run(cfg: SpikingAlignmentConfig, ctx):
     if w_mean is None:
         w_mean = _matched_mean(task, spread, ctx.child_rng())
     params0 = {"W_out": w_mean + spread}
-    oracle = SpikingGradientOracle(task, n_trials=cfg.n_trials, seed=ctx.child_rng())
+    # the reference: fresh oracle noise at every call (see the module docstring)
+    problem = SpikingEscapeProblem(task, n_trials=cfg.n_trials, noise="fresh",
+                                   seed=ctx.child_rng())
     trials = None
     if cfg.backend == "brian2":
         from plasticity.spiking.escape_brian2 import Brian2EscapeTrials
@@ -226,8 +243,8 @@ def run(cfg: SpikingAlignmentConfig, ctx):
     loss_oracle = SpikingGradientOracle(task, n_trials=max(cfg.n_loss_trials, 2))
 
     # How noisy is the reference itself: two independent estimates at the same weights.
-    first, second = oracle.estimate(params0), oracle.estimate(params0)
-    self_cos = _cos(first.grad["W_out"], second.grad["W_out"])
+    first, second = problem.estimate(params0), problem.estimate(params0)
+    self_cos = cosine(first.grad, second.grad, undefined=0.0)
     loss_first = 0.5 * (first.loss + second.loss)
     loss_first_se = 0.5 * float(np.hypot(first.loss_se, second.loss_se))
 
@@ -256,7 +273,9 @@ def run(cfg: SpikingAlignmentConfig, ctx):
                 return {**trial.signals, "step": batch.step}
 
             def gradient_fn(p, s, _name=name):
-                est = oracle.estimate(p)
+                # the problem's population gradient with its SE, and the loss from the
+                # same trials for the loss curve
+                est = problem.estimate(p)
                 ctx.recorder.append(f"loss/{_name}", s["step"] - 1,
                                     units={"loss": "spikes^2", "loss_se": "spikes^2"},
                                     loss=est.loss, loss_se=est.loss_se)
@@ -276,16 +295,12 @@ def run(cfg: SpikingAlignmentConfig, ctx):
             keep = ~total["zero_norm"]
             stats = summarize(total["cos"][keep], total["inner"][keep], n_boot=cfg.n_boot,
                               rng=0)
-            last = oracle.estimate(final)
+            last = problem.estimate(final)
             ctx.recorder.append(f"loss/{name}", cfg.n_updates,
                                 units={"loss": "spikes^2", "loss_se": "spikes^2"},
                                 loss=last.loss, loss_se=last.loss_se)
             rel_se.extend(total["grad_se"] / np.maximum(total["grad_norm"], 1e-300))
-            summary.update({f"{name}.cos_mean": stats["cos_mean"],
-                            f"{name}.cos_ci_low": stats["cos_ci_low"],
-                            f"{name}.cos_ci_high": stats["cos_ci_high"],
-                            f"{name}.frac_positive": stats["frac_positive"],
-                            f"{name}.n_measured": stats["n"],
+            summary.update({**_stats_summary(stats, f"{name}."),
                             f"{name}.loss_first": loss_first,
                             f"{name}.loss_last": last.loss,
                             f"{name}.loss_last_se": last.loss_se})
@@ -355,6 +370,10 @@ EXPERIMENT = Experiment(
     presets={"quick": {},
              "full": {"n_inputs": 50, "n_outputs": 3, "n_patterns": 4, "n_updates": 2000,
                       "record_every": 10, "n_trials": 1000}},
+    alignment=AlignmentMeta(substrate=ALIGNMENT["substrate"],
+                            loss="expected squared spike-count error",
+                            problem=ALIGNMENT["problem"], reference=ALIGNMENT["reference"],
+                            baselines=("random_direction",)),
 )
 
 if __name__ == "__main__":

@@ -55,13 +55,13 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field, model_validator
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import AlignmentMeta, Config, Experiment
 
 #: What this experiment's alignment numbers are (read by alignment-summary): the reference
 #: is the exact population gradient of the problem, the interval method that of
 #: :func:`plasticity.analysis.summarize` (also in the summary as ``ci_method``).
 ALIGNMENT = {"reference": "population", "problem": "temporal-prediction",
-             "ci_method": "percentile_bootstrap", "rules": ["temporal_prediction"],
+             "ci_method": "batch_means", "rules": ["temporal_prediction"],
              "substrate": "rate"}
 
 
@@ -125,11 +125,9 @@ class _OnePair:
 
 
 def _stats_summary(stats):
-    """Every key of :func:`plasticity.analysis.summarize` for the summary (its ``n`` as
-    ``n_measured``), with ``ci_method`` where summarize does not name its interval."""
-    out = {("n_measured" if k == "n" else k): v for k, v in stats.items()}
-    out.setdefault("ci_method", ALIGNMENT["ci_method"])
-    return out
+    """Every key of :func:`plasticity.analysis.summarize` for the summary (``ci_method``,
+    ``n_eff``, ...; its ``n`` as ``n_measured``)."""
+    return {("n_measured" if k == "n" else k): v for k, v in stats.items()}
 
 
 def _expected(rule, problem, W, n_draws, rng):
@@ -318,6 +316,11 @@ EXPERIMENT = Experiment(
     presets={"quick": {}, "full": {"n": 20, "eta": 0.0005, "n_samples": 200000,
                                    "align_every": 10, "record_every": 1000,
                                    "field_states": 8}},
+    alignment=AlignmentMeta(substrate=ALIGNMENT["substrate"],
+                            loss="stationary one-step prediction error of a linear "
+                                 "dynamical system",
+                            problem=ALIGNMENT["problem"], reference=ALIGNMENT["reference"],
+                            rule="temporal_prediction"),
 )
 
 if __name__ == "__main__":

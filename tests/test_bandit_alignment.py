@@ -76,6 +76,30 @@ def test_learning_and_random_baseline(quick_run):
     assert abs(s["random_direction.cos_mean"]) < 0.09
 
 
+def test_reference_is_the_problems_population_gradient(quick_run):
+    # every rule starts at W_out = 0 (the uniform policy), where the exact population
+    # gradient of -R is -beta (pi * (mu - R)) x^T with pi = 1/k: the first measured
+    # update of each rule is judged against it
+    from experiments.bandit_alignment import ALIGNMENT, EXPERIMENT, _problem
+
+    run = quick_run
+    problem = _problem(EXPERIMENT.build_config(overrides=run.config))
+    g, se = problem.population_gradient(problem.init_params(None))
+    assert se is None
+    mu = np.asarray(run.config["means"])
+    theory = run.config["beta"] * np.linalg.norm(mu - mu.mean()) / mu.size
+    assert np.linalg.norm(g["W_out"]) == pytest.approx(theory, rel=1e-12)
+    for rule in RULES:
+        assert run.alignment[f"{rule}/total"]["grad_norm"][0] == pytest.approx(theory,
+                                                                               rel=1e-12)
+        assert isinstance(run.summary[f"{rule}.ci_method"], str)
+        assert run.summary[f"{rule}.n_measured"] == run.config["n_updates"]
+    assert ALIGNMENT["rules"] == list(RULES)
+    assert ALIGNMENT["problem"] == problem.name == EXPERIMENT.alignment.problem
+    assert ALIGNMENT["reference"] == EXPERIMENT.alignment.reference == "population"
+    assert EXPERIMENT.alignment.baselines == ("random_direction",)
+
+
 def test_plot(quick_run, cli, tmp_path):
     code, _, err = cli("plot", quick_run.path, "--format", "png", "--out", tmp_path)
     assert code == 0, err

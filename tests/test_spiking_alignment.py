@@ -24,6 +24,9 @@ def test_quick_preset(cli, tmp_path):
     for rule in RULES:
         for key in KEYS:
             assert np.isfinite(s[f"{rule}.{key}"]), (rule, key)
+        # the interval of plasticity.analysis.summarize, which names its method
+        assert isinstance(s[f"{rule}.ci_method"], str) and s[f"{rule}.ci_method"]
+        assert 0 < s[f"{rule}.n_measured"] <= s["n_records_per_rule"]
     # node perturbation is an unbiased gradient estimator: aligned, and the loss falls
     assert s["node-perturbation.cos_ci_low"] > 0
     assert s["node-perturbation.loss_last"] < s["node-perturbation.loss_first"]
@@ -45,6 +48,17 @@ def test_quick_preset(cli, tmp_path):
     code, _, err = cli("plot", out, "--format", "png", "--out", tmp_path)
     assert code == 0, err
     assert list(tmp_path.glob("*.png"))
+
+
+def test_declares_its_estimated_reference():
+    from experiments.spiking_alignment import ALIGNMENT, EXPERIMENT
+    from plasticity.problems import SpikingEscapeProblem
+
+    assert ALIGNMENT["rules"] == list(RULES)
+    assert ALIGNMENT["problem"] == SpikingEscapeProblem.name == EXPERIMENT.alignment.problem
+    # the oracle's gradient is an estimate with standard errors
+    assert ALIGNMENT["reference"] == EXPERIMENT.alignment.reference == "population-estimated"
+    assert ALIGNMENT["substrate"] == EXPERIMENT.alignment.substrate == "spiking"
 
 
 def test_bad_input_is_one_line(cli, tmp_path):

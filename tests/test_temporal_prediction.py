@@ -202,3 +202,26 @@ def test_plot(quick_run, cli, tmp_path):
 ])
 def test_bad_input_exits_2_without_a_file(refuses, settings, words):
     refuses("temporal-prediction", settings, words)
+
+
+def test_reference_is_the_problems_population_gradient(quick_run):
+    # the first measured update is judged at the initial weights W0 (snapshot 0): its
+    # recorded gradient norm is that of the exact population gradient -(A - W0) P there
+    from experiments.temporal_prediction import ALIGNMENT, EXPERIMENT
+    from plasticity.problems import TemporalPredictionProblem
+
+    run = pl.open_run(quick_run)
+    A, P, W0 = (np.asarray(run.snapshots[k]["value"][0]) for k in ("A", "P", "W"))
+    problem = TemporalPredictionProblem(LinearDynamics(A.shape[0], A=A,
+                                                       noise_std=run.config["noise_std"]))
+    np.testing.assert_allclose(problem.task.P, P, rtol=1e-10)
+    g, se = problem.population_gradient({"W": W0})
+    assert se is None
+    assert run.alignment["total"]["grad_norm"][0] == pytest.approx(
+        np.linalg.norm(g["W"]), rel=1e-10)
+    s = run.summary
+    assert isinstance(s["ci_method"], str) and s["ci_method"]
+    assert s["n_measured"] == run.config["n_samples"]
+    assert ALIGNMENT["problem"] == problem.name == EXPERIMENT.alignment.problem
+    assert ALIGNMENT["reference"] == EXPERIMENT.alignment.reference == "population"
+    assert EXPERIMENT.alignment.rule == "temporal_prediction" in ALIGNMENT["rules"]
