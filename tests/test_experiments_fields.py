@@ -17,6 +17,18 @@ formula differs from the rule's own trial update only by the O(eta) drift of w w
 the trial (1e-4 to 2e-3 measured; bound 1e-2). The
 Shahshahani cosine is 1 identically (all three terms of the cosine are the same sum),
 so only rounding separates it from 1.
+
+The metric-aware tests use the experiment's own pass threshold ``floor_tol`` (1e-6, four
+orders above the ~1e-10 finite-difference floor). Hebb (``J = eta C``) and BCM with its
+threshold at E[y^2] (``F = eta grad(E[y^3]/3 - E[y^2]^2/4)``) are exact Euclidean
+gradients; Oja's field is not (its antisymmetric part ``eta (C w w^T - w w^T C)/2`` is of
+the order of ``J`` away from eigenvectors: 0.3 measured) but its tangent Jacobian on the
+sphere is the Riemannian Hessian of the Rayleigh quotient, symmetric. Sanger's Jacobian is
+block-triangular (not symmetric), its field is not tangent to the product of spheres nor
+to the Stiefel manifold, and its tangent parts are not closed: all above the threshold
+(0.17 to 0.5 measured). Closed forms equal the rules' own mean fields to rounding
+(1e-12 bound, ~1e-16 measured). Monotone objectives along gradient flows are checked
+exactly (fraction 1: any violation beyond rounding would be a failure of the theory).
 """
 
 import json
@@ -49,6 +61,50 @@ def test_gradient_field(cli, tmp_path):
     assert s["dendritic_prediction.asymmetry"] > 1e-4
     assert s["dendritic.field_error"] < 1e-2
     assert s["temporal_prediction.field_error"] < 1e-12
+    tol = s["floor_tol"]
+    assert tol == 1e-6
+    # exact Euclidean gradients, and their objectives increase along the flow
+    for name in ("hebb", "bcm"):
+        assert s[f"{name}.asymmetry_max"] < tol, name
+        assert s[f"{name}.mean_field_error"] < 1e-12, name
+        assert s[f"{name}.descent_frac"] == 1 and s[f"{name}.descent_pointwise_frac"] == 1
+        assert s[f"{name}.verdict"].startswith("Euclidean gradient field in weight "
+                                               "coordinates"), name
+        assert "increases along the mean flow" in s[f"{name}.verdict"], name
+    # Oja: not a Euclidean gradient field, a gradient flow of R on the sphere
+    assert s["oja.asymmetry"] > 1e-3
+    assert s["oja.asymmetry_sphere_max"] < tol
+    assert s["oja.tangency_sphere"] < 1e-12
+    assert s["oja.descent_frac"] == 1 and s["oja.descent_pointwise_frac"] == 1
+    assert abs(s["oja.steepest_cos_min"] - 1) < 1e-12
+    assert s["oja.verdict"].startswith("not a Euclidean gradient field in weight coordinates")
+    assert "a gradient flow of R on the sphere" in s["oja.verdict"]
+    assert "R increases along the mean flow" in s["oja.verdict"]
+    # Sanger: fails the Euclidean test, is not tangent to either manifold, and the
+    # tangent parts are not gradients either
+    assert s["sanger.asymmetry"] > 1e-3
+    assert s["sanger.mean_field_error"] < 1e-12
+    for key in ("spheres", "stiefel"):
+        assert s[f"sanger.tangency_{key}"] > 1e-3, key
+        assert s[f"sanger.asymmetry_{key}"] > 1e-3, key
+    assert "no gradient structure found in the metrics tested" in s["sanger.verdict"]
+    # the replicator: a Shahshahani gradient of V, RPS none
+    assert s["replicator_partnership.asymmetry"] > 1e-3
+    assert s["replicator_partnership.asymmetry_simplex"] > 1e-3
+    assert s["replicator_partnership.asymmetry_shahshahani_max"] < tol
+    assert "a gradient flow of V on the simplex with the Shahshahani metric" in \
+        s["replicator_partnership.verdict"]
+    assert abs(s["replicator_rps.asymmetry_shahshahani"] - 1) < 1e-6
+    assert abs(s["rotation.asymmetry_sphere"] - 1) < 1e-6
+    # the verdicts of the fields with known structure, and never an overclaim
+    for exact in ("backprop", "predictive_coding", "dendritic_fixed_soma",
+                  "temporal_prediction"):
+        assert s[f"{exact}.verdict"].startswith("Euclidean gradient field"), exact
+    for name in ("feedback_alignment", "rotation", "predictive_coding_truncated",
+                 "dendritic_prediction", "replicator_rps"):
+        assert s[f"{name}.verdict"].startswith("not a Euclidean gradient field"), name
+        assert "no gradient structure found in the metrics tested" in s[f"{name}.verdict"]
+    assert not any("follows no" in v for k, v in s.items() if k.endswith(".verdict"))
 
 
 def test_replicator_selection(cli, tmp_path):
