@@ -177,6 +177,7 @@ def test_same_seed_same_results(cli, tmp_path):
         with h5py.File(p) as f:
             runs.append((dict(f["summary"].attrs), f["series/training/cos_to_pc1"][()],
                          f["snapshots/W_out/value"][()]))
+    # exact: the same seed on the same machine repeats the same arithmetic
     assert runs[0][0] == runs[1][0]
     assert (runs[0][1] == runs[1][1]).all() and (runs[0][2] == runs[1][2]).all()
     p = tmp_path / "other_seed.h5"

@@ -65,7 +65,7 @@ def test_kernel_matches_twin(model, tau_delta, learn):
     if model == "spiking":
         assert 0 < S.sum() < T and set(np.unique(S)) <= {0.0, 1.0}
     if not learn:
-        np.testing.assert_array_equal(got_w, w)
+        np.testing.assert_array_equal(got_w, w)  # untouched, not recomputed
     else:
         assert not np.allclose(got_w, w)
 
@@ -165,6 +165,8 @@ def test_update_is_minus_gradient_of_the_loss(model):
     # the soma as it is with the weights frozen (what the extrapolation to eta = 0 sees)
     fixed = simulate_trial(rule, w, X, 3 * g_E, g_I, noise=noise, learn=False)
     if model == "spiking":
+        # 0/1 trains, the premise of the extrapolation: the O(eta) change of U flips a
+        # spike only if a uniform lies within that tiny change of its spike probability
         np.testing.assert_array_equal(tr.S, fixed.S)
         np.testing.assert_array_equal(tr2.S, fixed.S)
     psp = rule.psp(X)

@@ -245,6 +245,7 @@ def test_record_two_compartment_state():
     res = sim.run(5.0)
     assert set(res.state["tc"]) == {"t_ms", "U", "V_star"}
     assert res.state["tc"]["U"].shape == (5, 1)
+    # exact: with no input every term of the update is 0.0 times something finite
     assert np.all(res.state["tc"]["V_star"] == 0.0)  # no dendritic input
     # U relaxes from 0 towards 0: stays at rest
     assert np.all(res.state["tc"]["U"] == 0.0)

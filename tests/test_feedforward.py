@@ -63,6 +63,7 @@ def make_case(n_layers, act, bias, batch, kind, seed=0):
 def test_gradient_matches_finite_differences(n_layers, act, bias, batch, kind):
     net, params, x, target = make_case(n_layers, act, bias, batch, kind)
     loss, grad = net.loss_and_grad(params, x, target, kind)
+    # exact: loss_and_grad's loss is the same _output_error on the same forward pass
     assert loss == net.loss(params, x, target, kind)
     assert set(grad) == set(params)
     numeric = fd_grad(net, params, x, target, kind)
@@ -128,6 +129,7 @@ def test_scalar_targets_for_single_output():
     net = FeedForward(sizes=[3, 4, 1])
     params = net.init_params(rng)
     x, t = rng.standard_normal((5, 3)), rng.standard_normal(5)
+    # exact: a (B,) target is reshaped to (B, 1) before the same computation
     assert net.loss(params, x, t) == net.loss(params, x, t[:, None])
 
 
@@ -192,6 +194,8 @@ def test_feedback_transpose_reproduces_backprop_exactly():
     exact = net.backprop(params, x, t, "mse")
     same = net.backprop(params, x, t, "mse",
                         feedback={w: params[w].T.copy() for w in net.weight_names()})
+    # exact by design: backprop brings W.T and a copy of it to the same C-ordered array
+    # before the same BLAS call, so the feedback pass repeats backprop's arithmetic
     assert same.loss == exact.loss
     for name in params:
         assert_array_equal(same.grads[name], exact.grads[name])
@@ -213,6 +217,7 @@ def test_random_feedback_changes_only_lower_layers():
     fa = net.backprop(params, x, labels, "cross_entropy",
                       feedback={"W_out": rng.standard_normal((6, 3)),
                                 "W2": rng.standard_normal((5, 6))})
+    # exact: the output layer's gradient is computed before any feedback matrix is used
     assert_array_equal(fa.grads["W_out"], exact.grads["W_out"])
     assert_array_equal(fa.grads["b_out"], exact.grads["b_out"])
     assert not np.allclose(fa.grads["W2"], exact.grads["W2"])

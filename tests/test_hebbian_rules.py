@@ -88,6 +88,7 @@ def test_single_sample_is_a_window_of_one(cls):
     params, signals = _setup(T=1)
     d_one, _ = rule.update({"input": signals["input"][0]}, rule.init(params), params)
     d_win, _ = rule.update(signals, rule.init(params), params)
+    # exact: a 1-D sample becomes the same (1, n_in) window for the same kernel
     np.testing.assert_array_equal(d_one["W_out"], d_win["W_out"])
 
 

@@ -97,6 +97,7 @@ def test_t_interval_matches_scipy():
     mean, lo, hi = t_interval(x)
     ref = stats.t.interval(0.95, df=3, loc=x.mean(), scale=stats.sem(x))
     np.testing.assert_allclose([mean, lo, hi], [x.mean(), *ref], rtol=1e-12)
+    # the mean of one value is that value, exactly
     assert np.isnan(t_interval([3.0])[1]) and t_interval([3.0])[0] == 3.0
 
 

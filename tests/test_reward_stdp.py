@@ -136,6 +136,7 @@ def test_update_interval_matches_continuous_limit():
 
 def test_no_dopamine_no_change_and_depression_window():
     sim, r = _pairing(0.1, -8.0, None, T=200.0)  # post before pre
+    # exact: without dopamine d stays 0.0, so every weight increment c d is 0.0
     assert sim.weights("pre_post")[0] == 0.5
     c = sim.eligibility("pre_post")[0]
     expected = -r.a_minus * math.exp(-8.0 / r.tau_minus_ms) \

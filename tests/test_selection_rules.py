@@ -83,6 +83,7 @@ def test_annealing_at_zero_temperature_is_hill_climbing():
     _, hc, _ = run(HillClimbing(sigma=0.05), params, loss_fn, 100, seed=3)
     _, sa, state = run(SimulatedAnnealing(sigma=0.05, t0=0.0, cooling=0.9), params,
                        loss_fn, 100, seed=3)
+    # exact: both draw the same numbers and share _propose, so the same steps are kept
     for a, b in zip(hc, sa, strict=True):
         for k in a:
             np.testing.assert_array_equal(a[k], b[k])
@@ -127,6 +128,7 @@ def test_annealing_metropolis_acceptance_rate():
 def test_annealing_temperature_schedule():
     params, loss_fn = tanh_problem()
     _, _, state = run(SimulatedAnnealing(sigma=0.01, t0=2.0, cooling=0.5), params, loss_fn, 6)
+    # exact: halving is exact in binary floating point
     assert state["temperature"] == 2.0 * 0.5**6 and state["n_updates"] == 6
 
 

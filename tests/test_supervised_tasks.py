@@ -68,6 +68,8 @@ def test_teacher_has_zero_loss_at_its_own_params(task):
     from plasticity.substrates import FeedForward
     student = FeedForward(sizes=sizes, activations=acts)
     batch = task.batch(50, np.random.default_rng(1))
+    # exact: the targets are the same forward pass (same code, params and x array), so
+    # every error is 0.0 and so is every gradient entry
     assert task.loss(student, task.teacher_params, batch) == 0.0
     assert task.evaluate(student, task.teacher_params)["loss"] == 0.0
     grad = task.gradient(student, task.teacher_params, batch)
@@ -94,7 +96,7 @@ def test_oracle_gradient_matches_finite_differences(name):
               for k, v in params.items()}
     batch = task.batch(8, np.random.default_rng(7))
     loss, grad = task.loss_and_gradient(net, params, batch)
-    assert loss == task.loss(net, params, batch)
+    assert loss == task.loss(net, params, batch)  # same code path (test_feedforward)
     oracle = task.gradient(net, params, batch)
     assert sorted(oracle) == sorted(params)
     a, b = flat(oracle), flat(fd_grad(task, net, params, batch))
@@ -112,6 +114,8 @@ def test_digits_is_the_real_bundled_set():
     # Scaled to [0, 1] and centred on the training mean.
     np.testing.assert_allclose(task.x_train.mean(axis=0), 0.0, atol=1e-12)
     raw = task.x_train + task.pixel_mean
+    # exact at the ends: (0 - m) + m = 0, and (1 - m) + m rounds to 1 (1 - m is off by at
+    # most 2**-54, and 1 -+ 2**-54 rounds back to 1)
     assert raw.min() >= 0.0 and raw.max() <= 1.0 and raw.max() == 1.0
     from sklearn.datasets import load_digits
     data = load_digits()

@@ -42,7 +42,7 @@ def test_quick_meets_closed_forms(cli, tmp_path):
     assert s["cs_read_step"] == 8 and s["reward_step"] == 19
 
     cs_inf = r * g ** (D + 1)
-    assert s["delta_cs_theory"] == cs_inf
+    assert s["delta_cs_theory"] == cs_inf  # exact: the experiment's same expression
     # exact finite-training values
     tail = _binom_cdf(D, n - 1, a)
     assert abs(s["delta_cs_final"] - cs_inf * (1 - tail)) <= 1e-9
@@ -74,6 +74,7 @@ def test_quick_meets_closed_forms(cli, tmp_path):
 
 def test_reward_minus_expected_does_not_transfer(cli, tmp_path):
     s = _run(cli, tmp_path, "--set", "dopamine=reward_minus_expected").summary
+    # exact: nothing precedes the CS, so its prediction error is 0 - 0 * w at every trial
     assert s["delta_cs_final"] == 0.0
     assert s["trial_cs_half"] == -1
     assert abs(s["delta_reward_final"]) < 1e-9
