@@ -96,6 +96,8 @@ def test_node_perturbation_expected_update_is_minus_eta_gradient():
     mean /= K * task.n_patterns
     g = exact["W_out"]
     cos = -np.sum(mean * g) / (np.linalg.norm(mean) * np.linalg.norm(g))
+    # not a lucky seed: over seeds 10-21 cos was 0.996-0.999 and the norm ratio
+    # 0.93-1.03 (sd 0.027), so 0.15 is 5.5 standard deviations of the estimate
     assert cos > 0.95
     assert np.linalg.norm(mean) / (eta * np.linalg.norm(g)) == pytest.approx(1.0, abs=0.15)
 
