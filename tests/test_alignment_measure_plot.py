@@ -25,8 +25,8 @@ def own_run(tmp_path):
 
 def test_own_rule_figure_shows_the_run_file(own_run):
     fig = pl.alignment.plot(own_run)
-    # 2 scatters, moving mean, CI span, mean, expected, zero; identity line, zero
-    assert check_figure(fig, own_run) == 9
+    # 2 scatters, moving mean, CI span, mean, SGD ceiling, expected, zero; identity, zero
+    assert check_figure(fig, own_run) == 10
     assert "SignHebb" in fig._suptitle.get_text()
     ax_a, ax_b = fig.axes
     assert len(_scatter_points(ax_a)) == own_run.summary["n_measured"]
@@ -45,14 +45,22 @@ def test_figure_check_fails_when_the_file_says_otherwise(own_run):
 
 
 def test_backprop_panels_match_theory(tmp_path):
-    # backprop's update is -eta * grad: every cosine is 1, and for a small step the
-    # measured loss change equals the first-order prediction up to O(eta^2) terms
+    # backprop's update is -eta * (batch gradient): its cosine with the batch gradient is
+    # 1, with the population gradient exactly the SGD cosine (the same vector up to its
+    # scale), and for a small step the measured loss change on the batch equals the
+    # first-order prediction up to O(eta^2) terms
     run = pl.alignment.measure("backprop", seed=1, out=tmp_path / "bp.h5", **SMALL)
     fig = pl.alignment.plot(run)
     check_figure(fig, run)
+    total = run.alignment["total"]
+    np.testing.assert_allclose(total["cos_batch"], 1.0, atol=1e-9)
+    np.testing.assert_allclose(total["cos"], total["sgd_cos"], rtol=1e-9, atol=1e-12)
     ax_a, ax_b = fig.axes
     (mean_line,) = [ln for ln in ax_a.lines if ln.get_label() == "moving mean"]
-    np.testing.assert_allclose(mean_line.get_ydata(), 1.0, atol=1e-9)
+    # a batch of 16 points only partly along the population gradient
+    assert np.all(mean_line.get_ydata() < 0.95)
+    (ceiling,) = [ln for ln in ax_a.lines if ln.get_label().startswith("SGD ceiling")]
+    assert ceiling.get_ydata()[0] == pytest.approx(run.summary["cos_mean"], abs=1e-12)
     pred, act = _scatter_points(ax_b).T
     assert np.all(pred < 0)
     # with d = -eta g the remainder is eta^2 g.Hg / 2, so |act - pred| / |pred| =
@@ -106,7 +114,7 @@ def test_cli_plot_and_figure(own_run, tmp_path, cli):
     code, stdout, err = cli("figure", "alignment-measure", "--from", own_run.path,
                             "--out", out, "--format", "pdf")
     assert code == 0, err
-    assert "9 data artists checked" in stdout
+    assert "10 data artists checked" in stdout
     assert (out / "alignment-measure.pdf").stat().st_size > 0
 
 

@@ -18,6 +18,19 @@ identity by default; e.g. a Fisher matrix on request):
 * ``predicted_dloss = g.d``, the first-order prediction of the loss change
   (``= -inner``), to compare with the measured ``actual_dloss = L(p + d) - L(p)``.
 
+Against an estimated gradient
+-------------------------------
+When the reference is an estimate ``g_hat = g + e`` with independent per-element errors of
+standard error ``se`` (e.g. the mean gradient over a finite evaluation set), ``d.g_hat`` is
+unbiased for ``d.g`` but ``|g_hat|^2`` overestimates ``|g|^2`` by ``sum(se^2)`` on
+average, which would pull every cosine toward 0. With ``se`` given, :func:`align` uses the
+unbiased ``|g|^2_hat = |g_hat|^2 - sum(se^2)`` in the denominator (Euclidean metric only):
+``grad_norm`` is its square root and ``cos = inner / (delta_norm * grad_norm)``, not
+clipped to [-1, 1] so that its mean stays unbiased (it can exceed 1 in magnitude by at
+most the correction factor ``|g_hat| / grad_norm``); ``cos_raw`` keeps the uncorrected
+cosine. Where ``|g_hat|^2 <= sum(se^2)`` the gradient is not resolved by the estimate:
+the row's ``zero_norm`` is True (angle undefined) and ``cos`` falls back to ``cos_raw``.
+
 Per parameter array ``a`` the same quantities are computed for the update restricted to
 ``a`` with the other arrays held fixed: ``d_a``, ``g_a`` and the diagonal block ``M_aa``
 of the metric, whose steepest-descent direction is ``-M_aa^{-1} g_a``. The per-array
@@ -54,7 +67,8 @@ COLUMNS = ("inner", "cos", "delta_norm", "grad_norm", "predicted_dloss")
 #: and of the task loss).
 UNITS = {"inner": "loss", "cos": "1", "delta_norm": "param", "grad_norm": "loss/param",
          "predicted_dloss": "loss", "actual_dloss": "loss", "zero_norm": "bool",
-         "grad_se": "loss/param"}
+         "grad_se": "loss/param", "cos_raw": "1", "cos_batch": "1", "sgd_cos": "1",
+         "predicted_dloss_batch": "loss"}
 
 
 # --------------------------------------------------------------------------- metric
@@ -177,18 +191,26 @@ def _as_metric(metric, keys, grad):
 
 # --------------------------------------------------------------------------- align
 
-def _entry(dg, dd, gg):
-    """One row of :func:`align` from ``d.g``, ``|d|^2`` and ``|g|^2`` (both in M)."""
+def _entry(dg, dd, gg, ss=None):
+    """One row of :func:`align` from ``d.g``, ``|d|^2`` and ``|g|^2`` (both in M), and
+    with ``ss = sum(se^2)`` the noise-corrected cosine (module docstring)."""
     # sqrt(dd * gg) rather than sqrt(dd) * sqrt(gg): for d = -g this makes cos exactly 1.
     # Plain floats and math: this runs per array per update, NumPy scalars cost 10x more.
     denom = math.sqrt(dd * gg)
     zero = denom == 0.0
     cos = 0.0 if zero else min(1.0, max(-1.0, -dg / denom))
-    return {"inner": -dg, "cos": cos, "delta_norm": math.sqrt(dd),
-            "grad_norm": math.sqrt(gg), "predicted_dloss": dg, "zero_norm": zero}
+    if ss is None:
+        return {"inner": -dg, "cos": cos, "delta_norm": math.sqrt(dd),
+                "grad_norm": math.sqrt(gg), "predicted_dloss": dg, "zero_norm": zero}
+    gg_c = gg - ss
+    resolved = gg_c > 0.0 and dd > 0.0
+    cos_c = -dg / math.sqrt(dd * gg_c) if resolved else cos
+    return {"inner": -dg, "cos": cos_c, "cos_raw": cos, "delta_norm": math.sqrt(dd),
+            "grad_norm": math.sqrt(max(gg_c, 0.0)), "predicted_dloss": dg,
+            "zero_norm": not resolved}
 
 
-def align(delta, grad, metric=None) -> dict:
+def align(delta, grad, metric=None, *, se=None) -> dict:
     """Compare an update with the negative gradient, per parameter array and in total.
 
     Parameters
@@ -205,20 +227,25 @@ def align(delta, grad, metric=None) -> dict:
         callable mapping such a vector ``v`` of shape (n,) to ``M v``. A matrix is
         checked by Cholesky factorisation; with a callable, ``M^{-1}`` is applied by
         conjugate gradients.
+    se : dict of str to ndarray, optional
+        Per-element standard errors of ``grad`` when it is an estimate (same keys and
+        shapes, or scalars). The cosine is then corrected for the estimate's noise
+        (module docstring) and each row also has ``cos_raw``. Euclidean metric only.
 
     Returns
     -------
     dict of str to dict
         One entry per array of ``grad`` and ``"total"``, each a dict with float
         ``inner``, ``cos``, ``delta_norm``, ``grad_norm``, ``predicted_dloss`` and bool
-        ``zero_norm``, as defined in the module docstring.
+        ``zero_norm``, as defined in the module docstring (and ``cos_raw`` with ``se``).
 
     Raises
     ------
     ValueError
         When ``delta`` has an array that ``grad`` lacks, or shapes differ.
     InvalidParameterError
-        When the metric is not symmetric positive definite or has the wrong size.
+        When the metric is not symmetric positive definite or has the wrong size, or
+        when both a metric and ``se`` are given.
 
     Examples
     --------
@@ -246,12 +273,21 @@ def align(delta, grad, metric=None) -> dict:
                                  f"has shape {g.shape}.")
             ds[k] = d
     m = _as_metric(metric, keys, gs)
+    if se is not None and m is not None:
+        raise InvalidParameterError("The noise correction of an estimated gradient (se) is "
+                                    "defined in the Euclidean metric only; pass metric=None.")
     out = {}
     tot_dg = tot_dd = tot_gg = 0.0
+    tot_ss = None if se is None else 0.0
     for k in keys:
         g = gs[k].ravel()
         d = ds[k].ravel() if k in ds else None
         dg = float(d @ g) if d is not None else 0.0
+        ss = None
+        if se is not None:
+            s = np.asarray(se.get(k, 0.0), dtype=np.float64)
+            ss = float(np.vdot(s, s)) if s.ndim else float(s * s) * g.size
+            tot_ss += ss
         if m is None:
             dd = float(d @ d) if d is not None else 0.0
             gg = float(g @ g)
@@ -261,14 +297,14 @@ def align(delta, grad, metric=None) -> dict:
             dd = m.block_norm2(k, d) if d is not None else 0.0
             gg = m.block_dual2(k, g)
         tot_dg += dg
-        out[k] = _entry(dg, dd, gg)
+        out[k] = _entry(dg, dd, gg, ss)
     if m is not None:
         # In a non-diagonal metric the blocks do not add up; use the whole vector.
         dflat = np.concatenate([ds[k].ravel() if k in ds else np.zeros(gs[k].size)
                                 for k in keys]) if keys else np.zeros(0)
         gflat = np.concatenate([gs[k].ravel() for k in keys]) if keys else np.zeros(0)
         tot_dd, tot_gg = m.norm2(dflat), m.dual2(gflat)
-    out["total"] = _entry(tot_dg, tot_dd, tot_gg)
+    out["total"] = _entry(tot_dg, tot_dd, tot_gg, tot_ss)
     return out
 
 
@@ -289,28 +325,31 @@ def _se_norms(se, keys) -> dict:
 class _Log:
     """Alignment rows: streamed to a recorder (if any) and kept in memory."""
 
-    def __init__(self, recorder, prefix):
+    def __init__(self, recorder, prefix, tables=None):
         self.recorder = recorder
         self.prefix = prefix.rstrip("/")
+        self.tables = None if tables is None else frozenset(tables)
         self._rows: dict[str, list] = {}
         self._columns: tuple[str, ...] | None = None
 
-    def add(self, step, result, actual, se):
+    def add(self, step, result, actual, se, extra=None):
         """Record one measured update.
 
         ``result`` is :func:`align`'s output, ``actual`` maps table names to the measured
         loss changes (NaN where not measured), ``se`` the gradient's standard-error norms
-        or None.
+        or None, ``extra`` table names to further columns (or None).
         """
         for table, row in result.items():
             cols = dict(row)
             cols["actual_dloss"] = actual.get(table, np.nan)
             if se is not None:
                 cols["grad_se"] = se[table]
+            if extra is not None:
+                cols.update(extra[table])
             if self._columns is None:
                 self._columns = tuple(cols)
             self._rows.setdefault(table, []).append((int(step), *cols.values()))
-            if self.recorder is not None:
+            if self.recorder is not None and (self.tables is None or table in self.tables):
                 self.recorder.append(f"{self.prefix}/{table}", int(step),
                                      units={c: UNITS[c] for c in cols}, **cols)
 
@@ -352,9 +391,47 @@ def _call_gradient(gradient_fn, gradient_se_fn, params, data):
     return out, se
 
 
-def _measure(log, step, params, delta, grad, se, loss_before, loss_of, metric, keys_dloss):
-    """Align ``delta`` with ``grad``, measure the actual loss change(s), log one step."""
-    result = align(delta, grad, metric)
+def _call_reference(reference_fn, params):
+    """``reference_fn(params)`` as ``(g, se)`` (a bare dict means ``se`` None)."""
+    out = reference_fn(params)
+    se = None
+    if isinstance(out, tuple):
+        if len(out) != 2:
+            raise TypeError("reference_fn must return (grad, se) with se None where the "
+                            "gradient is exact.")
+        out, se = out
+    if not isinstance(out, dict):
+        raise TypeError(f"reference_fn returned a {type(out).__name__}; expected a dict "
+                        "of arrays keyed like the parameters (or (grad, se)).")
+    for k, g in out.items():
+        if k in params and np.shape(g) != np.shape(params[k]):
+            raise ValueError(f"reference_fn returned '{k}' of shape {np.shape(g)}; the "
+                             f"parameter has shape {np.shape(params[k])}.")
+    return out, se
+
+
+def _measure(log, step, params, delta, grad, se, loss_before, loss_of, metric, keys_dloss,
+             reference=None):
+    """Align ``delta`` with ``grad``, measure the actual loss change(s), log one step.
+
+    With ``reference = (g_pop, se_pop)`` the primary columns are against ``g_pop``
+    (noise-corrected with ``se_pop``), ``grad`` is the same-batch gradient and gives the
+    secondary ``cos_batch`` and ``predicted_dloss_batch``, and ``sgd_cos`` is the cosine
+    of ``-grad`` (the exact minibatch step) with ``g_pop``.
+    """
+    extra = None
+    if reference is None:
+        result = align(delta, grad, metric)
+    else:
+        g_pop, se_pop = reference
+        result = align(delta, g_pop, None if se_pop is not None else metric, se=se_pop)
+        batch = align(delta, grad, metric)
+        sgd = align({k: -v for k, v in grad.items() if k in g_pop}, g_pop,
+                    None if se_pop is not None else metric, se=se_pop)
+        extra = {t: {"cos_batch": batch[t]["cos"], "sgd_cos": sgd[t]["cos"],
+                     "predicted_dloss_batch": batch[t]["predicted_dloss"]}
+                 for t in result}
+        grad, se = g_pop, se_pop
     actual = {}
     if loss_of is not None:
         actual["total"] = float(loss_of(apply_delta(params, delta))) - loss_before
@@ -363,7 +440,7 @@ def _measure(log, step, params, delta, grad, se, loss_before, loss_of, metric, k
                 actual[k] = float(loss_of(apply_delta(params, {k: delta[k]}))) - loss_before
             else:
                 actual[k] = 0.0
-    log.add(step, result, actual, None if se is None else _se_norms(se, sorted(grad)))
+    log.add(step, result, actual, None if se is None else _se_norms(se, sorted(grad)), extra)
 
 
 # --------------------------------------------------------------------------- the wrapper
@@ -404,7 +481,7 @@ class MeasuredRule:
 
     def __init__(self, rule, gradient_fn, loss_fn=None, every=1, metric=None,
                  recorder=None, prefix="/alignment", *, gradient_se_fn=None,
-                 array_dloss=False):
+                 array_dloss=False, reference_fn=None, record_tables=None):
         check_protocol(rule)
         if int(every) < 1:
             raise InvalidParameterError(f"The 'every' parameter of measured must be >= 1. "
@@ -414,9 +491,12 @@ class MeasuredRule:
                                         "gradient_fn(params, signals) -> dict of arrays.")
         self.rule = rule
         self.gradient_fn, self.loss_fn = gradient_fn, loss_fn
-        self.gradient_se_fn = gradient_se_fn
+        if reference_fn is not None and not callable(reference_fn):
+            raise InvalidParameterError("reference_fn must be callable: "
+                                        "reference_fn(params) -> (grad, se).")
+        self.gradient_se_fn, self.reference_fn = gradient_se_fn, reference_fn
         self.every, self.metric, self.array_dloss = int(every), metric, bool(array_dloss)
-        self._log = _Log(recorder, prefix)
+        self._log = _Log(recorder, prefix, record_tables)
         self._metric_cache = None
         self.step = 0
         self.timing = {"rule_s": 0.0, "oracle_s": 0.0, "overhead_s": 0.0}
@@ -430,8 +510,9 @@ class MeasuredRule:
     def records(self) -> dict[str, np.ndarray]:
         """The measured rows so far: table name (array name or ``"total"``) -> a NumPy
         structured array with fields ``step``, the :data:`COLUMNS`, ``zero_norm``,
-        ``actual_dloss`` and (with standard errors) ``grad_se``; ``records["total"]["cos"]``
-        is the cosine of every measured update."""
+        ``actual_dloss``, (with standard errors) ``grad_se`` and ``cos_raw``, and (with a
+        ``reference_fn``) ``cos_batch``, ``sgd_cos`` and ``predicted_dloss_batch``;
+        ``records["total"]["cos"]`` is the cosine of every measured update."""
         return self._log.records
 
     def __getattr__(self, name):
@@ -475,6 +556,8 @@ class MeasuredRule:
 
         t0 = time.perf_counter()
         grad, se = _call_gradient(self.gradient_fn, self.gradient_se_fn, params, signals)
+        reference = (None if self.reference_fn is None
+                     else _call_reference(self.reference_fn, params))
         if self.loss_fn is not None:
             def loss_of(p, _s=signals):
                 return self.loss_fn(p, _s)
@@ -491,7 +574,7 @@ class MeasuredRule:
         keys_dloss = sorted(grad) if self.array_dloss else ()
         oracle_before = self.timing["oracle_s"]
         _measure(self._log, self.step, params, checked, grad, se, loss_before,
-                 _timed(loss_of, self.timing), metric, keys_dloss)
+                 _timed(loss_of, self.timing), metric, keys_dloss, reference)
         t4 = time.perf_counter()
         loss_s = self.timing["oracle_s"] - oracle_before
         self.timing["oracle_s"] += t1 - t0
@@ -523,7 +606,8 @@ def _timed(fn, timing):
 
 
 def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=None,
-             prefix="/alignment", *, gradient_se_fn=None, array_dloss=False) -> MeasuredRule:
+             prefix="/alignment", *, gradient_se_fn=None, array_dloss=False,
+             reference_fn=None, record_tables=None) -> MeasuredRule:
     """Wrap ``rule`` so that its updates are compared with the true gradient as it learns.
 
     The wrapper follows the rule protocol and has the rule's ``name``; its ``update``
@@ -560,6 +644,21 @@ def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=Non
     array_dloss : bool, default False
         Also measure the loss change of each array's update alone (one loss evaluation
         per array); otherwise the per-array ``actual_dloss`` is NaN.
+    reference_fn : callable, optional
+        ``reference_fn(params) -> (grad, se)``: the population (expected-loss) gradient
+        and its per-element standard errors (``se`` None where exact), e.g.
+        :meth:`plasticity.problems.Problem.population_gradient`. When given, the primary
+        columns (``inner``, ``cos``, ``grad_norm``, ``predicted_dloss``, ``grad_se``)
+        are against it, with the cosine corrected for its noise (``cos_raw`` uncorrected,
+        see :func:`align`), and ``gradient_fn`` is the same-batch gradient, which gives
+        ``cos_batch`` (the update's cosine with it), ``predicted_dloss_batch`` and
+        ``sgd_cos`` (the cosine of the exact minibatch step ``-gradient_fn`` with the
+        reference: what plain SGD reaches at the same state and batch). The metric then
+        applies to ``cos_batch`` only when ``se`` is given (the noise correction is
+        Euclidean).
+    record_tables : collection of str, optional
+        The tables (array names and/or ``"total"``) streamed to ``recorder``; all when
+        None. ``.records`` keeps every table in memory either way.
 
     Returns
     -------
@@ -581,7 +680,8 @@ def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=Non
     1.0
     """
     return MeasuredRule(rule, gradient_fn, loss_fn, every, metric, recorder, prefix,
-                        gradient_se_fn=gradient_se_fn, array_dloss=array_dloss)
+                        gradient_se_fn=gradient_se_fn, array_dloss=array_dloss,
+                        reference_fn=reference_fn, record_tables=record_tables)
 
 
 # --------------------------------------------------------------------------- the probe

@@ -1,12 +1,14 @@
 """Problems: a substrate, a task and its gradient oracle, which every alignment
-measurement consumes (:mod:`plasticity.problems.base`);
+measurement consumes (:mod:`plasticity.problems.base`); :class:`FeedForwardProblem`
+wraps a supervised task and its student (:mod:`plasticity.problems.feedforward`);
 :class:`TemporalPredictionProblem`, :class:`BanditProblem` and
 :class:`SpikingEscapeProblem` the temporal-prediction, bandit and spiking problems."""
 
 from plasticity.problems.bandit import BanditProblem
 from plasticity.problems.base import Problem, check_gradient, check_problem
+from plasticity.problems.feedforward import FeedForwardProblem
 from plasticity.problems.spiking import SpikingEscapeProblem
 from plasticity.problems.temporal import TemporalPredictionProblem
 
-__all__ = ["BanditProblem", "Problem", "SpikingEscapeProblem", "TemporalPredictionProblem",
-           "check_gradient", "check_problem"]
+__all__ = ["BanditProblem", "FeedForwardProblem", "Problem", "SpikingEscapeProblem",
+           "TemporalPredictionProblem", "check_gradient", "check_problem"]
