@@ -409,7 +409,7 @@ def _descent_checks(cfg, specs, euclid, C, X, rng, summary):
     candidates = {
         "hebb": ("w.Cw/2", lambda w: 0.5 * w @ C @ w, lambda w: C @ w, None, None),
         "bcm": ("E[y^3]/3 - E[y^2]^2/4", bcm_objective, bcm_grad, None, None),
-        "oja": ("R", rayleigh, lambda w: (C @ w - 2.0 * rayleigh(w) * w) / (w @ w),
+        "oja": ("R = w.Cw/(2 w.w)", rayleigh, lambda w: (C @ w - 2.0 * rayleigh(w) * w) / (w @ w),
                 fm.sphere(n), None),
         "sanger": ("tr(W C W^T)/2", lambda t: 0.5 * np.trace(
             t.reshape(k_gha, n) @ C @ t.reshape(k_gha, n).T),
