@@ -29,16 +29,45 @@ What is measured (per presentation: ``/series/training``):
   last ``final_reps`` (``rate_error_reduction`` likewise for ``rate_mse``);
 * ``weight_corr``: correlation of the learned weights with ``w*``.
 
-The alignment analysis (trial kernel; every ``align_every``-th presentation, tables
-``/alignment/own`` and ``/alignment/kl``): the presentation's weight change against the
-negative gradient, at the weights before it, of the loss the rule descends -- the
-negative log-likelihood ``L_S`` of that presentation's somatic spikes (spiking model) or
-the KL divergence at its ``U`` (rate model) -- summarised as ``align_cos_mean`` with a
-bootstrap interval (``align_cos_ci_low``, ``align_cos_ci_high``); it differs from 1 only
-by the change of ``w`` within the presentation. And against the KL divergence at the
-presentation's ``U``, the loss averaged over the somatic spike noise:
-``align_kl_cos_*`` (for the spiking model, one presentation's spikes are a noisy sample
-of it). ``align_n`` presentations are measured.
+The alignment analysis (trial kernel; every ``align_every``-th presentation, table
+``/alignment/total``): the presentation's weight change against the negative gradient, at
+the weights before it, of three losses (:func:`minus_gradients`), each with the soma held
+as it was in the presentation. The population loss, the one reference of the primary
+cosine, is the loss averaged over the only noise of the study, the somatic spikes: the
+expected negative log-likelihood ``E_S[L_S]`` given the presentation's ``U`` (``U`` does
+not depend on the spikes), exact in the trial kernel's discrete time, where a step spikes
+with probability ``1 - exp(-phi(U) dt)``; it is the Poisson KL divergence at ``U`` up to
+``O(phi dt)`` per step. The presentation's own spikes give one sample of it, ``L_S``, the
+loss the rule descends; for the rate model all three are the KL. Summary, rule
+``dendritic_prediction``:
+
+* ``dendritic_prediction.cos_mean``, ``.cos_ci_low``, ``.cos_ci_high``: mean cosine with
+  the population gradient, interval by ``.ci_method``
+  (:func:`plasticity.analysis.summarize`; ``.n`` presentations, ``.n_eff`` effective),
+  ``.frac_positive``;
+* ``dendritic_prediction.cos_batch_mean``: against the presentation's own ``L_S`` (its
+  "minibatch" is its spike sample); the same numbers, named after the loss, with their
+  interval: ``.own_cos_mean``, ``.own_cos_ci_low``, ``.own_cos_ci_high``. It differs from 1
+  only by the change of ``w`` within the presentation;
+* ``dendritic_prediction.sgd_ceiling``: mean cosine of the exact negative gradient of the
+  own ``L_S`` with the population one, the best a rule that sees one presentation's
+  spikes could do;
+* with ``seeds`` >= 2: ``.seeds_cos_mean``, ``.seeds_cos_low``, ``.seeds_cos_high``
+  (t-interval over per-seed ``cos_mean``), ``.seeds_cos_n``: seed 0 is the run above,
+  each further seed repeats the alignment part on the trial kernel with its own pattern,
+  target, initial weights and spike noise from the run's seed stream (``/series/seeds``:
+  each seed's ``cos_mean``, ``cos_batch_mean``, ``sgd_ceiling``).
+
+``/alignment/total`` has, per measured presentation, the columns of
+:func:`plasticity.analysis.measured` (``inner``, ``cos``, ``delta_norm``, ``grad_norm``,
+``predicted_dloss``, ``zero_norm`` against the population gradient; ``cos_batch``,
+``predicted_dloss_batch``, ``sgd_cos``) and ``cos_kl``.
+
+Deprecated (one release, old meanings): ``align_cos_mean``, ``align_cos_ci_low``,
+``align_cos_ci_high`` (against the own ``L_S``), ``align_kl_cos_mean``,
+``align_kl_cos_ci_low``, ``align_kl_cos_ci_high`` (against the KL divergence) and
+``align_n`` (= ``.n``). :data:`ALIGNMENT` declares the alignment metadata that
+``alignment-summary`` reads.
 
 Traces of ``U``, ``V*_w`` and ``U_M`` over the first and last presentations are kept
 under ``/snapshots/``.
@@ -65,6 +94,33 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.experiment import Config, Experiment
+
+#: The rule's name in the summary keys (``<rule>.<key>``).
+RULE = "dendritic_prediction"
+
+#: Alignment metadata (a draft read by alignment-summary): what the primary cosine is
+#: measured against, on which problem, how its interval is made, and its summary keys.
+ALIGNMENT = {
+    "reference": "population",
+    "problem": "dendritic-prediction: the Urbanczik-Senn two-compartment neuron on a frozen "
+               "Poisson pattern with a somatic teacher; population loss = the expected "
+               "negative log-likelihood of the somatic spikes over their noise given the "
+               "presentation's U (the Poisson KL divergence in continuous time), exact",
+    "ci_method": "batch_means",
+    "seeds_ci_method": "t",
+    "seeds": {"quick": 1, "full": 5},
+    "rules": [RULE],
+    "substrate": "spiking",
+    "keys": {k: f"{RULE}.{k}" for k in (
+        "cos_mean", "cos_ci_low", "cos_ci_high", "ci_method", "cos_batch_mean",
+        "sgd_ceiling", "frac_positive", "n", "n_eff", "own_cos_mean", "own_cos_ci_low",
+        "own_cos_ci_high", "seeds_cos_mean", "seeds_cos_low", "seeds_cos_high",
+        "seeds_cos_n")},
+    # under their old names and meanings for one release (module docstring)
+    "deprecated_keys": ["align_cos_mean", "align_cos_ci_low", "align_cos_ci_high",
+                        "align_kl_cos_mean", "align_kl_cos_ci_low", "align_kl_cos_ci_high",
+                        "align_n"],
+}
 
 
 class DendriticPredictionConfig(Config):
@@ -93,6 +149,8 @@ class DendriticPredictionConfig(Config):
     record_every: int = Field(1, ge=1, description="presentations between records")
     align_every: int = Field(10, ge=1, description="presentations between alignment "
                              "measurements (trial kernel)")
+    seeds: int = Field(1, ge=1, le=100, description="independent seeds of the alignment "
+                       "part (trial kernel; seed 0 is the main run)")
 
     @model_validator(mode="after")
     def _valid_neuron(self):
@@ -201,38 +259,95 @@ class _Presentation:
         self.alignment = alignment
 
 
-def _psp_from(rule, X, state):
-    """PSPs of the spike counts ``X`` (T, n) starting from the traces in ``state``."""
-    a_L, a_s = np.exp(-rule.dt / rule.tau_L), np.exp(-rule.dt / rule.tau_s)
-    n = X.shape[1]
-    x_L = np.zeros(n) if state is None else state["x_L"].copy()
-    x_s = np.zeros(n) if state is None else state["x_s"].copy()
-    out = np.empty_like(X)
-    for t in range(X.shape[0]):
-        x_L, x_s = a_L * x_L + X[t], a_s * x_s + X[t]
-        out[t] = (x_L - x_s) / (rule.tau_L - rule.tau_s)
-    return out
+class _PSPs:
+    """The PSPs of one presentation of the frozen pattern ``X`` (T, n) from any starting
+    traces, without a loop over time.
+
+    The traces obey ``x(t) = a x(t - 1) + X[t]``, so from ``x(-1) = x0`` they are the
+    traces from rest plus ``a^(t + 1) x0``: the pattern's PSPs from rest are computed once
+    (:meth:`DendriticPrediction.psp`) and each presentation adds the decay of its
+    starting traces (equal to stepping the recursion, up to rounding).
+    """
+
+    def __init__(self, rule, X):
+        self.rest = rule.psp(X)
+        t = np.arange(1, X.shape[0] + 1)
+        self.decay_L = np.exp(-rule.dt / rule.tau_L) ** t
+        self.decay_s = np.exp(-rule.dt / rule.tau_s) ** t
+        self.span = rule.tau_L - rule.tau_s
+
+    def at(self, state):
+        """PSPs (T, n) of a presentation starting from the traces in ``state`` (None:
+        at rest)."""
+        if state is None:
+            return self.rest
+        return self.rest + (np.outer(self.decay_L, state["x_L"])
+                            - np.outer(self.decay_s, state["x_s"])) / self.span
 
 
-def _alignment(rule, X, state, w0, trial):
-    """The trial's change against the negative gradients, at ``w0``, of the loss the rule
-    descends (the somatic spikes' negative log-likelihood ``L_S`` at the trial's spikes
-    for the spiking model, the KL divergence at the trial's ``U`` for the rate model) and
-    of the KL divergence at the trial's ``U`` (the spike-averaged loss)."""
-    from plasticity.analysis import align
+def minus_gradients(rule, psp, w0, trial):
+    """Negative gradients, at ``w0``, of three losses of one presentation's dendritic
+    prediction (module docstring), each with the soma held as it was in ``trial``:
 
-    psp = _psp_from(rule, X, state)
+    * ``population``: the expected negative log-likelihood ``E_S[L_S]`` of the somatic
+      spikes given the presentation's ``U``, the loss averaged over the spike noise. In
+      the trial kernel a step spikes with probability ``p_t = 1 - exp(-phi(U_t) dt)``, so
+      ``-grad = c sum_t (p_t - phi(V*_t) dt) h(V*_t) PSP_t``. (Rate model: the KL, which
+      has no noise to average.)
+    * ``own``: the presentation's own sample of it, ``L_S`` at its spikes ``S_t``:
+      ``c sum_t (S_t - phi(V*_t) dt) h(V*_t) PSP_t``, the loss the rule descends (rate
+      model: the KL).
+    * ``kl``: the Poisson KL divergence at ``U``, ``c dt sum_t (phi(U_t) - phi(V*_t))
+      h(V*_t) PSP_t``: the population loss's continuous-time form (``p_t = phi(U_t) dt``
+      to first order in ``phi dt``).
+
+    Parameters
+    ----------
+    rule : DendriticPrediction
+    psp : ndarray, shape (T, n)
+        The presentation's PSPs (1/ms).
+    w0 : ndarray, shape (n,)
+        The weights before the presentation.
+    trial : Trial
+        Its ``U`` (shape (T,)) and, for the spiking model, ``S`` (0/1, shape (T,)).
+
+    Returns
+    -------
+    dict of str to ndarray, shape (n,)
+        ``population``, ``own`` and ``kl`` (dimensionless loss per unit weight).
+    """
     v = rule.coupling * psp @ w0
     phi_v = rule.phi(v)
     h = rule.beta * (1.0 - phi_v / rule.phi_max)
     c, dt = rule.coupling, rule.dt
-    minus_kl = c * dt * ((rule.phi(trial.U) - phi_v) * h) @ psp
-    if rule.model == "spiking":
-        minus_own = c * ((trial.S - phi_v * dt) * h) @ psp
-    else:
-        minus_own = minus_kl
+    phi_u = rule.phi(trial.U)
+    minus_kl = c * dt * ((phi_u - phi_v) * h) @ psp
+    if rule.model != "spiking":
+        return {"population": minus_kl, "own": minus_kl, "kl": minus_kl}
+    p_spike = -np.expm1(-phi_u * dt)  # E[S_t | U_t] in the trial kernel
+    return {"population": c * ((p_spike - phi_v * dt) * h) @ psp,
+            "own": c * ((trial.S - phi_v * dt) * h) @ psp, "kl": minus_kl}
+
+
+def _alignment(rule, psp, w0, trial):
+    """One presentation's change ``trial.w - w0`` against the three losses of
+    :func:`minus_gradients`.
+
+    Returns
+    -------
+    dict
+        ``primary``, ``batch`` and ``kl``: :func:`~plasticity.analysis.align` rows
+        against the population loss, the presentation's own loss and the KL; ``sgd_cos``:
+        the cosine of the own loss's exact negative gradient (the step of exact gradient
+        descent on this presentation) with the population one.
+    """
+    from plasticity.analysis import align
+
+    g = {k: {"w": -m} for k, m in minus_gradients(rule, psp, w0, trial).items()}
     delta = {"w": trial.w - w0}
-    return (align(delta, {"w": -minus_own})["total"], align(delta, {"w": -minus_kl})["total"])
+    return {"primary": align(delta, g["population"])["total"],
+            "batch": align(delta, g["own"])["total"], "kl": align(delta, g["kl"])["total"],
+            "sgd_cos": align({"w": -g["own"]["w"]}, g["population"])["total"]["cos"]}
 
 
 def _kernel_presentations(cfg, X, g_E, g_I, w, spike_rng):
@@ -240,12 +355,13 @@ def _kernel_presentations(cfg, X, g_E, g_I, w, spike_rng):
     from plasticity.rules.dendritic_prediction import simulate_trial
 
     rule, T = _rule(cfg), X.shape[0]
+    psps = _PSPs(rule, X)
     state = None
     for r in range(cfg.n_reps):
         noise = spike_rng.random(T) if cfg.model == "spiking" else None
         trial = simulate_trial(rule, w, X, g_E, g_I, noise=noise, state=state)
-        alignment = _alignment(rule, X, state, w, trial) if r % cfg.align_every == 0 \
-            else None
+        alignment = _alignment(rule, psps.at(state), w, trial) \
+            if r % cfg.align_every == 0 else None
         w, state = trial.w, trial.state
         yield _Presentation(trial.U, trial.V_star, float(trial.S.sum()), alignment)
     yield w
@@ -268,6 +384,54 @@ def _engine_presentations(cfg, X, g_E, g_I, w, spike_rng):
     yield sim.weights("input_neuron")
 
 
+_ALIGN_UNITS = {"inner": "1", "cos": "1", "delta_norm": "1", "grad_norm": "1",
+                "predicted_dloss": "1", "zero_norm": "bool", "cos_batch": "1",
+                "predicted_dloss_batch": "1", "sgd_cos": "1", "cos_kl": "1"}
+
+
+def _alignment_row(a):
+    """The ``/alignment/total`` columns of one measured presentation (the names of
+    :func:`plasticity.analysis.measured`'s columns, plus ``cos_kl``)."""
+    p = a["primary"]
+    return {"inner": p["inner"], "cos": p["cos"], "delta_norm": p["delta_norm"],
+            "grad_norm": p["grad_norm"], "predicted_dloss": p["predicted_dloss"],
+            "zero_norm": p["zero_norm"], "cos_batch": a["batch"]["cos"],
+            "predicted_dloss_batch": a["batch"]["predicted_dloss"], "sgd_cos": a["sgd_cos"],
+            "cos_kl": a["kl"]["cos"]}
+
+
+def _alignment_stats(measured):
+    """Summaries of one run's measured presentations (a list of :func:`_alignment`
+    results, in order): ``primary``, ``batch`` and ``kl`` from
+    :func:`~plasticity.analysis.summarize`, and ``sgd_ceiling`` (mean ``sgd_cos``), over
+    the presentations whose cosine with the population gradient is defined."""
+    from plasticity.analysis import summarize
+
+    keep = [a for a in measured if not a["primary"]["zero_norm"]]
+    out = {name: summarize([a[name]["cos"] for a in keep], [a[name]["inner"] for a in keep],
+                           rng=0) for name in ("primary", "batch", "kl")}
+    out["sgd_ceiling"] = float(np.mean([a["sgd_cos"] for a in keep])) if keep else np.nan
+    return out
+
+
+def _seed_replicate(cfg, rngs):
+    """One further seed of the alignment part on the trial kernel: a new pattern, target,
+    initial weights and spike noise from the four generators ``rngs``. Returns
+    :func:`_alignment_stats` of its measured presentations."""
+    X, _, _, g_E, g_I, w = setup(cfg, *rngs[:3])
+    measured = []
+    for trial in _kernel_presentations(cfg, X, g_E, g_I, w, rngs[3]):
+        if isinstance(trial, np.ndarray):  # the final weights
+            if not np.all(np.isfinite(trial)):
+                from plasticity.errors import Diverged
+
+                raise Diverged("the weights of a further seed became NaN or infinite; "
+                               "lower eta")
+        elif trial.alignment is not None:
+            measured.append(trial.alignment)
+    return _alignment_stats(measured)
+
+
 def run(cfg: DendriticPredictionConfig, ctx):
     pattern_rng, target_rng, init_rng, spike_rng = (ctx.child_rng() for _ in range(4))
     rule = _rule(cfg)
@@ -281,7 +445,7 @@ def run(cfg: DendriticPredictionConfig, ctx):
     mse, rate_mse = np.empty(cfg.n_reps), np.empty(cfg.n_reps)
     tail_U, tail_V = [], []
     first = None
-    aligned = {"own": [], "kl": []}
+    measured = []
     make = _engine_presentations if cfg.simulator == "engine" else _kernel_presentations
     presentations = make(cfg, X, g_E, g_I, w, spike_rng)
     with ctx.progress(cfg.n_reps, "dendritic-prediction") as bar:
@@ -295,13 +459,9 @@ def run(cfg: DendriticPredictionConfig, ctx):
                 tail_U.append(trial.U)
                 tail_V.append(trial.V_star)
             if trial.alignment is not None:
-                for name, a in zip(("own", "kl"), trial.alignment, strict=True):
-                    rec.append(f"/alignment/{name}", r + 1, index_units="presentation",
-                               units={"inner": "1", "cos": "1", "delta_norm": "1",
-                                      "grad_norm": "1"},
-                               inner=a["inner"], cos=a["cos"], delta_norm=a["delta_norm"],
-                               grad_norm=a["grad_norm"])
-                    aligned[name].append((a["cos"], a["inner"]))
+                rec.append("/alignment/total", r + 1, index_units="presentation",
+                           units=_ALIGN_UNITS, **_alignment_row(trial.alignment))
+                measured.append(trial.alignment)
             if r % cfg.record_every == 0 or r == cfg.n_reps - 1:
                 rec.append("training", r + 1, units=units, index_units="presentation",
                            mse=mse[r], rate_mse=rate_mse[r], spikes=trial.spikes)
@@ -318,17 +478,40 @@ def run(cfg: DendriticPredictionConfig, ctx):
 
     U_tail, V_tail = np.concatenate(tail_U), np.concatenate(tail_V)
     extra = {}
-    if aligned["own"]:
-        from plasticity.analysis import summarize
+    if measured:
+        per_seed = [_alignment_stats(measured)]
+        if cfg.seeds > 1:
+            with ctx.progress(cfg.seeds - 1, "dendritic-prediction (seeds)") as bar:
+                for _ in range(1, cfg.seeds):
+                    # four generators per seed, after the main run's: seed 0 is unchanged
+                    per_seed.append(_seed_replicate(cfg, [ctx.child_rng() for _ in range(4)]))
+                    bar.update(1)
+        for k, st in enumerate(per_seed):
+            rec.append("seeds", k, index="seed", index_units="1",
+                       units={"cos_mean": "1", "cos_batch_mean": "1", "sgd_ceiling": "1"},
+                       cos_mean=st["primary"]["cos_mean"],
+                       cos_batch_mean=st["batch"]["cos_mean"], sgd_ceiling=st["sgd_ceiling"])
+        main, own, kl = (per_seed[0][k] for k in ("primary", "batch", "kl"))
+        extra = {f"{RULE}.{k}": main[k] for k in ("cos_mean", "cos_ci_low", "cos_ci_high",
+                                                  "frac_positive", "n")}
+        extra.update({f"{RULE}.ci_method": main.get("ci_method", "iid_bootstrap"),
+                      f"{RULE}.n_eff": main.get("n_eff", float(main["n"])),
+                      f"{RULE}.cos_batch_mean": own["cos_mean"],
+                      f"{RULE}.own_cos_mean": own["cos_mean"],
+                      f"{RULE}.own_cos_ci_low": own["cos_ci_low"],
+                      f"{RULE}.own_cos_ci_high": own["cos_ci_high"],
+                      f"{RULE}.sgd_ceiling": per_seed[0]["sgd_ceiling"]})
+        if cfg.seeds > 1:
+            from plasticity.analysis.intervals import seeds_summary
 
-        for name, rows in aligned.items():
-            cos, inner = np.array(rows).T
-            keep = np.isfinite(cos)
-            st = summarize(cos[keep], inner[keep], rng=0)
-            prefix = "align_cos" if name == "own" else "align_kl_cos"
-            extra.update({f"{prefix}_mean": st["cos_mean"], f"{prefix}_ci_low":
-                          st["cos_ci_low"], f"{prefix}_ci_high": st["cos_ci_high"]})
-        extra["align_n"] = int(keep.sum())
+            extra.update(seeds_summary([st["primary"]["cos_mean"] for st in per_seed],
+                                       prefix=f"{RULE}.seeds_cos"))
+        # deprecated (one release), with their old meaning: against the own loss and
+        # against the KL divergence
+        extra.update(align_cos_mean=own["cos_mean"], align_cos_ci_low=own["cos_ci_low"],
+                     align_cos_ci_high=own["cos_ci_high"], align_kl_cos_mean=kl["cos_mean"],
+                     align_kl_cos_ci_low=kl["cos_ci_low"],
+                     align_kl_cos_ci_high=kl["cos_ci_high"], align_n=main["n"])
     ctx.summary(**extra,
         corr_dendrite_soma_final=float(np.corrcoef(U_tail, V_tail)[0, 1]),
         corr_dendrite_soma_initial=float(np.corrcoef(first.U, first.V_star)[0, 1])
@@ -383,7 +566,7 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     presets={"quick": {}, "full": {"n_reps": 20000, "final_reps": 200, "dt": 0.1,
-                                   "eta": 0.1, "record_every": 10}},
+                                   "eta": 0.1, "record_every": 10, "seeds": 5}},
 )
 
 if __name__ == "__main__":
