@@ -25,6 +25,7 @@ from plasticity.errors import InvalidParameterError
 __all__ = [
     "Interval",
     "batch_means_ci",
+    "batch_size",
     "block_bootstrap_ci",
     "seeds_interval",
     "seeds_summary",
@@ -278,7 +279,7 @@ def block_bootstrap_ci(x, level=0.95, n_boot=2000, block_length=None, rng=None) 
         return _iid_t(x, level)
     tau = integrated_autocorr_time(x)
     if block_length is None:
-        # As long as a batch of batch_means_ci, and as it at least MIN_BATCHES blocks.
+        # BLOCK_TAUS autocorrelation times, but leaving at least MIN_BATCHES blocks.
         block = max(1, min(int(np.ceil(BLOCK_TAUS * tau)), n // MIN_BATCHES))
     else:
         block = int(block_length)
