@@ -11,9 +11,11 @@ Why each assertion holds (see the experiment's docstring for the derivations):
   positive. Evolution strategies' mean update points along ``-grad`` (Gaussian smoothing of
   a quadratic only adds a constant). Annealing is the one method without a guarantee: it
   accepts uphill moves with probability ``exp(-dL / T)``. At the preset's temperatures
-  almost all accepted moves are downhill, so its mean cosine CI lies far above 0 in
-  practice (lower bound about 0.19, versus an interval half-width of about 0.03), but
-  that is a property of the preset, not a theorem.
+  almost all accepted moves are downhill, so its mean cosine CI lies above 0 in practice
+  (measured on seeds 0-6: lower bound 0.08-0.17, mean 0.22-0.26, interval half-width
+  0.09-0.15; the test runs seed 0, lower bound 0.10), but that is a property of the
+  preset, not a theorem. The other lower bounds on those seeds: hill climbing 0.21-0.22,
+  genetic 0.22-0.32, ES 0.44-0.46; parity accuracy 0.75-0.79.
 * Every method's loss never ends above the start: hill climbing and the GA are monotone,
   GD with a stable step size is monotone on a quadratic, and ES and annealing make many
   more downhill than uphill moves at these settings.
