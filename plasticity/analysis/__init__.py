@@ -6,11 +6,27 @@ SciPy only inside the functions that need it).
 """
 
 from plasticity.analysis.alignment import AlignmentProbe, MeasuredRule, align, measured
+from plasticity.analysis.autocorr import (
+    autocorrelation,
+    effective_sample_size,
+    integrated_autocorr_time,
+)
 from plasticity.analysis.baselines import RandomDirection, random_direction
-from plasticity.analysis.expected import expected_cosine, expected_update
+from plasticity.analysis.expected import (
+    cos_se_for_draws,
+    draws_for_snr,
+    expected_cosine,
+    expected_update,
+)
 from plasticity.analysis.field import field_asymmetry, field_asymmetry_over, jacobian
 from plasticity.analysis.flat import flatten, unflatten
 from plasticity.analysis.geometry import abs_cosine, subspace_cosines
+from plasticity.analysis.intervals import (
+    batch_means_ci,
+    block_bootstrap_ci,
+    seeds_interval,
+    seeds_summary,
+)
 from plasticity.analysis.stats import bootstrap_ci, summarize
 
 __all__ = [
@@ -19,15 +35,24 @@ __all__ = [
     "RandomDirection",
     "abs_cosine",
     "align",
+    "autocorrelation",
+    "batch_means_ci",
+    "block_bootstrap_ci",
     "bootstrap_ci",
+    "cos_se_for_draws",
+    "draws_for_snr",
+    "effective_sample_size",
     "expected_cosine",
     "expected_update",
     "field_asymmetry",
     "field_asymmetry_over",
     "flatten",
+    "integrated_autocorr_time",
     "jacobian",
     "measured",
     "random_direction",
+    "seeds_interval",
+    "seeds_summary",
     "subspace_cosines",
     "summarize",
     "unflatten",
