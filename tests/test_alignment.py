@@ -343,6 +343,83 @@ def test_gradient_standard_error_is_recorded():
     assert rule.records["total"]["grad_se"][0] == pytest.approx(np.sqrt(1.25))
 
 
+# --------------------------------------------------------------------------- estimated g
+
+def test_noise_correction_formula():
+    # g_hat = (3, 4), |g_hat|^2 = 25, sum(se^2) = 9: corrected |g| = 4
+    g = {"w": np.array([3.0, 4.0])}
+    se = {"w": np.array([np.sqrt(4.5), np.sqrt(4.5)])}
+    d = {"w": np.array([-1.0, 0.0])}
+    row = align(d, g, se=se)["total"]
+    assert row["grad_norm"] == pytest.approx(4.0, rel=1e-12)
+    assert row["cos_raw"] == pytest.approx(3.0 / 5.0, rel=1e-12)
+    assert row["cos"] == pytest.approx(3.0 / 4.0, rel=1e-12)
+    assert row["inner"] == pytest.approx(3.0, rel=1e-12) and not row["zero_norm"]
+    # per array and with a scalar se (the same for every element)
+    assert align(d, g, se={"w": np.sqrt(4.5)})["w"]["cos"] == pytest.approx(0.75, rel=1e-12)
+    # noise as large as the estimate: the gradient is not resolved, the angle undefined
+    row = align(d, g, se={"w": np.full(2, 4.0)})["total"]
+    assert row["zero_norm"] and row["cos"] == row["cos_raw"]
+    with pytest.raises(InvalidParameterError, match="Euclidean"):
+        align(d, g, metric=np.eye(2), se=se)
+
+
+def test_noise_correction_removes_the_bias_of_the_cosine():
+    # d fixed, g_hat = g + e with e ~ N(0, se^2): raw cosines shrink by
+    # sqrt(|g|^2 / (|g|^2 + sum se^2)) = 1/sqrt(2) here; corrected ones are unbiased up
+    # to the O(var |g_hat|^2 / |g|^4) = O(1.5%) Jensen term of the square root
+    rng = np.random.default_rng(0)
+    n, reps = 400, 2000
+    g = rng.standard_normal(n)
+    g /= np.linalg.norm(g)
+    d = -(0.6 * g + 0.8 * np.linalg.qr(np.c_[g, rng.standard_normal(n)])[0][:, 1])
+    true = 0.6
+    se = np.full(n, 1.0 / np.sqrt(n))           # sum(se^2) = |g|^2 = 1
+    cos, raw = [], []
+    for _ in range(reps):
+        row = align({"w": d}, {"w": g + se * rng.standard_normal(n)}, se={"w": se})["total"]
+        cos.append(row["cos"])
+        raw.append(row["cos_raw"])
+    sem = np.std(cos, ddof=1) / np.sqrt(reps)
+    assert abs(np.mean(cos) - true) < 0.015 + 4 * sem
+    assert np.mean(raw) == pytest.approx(true / np.sqrt(2.0), abs=0.01)
+
+
+def test_wrapper_with_a_reference_records_batch_and_sgd_cosines():
+    g_pop, g_batch = {"a": np.array([1.0, 0.0])}, {"a": np.array([1.0, 1.0])}
+    rule = measured(StepAlong({"a": np.array([-1.0, 0.0])}, 1.0), lambda p, s: g_batch,
+                    reference_fn=lambda p: (g_pop, None))
+    rule.update({}, None, {"a": np.zeros(2)})
+    row = rule.records["total"][0]
+    assert row["cos"] == pytest.approx(1.0)              # the update is -g_pop
+    assert row["cos_batch"] == pytest.approx(1.0 / SQ2)  # against the batch gradient
+    assert row["sgd_cos"] == pytest.approx(1.0 / SQ2)    # -g_batch against g_pop
+    assert row["predicted_dloss"] == pytest.approx(-1.0)
+    assert row["predicted_dloss_batch"] == pytest.approx(-1.0)
+    with pytest.raises(InvalidParameterError, match="reference_fn"):
+        measured(StepAlong({}, 1.0), lambda p, s: g_batch, reference_fn=3)
+
+
+def test_backprop_against_the_population_gradient():
+    # Issue 15's acceptance: width 32, batches of 16, teacher-student. Backprop's update
+    # IS the minibatch gradient: cosine 1 with it by construction, and with the
+    # population gradient exactly the SGD cosine (same vector, same noise correction).
+    import plasticity as pl
+
+    run = pl.alignment.measure("backprop", hidden=32, batch_size=16, n_updates=60,
+                               expected_draws=20, seed=0)
+    s, total = run.summary, run.alignment["total"]
+    assert s["cos_batch_mean"] == pytest.approx(1.0, abs=1e-9)
+    np.testing.assert_allclose(total["cos"], total["sgd_cos"], rtol=1e-9, atol=1e-12)
+    assert s["reference"] == "population-estimated" and np.all(total["grad_se"] > 0)
+    # the means agree within their standard error (the interval's half-width / 1.96)
+    half = (s["cos_ci_high"] - s["cos_ci_low"]) / 2
+    assert abs(s["cos_mean"] - s["sgd_ceiling"]) < half / 1.96
+    # and the primary cosine is well below the batch one: a batch of 16 is noisy
+    assert s["cos_ci_high"] < 0.9
+    assert 0.0 < s["cos_ci_low"]
+
+
 def test_wrapper_raises_rule_error_for_a_bad_delta():
     rule = measured(StepAlong({"w": np.ones(3)}, 1.0), lambda p, s: {"w": np.ones(2)})
     with pytest.raises(RuleError, match="shape"):
