@@ -33,12 +33,46 @@ the clamped output, whose ``beta`` is 0) and ``cos``, averaged over ``n_cos_batc
 batches); ``/series/training_pc`` and ``/series/training_bp`` (index ``step``;
 ``test_accuracy``, ``test_loss`` = the squared output error on the test set).
 
-Alignment (``/alignment``): every ``align_every``-th PC training update is compared with
-the exact gradient of the batch's squared output error, the loss PC minimises, by
-:func:`plasticity.analysis.measured`; summary ``align_cos_mean`` with its bootstrap
-interval (``align_cos_ci_low``, ``align_cos_ci_high``), ``align_frac_positive`` and
-``align_n``. This is the training-time counterpart of part 1: at ``n_inference`` steps
-and ``train_beta`` nudging along a training trajectory rather than at one state.
+Alignment (``/alignment``), the training-time counterpart of part 1 (at ``n_inference``
+steps and ``train_beta`` nudging along a training trajectory rather than at one state):
+every ``align_every``-th PC training update is compared, by
+:func:`plasticity.analysis.measured`, with the gradient of the loss PC descends, the
+squared output error, on its *population*
+(:class:`~plasticity.problems.predictive_coding.DigitsSquaredError`). Batches are uniform
+draws from the finite training set, so the population is that set and its gradient is
+exact (no standard error). The tables ``/alignment/<array>`` and ``/alignment/total`` hold
+the measured rows: ``cos``, ``inner``, ``predicted_dloss`` (against the population
+gradient), ``actual_dloss`` (the change of the training-set loss), and the secondary
+``cos_batch`` (against the gradient of the update's own minibatch) and ``sgd_cos`` (the
+exact minibatch gradient's own cosine with the population gradient: what SGD with the
+same batch size reaches at the same state). Summary, rule ``predictive_coding``:
+
+* ``predictive_coding.cos_mean``, ``.cos_ci_low``, ``.cos_ci_high``: mean cosine with
+  the population gradient and its interval, made by ``.ci_method``
+  (:func:`plasticity.analysis.summarize`; ``.n`` updates, ``.n_eff`` effective);
+  ``.frac_positive``: fraction of updates that decrease the population loss to first
+  order;
+* ``predictive_coding.cos_batch_mean``: mean cosine with the same minibatch's gradient;
+* ``predictive_coding.sgd_ceiling``: mean of ``sgd_cos``, the best any minibatch rule
+  could do at this batch size;
+* with ``seeds`` >= 2: ``predictive_coding.seeds_cos_mean``, ``.seeds_cos_low``,
+  ``.seeds_cos_high`` (t-interval over the per-seed ``cos_mean``), ``.seeds_cos_n``.
+  Seed 0 is the training run above; every further seed trains PC alone (alignment
+  only: no backprop, no test evaluation) from its own split, initial parameters and
+  batches, drawn from the run's seed stream. ``/series/seeds`` (index ``seed``) has each
+  seed's ``cos_mean``, ``cos_batch_mean`` and ``sgd_ceiling``.
+
+Deprecated (kept for one release so that old readers work; same-minibatch meaning, as
+before the population reference): ``align_cos_mean``, ``align_cos_ci_low``,
+``align_cos_ci_high`` and ``align_frac_positive`` are the cosine with the gradient of the
+update's own minibatch (now ``predictive_coding.cos_batch_mean``); ``align_n`` is
+``predictive_coding.n``.
+
+Part 1's cosine stays against the same batch's backprop update by design: it compares two
+update directions computed on one batch (how close PC's update is to backprop's), not an
+update with the loss it should descend. Cosines of two directions come from
+:func:`plasticity.analysis.geometry.cosine`. :data:`ALIGNMENT` declares the alignment
+metadata that ``alignment-summary`` reads.
 
 Training by nudging uses the PC learning rate ``eta / train_beta``, since PC's update is
 ``beta`` times backprop's direction to first order; a divergence of the inference
@@ -53,6 +87,30 @@ from pydantic import Field, field_validator, model_validator
 from plasticity.experiment import Config, Experiment
 
 N_PIXELS, N_CLASSES = 64, 10
+
+#: The rule's name in the summary keys (``<rule>.<key>``).
+RULE = "predictive_coding"
+
+#: Alignment metadata (a draft read by alignment-summary): what the primary cosine is
+#: measured against, on which problem, how its interval is made, and its summary keys.
+ALIGNMENT = {
+    "reference": "population",
+    "problem": "digits-squared-error (plasticity.problems.predictive_coding."
+               "DigitsSquaredError): mean 0.5 |y - onehot|^2 over the digits training set, "
+               "exact",
+    "ci_method": "batch_means",
+    "seeds_ci_method": "t",
+    "seeds": {"quick": 1, "full": 5},
+    "rules": [RULE],
+    "substrate": "rate",
+    "keys": {k: f"{RULE}.{k}" for k in (
+        "cos_mean", "cos_ci_low", "cos_ci_high", "ci_method", "cos_batch_mean",
+        "sgd_ceiling", "frac_positive", "n", "n_eff", "seeds_cos_mean", "seeds_cos_low",
+        "seeds_cos_high", "seeds_cos_n")},
+    # same-minibatch cosine under the old names, for one release (module docstring)
+    "deprecated_keys": ["align_cos_mean", "align_cos_ci_low", "align_cos_ci_high",
+                        "align_frac_positive", "align_n"],
+}
 
 
 class PCvsBackpropConfig(Config):
@@ -79,6 +137,8 @@ class PCvsBackpropConfig(Config):
     energy_limit: float = Field(1e8, gt=0, description="energy that counts as diverged")
     align_every: int = Field(10, ge=1, description="PC training updates between alignment "
                              "measurements")
+    seeds: int = Field(1, ge=1, le=100, description="independent seeds of the alignment "
+                       "part (seed 0 is the main run; each further one trains PC alone)")
 
     @field_validator("steps_grid")
     @classmethod
@@ -115,23 +175,75 @@ class PCvsBackpropConfig(Config):
         return self
 
 
-def cosine(a, b):
-    """Cosine between two parameter dicts, flattened (NaN when either is zero)."""
-    keys = sorted(a)
-    u = np.concatenate([np.ravel(a[k]) for k in keys])
-    v = np.concatenate([np.ravel(b[k]) for k in keys])
-    den = np.linalg.norm(u) * np.linalg.norm(v)
-    return float(u @ v / den) if den > 0 else float("nan")
-
-
 def _accuracy(net, params, x, y):
     return float(np.mean(np.argmax(net.forward(params, x).post[-1], axis=1) == y))
 
 
+def _measured_pc(pc, problem, cfg, recorder=None):
+    """``pc`` wrapped by :func:`~plasticity.analysis.measured`: every ``align_every``-th
+    update against the population gradient of ``problem`` (primary), the same
+    minibatch's gradient (``cos_batch``) and the exact minibatch step (``sgd_cos``)."""
+    from plasticity.analysis import measured
+    from plasticity.tasks.batch import Batch
+
+    def batch_gradient(p, s):
+        return problem.batch_gradient(p, Batch(x=s["input"], target=s["target"]))
+
+    # actual_dloss is the change of the population loss, the loss predicted_dloss
+    # (against the population gradient) predicts to first order
+    return measured(pc, batch_gradient, loss_fn=lambda p, s: problem.population_loss(p),
+                    reference_fn=problem.population_gradient, every=cfg.align_every,
+                    recorder=recorder, prefix="/alignment")
+
+
+def _alignment_stats(records):
+    """The summary of one run's measured updates (``records`` of a measured rule).
+
+    Returns
+    -------
+    dict
+        ``primary`` (:func:`~plasticity.analysis.summarize` against the population
+        gradient), ``batch`` (the same against the minibatch gradient) and
+        ``sgd_ceiling`` (mean ``sgd_cos``), over the updates whose cosine is defined.
+    """
+    from plasticity.analysis import summarize
+
+    total = records["total"]
+    keep = ~total["zero_norm"]
+    return {"primary": summarize(total["cos"][keep], total["inner"][keep], rng=0),
+            # inner against the minibatch gradient = -predicted_dloss_batch
+            "batch": summarize(total["cos_batch"][keep],
+                               -total["predicted_dloss_batch"][keep], rng=0),
+            "sgd_ceiling": float(np.mean(total["sgd_cos"][keep])) if keep.any()
+            else float("nan")}
+
+
+def _seed_replicate(cfg, net, pc_kw, rng, bar, where):
+    """One further seed of the alignment part: a new split, initial parameters and
+    batches from ``rng``; PC trained alone for ``n_updates``. Returns
+    :func:`_alignment_stats` of its measured updates. ``where["step"]`` follows the
+    update being computed (for a divergence report)."""
+    from plasticity.engine import train
+    from plasticity.problems.predictive_coding import DigitsSquaredError
+    from plasticity.rules.predictive_coding import PredictiveCoding
+    from plasticity.tasks import Digits
+
+    task = Digits(rng)
+    problem = DigitsSquaredError(task, net)
+    params = net.init_params(rng)
+    rule = _measured_pc(PredictiveCoding(net=net, **pc_kw), problem, cfg)
+    train(rule, params, n_updates=cfg.n_updates,
+          next_batch=lambda s: where.update(step=s) or task.batch(cfg.batch_size, rng),
+          signals=problem.signals,
+          progress=bar, rng=np.random.default_rng(0))
+    return _alignment_stats(rule.records)
+
+
 def run(cfg: PCvsBackpropConfig, ctx):
-    from plasticity.analysis import measured, summarize
+    from plasticity.analysis.geometry import cosine
     from plasticity.engine import Probe, train
     from plasticity.errors import Diverged
+    from plasticity.problems.predictive_coding import DigitsSquaredError
     from plasticity.rules.gradient import Backprop
     from plasticity.rules.predictive_coding import InferenceDiverged, PredictiveCoding
     from plasticity.substrates import FeedForward
@@ -147,6 +259,7 @@ def run(cfg: PCvsBackpropConfig, ctx):
                                 energy_limit=cfg.energy_limit, **kw)
 
     # -- part 1: cosine against backprop, by inference steps and nudging strength ------
+    # (two update directions on the same batch, by design: see the module docstring)
     cos_rng = ctx.child_rng()
     modes = [("nudge", b) for b in cfg.betas] + [("clamp", 0.0)]
     n_max = cfg.steps_grid[-1]
@@ -173,62 +286,83 @@ def run(cfg: PCvsBackpropConfig, ctx):
     weakest = len(cfg.betas) - 1
 
     # -- part 2: digits, PC and backprop from the same state on the same batches -------
-    onehot = np.eye(N_CLASSES)
-
-    def signals(p, b):
-        return {"input": b.x, "target": onehot[b.target]}
-
+    problem = DigitsSquaredError(task, net)
     eta_pc = cfg.eta if cfg.train_output == "clamp" else cfg.eta / cfg.train_beta
-    rules = {"pc": pc_rule(eta=eta_pc, n_inference=cfg.n_inference,
-                           output=cfg.train_output, beta=cfg.train_beta),
+    pc_kw = {"gamma": cfg.gamma, "precisions": cfg.precisions,
+             "energy_limit": cfg.energy_limit, "eta": eta_pc, "n_inference": cfg.n_inference,
+             "output": cfg.train_output, "beta": cfg.train_beta}
+    rules = {"pc": _measured_pc(PredictiveCoding(net=net, **pc_kw), problem, cfg, rec),
              "bp": Backprop(net=net, eta=cfg.eta, loss_kind="mse")}
-    pc = rules["pc"]
-    rules["pc"] = measured(
-        pc, lambda p, s: pc.loss_and_grad(p, s["input"], s["target"])[1],
-        loss_fn=lambda p, s: pc.loss_and_grad(p, s["input"], s["target"])[0],
-        every=cfg.align_every, recorder=rec, prefix="/alignment")
+    onehot = np.eye(N_CLASSES)
     curves = {}
     finals = {}
     units = {"test_accuracy": "1", "test_loss": "1"}
-    where = {"step": 0}  # the update being computed, for a divergence report
-    for name, rule in rules.items():
-        data_rng = np.random.default_rng([ctx.seed, 99])  # the same batches for both
-        curves[name] = rows = []
+    where = {"step": 0, "what": ""}  # the update being computed, for a divergence report
+    try:
+        for name, rule in rules.items():
+            where["what"] = f"{name} training"
+            data_rng = np.random.default_rng([ctx.seed, 99])  # the same batches for both
+            curves[name] = rows = []
 
-        def record(step, p, state, delta, batch, rows=rows):
-            if step % cfg.eval_every == 0 or step == cfg.n_updates:
-                rows.append((step, _accuracy(net, p, task.x_test, task.y_test),
-                             net.loss(p, task.x_test, onehot[task.y_test], kind="mse")))
+            def record(step, p, state, delta, batch, rows=rows):
+                if step % cfg.eval_every == 0 or step == cfg.n_updates:
+                    rows.append((step, _accuracy(net, p, task.x_test, task.y_test),
+                                 net.loss(p, task.x_test, onehot[task.y_test], kind="mse")))
 
-        rows.append((0, _accuracy(net, params0, task.x_test, task.y_test),
-                     net.loss(params0, task.x_test, onehot[task.y_test], kind="mse")))
-        with ctx.progress(cfg.n_updates, f"pc-vs-backprop ({name})") as bar:
-            try:
+            rows.append((0, _accuracy(net, params0, task.x_test, task.y_test),
+                         net.loss(params0, task.x_test, onehot[task.y_test], kind="mse")))
+            with ctx.progress(cfg.n_updates, f"pc-vs-backprop ({name})") as bar:
                 finals[name], _ = train(
                     rule, params0, n_updates=cfg.n_updates,
                     next_batch=lambda s, r=data_rng: where.update(step=s) or
                     task.batch(cfg.batch_size, r),
-                    signals=signals, probes=[Probe(record)], progress=bar,
+                    signals=problem.signals, probes=[Probe(record)], progress=bar,
                     rng=np.random.default_rng(0))
-            except InferenceDiverged as exc:
-                raise Diverged(where["step"], f"{exc.reason} ({name} training, update "
-                                              f"{where['step']})") from None
-        for step, acc, loss in rows:
-            rec.append(f"training_{name}", step, units=units, test_accuracy=acc,
-                       test_loss=loss)
+            for step, acc, loss in rows:
+                rec.append(f"training_{name}", step, units=units, test_accuracy=acc,
+                           test_loss=loss)
+
+        # -- further seeds of the alignment part (PC alone) ----------------------------
+        per_seed = [_alignment_stats(rules["pc"].records)]
+        if cfg.seeds > 1:
+            with ctx.progress(cfg.n_updates * (cfg.seeds - 1),
+                              "pc-vs-backprop (seeds)") as bar:
+                for k in range(1, cfg.seeds):
+                    where["what"] = f"PC training of seed {k}"
+                    # one generator per seed, after part 1's and 2's: seed 0 is unchanged
+                    per_seed.append(_seed_replicate(cfg, net, pc_kw, ctx.child_rng(), bar,
+                                                    where))
+    except InferenceDiverged as exc:
+        raise Diverged(where["step"], f"{exc.reason} ({where['what']}, update "
+                                      f"{where['step']})") from None
+    for k, st in enumerate(per_seed):
+        rec.append("seeds", k, index="seed", index_units="1",
+                   units={"cos_mean": "1", "cos_batch_mean": "1", "sgd_ceiling": "1"},
+                   cos_mean=st["primary"]["cos_mean"],
+                   cos_batch_mean=st["batch"]["cos_mean"], sgd_ceiling=st["sgd_ceiling"])
 
     acc_pc, acc_bp = curves["pc"][-1][1], curves["bp"][-1][1]
-    total = rules["pc"].records.get("total")
-    keep = ~total["zero_norm"]
-    align = summarize(total["cos"][keep], total["inner"][keep], rng=0)
+    main, same = per_seed[0]["primary"], per_seed[0]["batch"]
+    align = {f"{RULE}.{k}": main[k] for k in ("cos_mean", "cos_ci_low", "cos_ci_high",
+                                              "frac_positive", "n")}
+    align.update({f"{RULE}.ci_method": main.get("ci_method", "iid_bootstrap"),
+                  f"{RULE}.n_eff": main.get("n_eff", float(main["n"])),
+                  f"{RULE}.cos_batch_mean": same["cos_mean"],
+                  f"{RULE}.sgd_ceiling": per_seed[0]["sgd_ceiling"]})
+    if cfg.seeds > 1:
+        from plasticity.analysis.intervals import seeds_summary
+
+        align.update(seeds_summary([st["primary"]["cos_mean"] for st in per_seed],
+                                   prefix=f"{RULE}.seeds_cos"))
     ctx.summary(cos_converged=float(cos[weakest, -1]), cos_one_step=float(cos[weakest, 0]),
                 cos_clamped=float(cos[-1, -1]), beta_weakest=float(cfg.betas[-1]),
                 steps_max=int(n_max), acc_pc=float(acc_pc), acc_bp=float(acc_bp),
                 acc_gap_pp=float(100.0 * (acc_bp - acc_pc)),
-                acc_initial=float(curves["bp"][0][1]),
-                align_cos_mean=align["cos_mean"], align_cos_ci_low=align["cos_ci_low"],
-                align_cos_ci_high=align["cos_ci_high"],
-                align_frac_positive=align["frac_positive"], align_n=align["n"],
+                acc_initial=float(curves["bp"][0][1]), **align,
+                # deprecated (one release): the same-minibatch cosine, as before
+                align_cos_mean=same["cos_mean"], align_cos_ci_low=same["cos_ci_low"],
+                align_cos_ci_high=same["cos_ci_high"],
+                align_frac_positive=same["frac_positive"], align_n=same["n"],
                 cos_pc_bp_final_params=cosine(
                     {k: finals["pc"][k] - params0[k] for k in params0},
                     {k: finals["bp"][k] - params0[k] for k in params0}))
@@ -289,7 +423,7 @@ EXPERIMENT = Experiment(
                                      200, 300, 500],
                       "betas": [1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001],
                       "n_cos_batches": 16, "n_updates": 6000, "n_inference": 60,
-                      "eval_every": 200}},
+                      "eval_every": 200, "seeds": 5}},
 )
 
 if __name__ == "__main__":
