@@ -534,9 +534,9 @@ def _replicator_fields(cfg, rng):
     rps = rep.replicator(lambda x: rep.RPS @ x)
     return {
         "replicator_partnership": {"field": partnership, "formula": partnership, "A": A,
-                                   "states": rep._interior(rng, cfg.n_states, k)},
+                                   "states": rep.interior(rng, cfg.n_states, k)},
         "replicator_rps": {"field": rps, "formula": rps,
-                           "states": rep._interior(rng, cfg.n_states, 3)},
+                           "states": rep.interior(rng, cfg.n_states, 3)},
     }
 
 

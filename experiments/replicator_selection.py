@@ -101,7 +101,7 @@ def _embed(y):
     return np.append(y, 1.0 - y.sum())
 
 
-def _interior(rng, n, k):
+def interior(rng, n, k):
     """``n`` random interior points, kept away from the boundary (min share >= 0.2/k)."""
     return 0.8 * rng.dirichlet(np.ones(k), size=n) + 0.2 / k
 
@@ -153,7 +153,7 @@ def run(cfg: ReplicatorConfig, ctx):
     rec = ctx.recorder
     summary = {}
     trajectories = {}
-    x0 = _interior(rng, 1, k)[0]
+    x0 = interior(rng, 1, k)[0]
     x0_rps = np.array([0.5, 0.3, 0.2])
     for name, start in (("constant", x0), ("partnership", x0), ("rps", x0_rps)):
         t, xs = _trajectory(fields[name], start, cfg)
@@ -167,7 +167,7 @@ def run(cfg: ReplicatorConfig, ctx):
     fbar = trajectories["constant"] @ f_const
     summary["fbar_min_increment"] = float(np.min(np.diff(fbar)))
 
-    randoms = _interior(state_rng, cfg.n_random, k)
+    randoms = interior(state_rng, cfg.n_random, k)
     for game in ("constant", "partnership"):
         cos_e, cos_s = [], []
         states = np.vstack([trajectories[game], randoms])
@@ -198,8 +198,8 @@ def run(cfg: ReplicatorConfig, ctx):
             return v[:-1] - v[-1]
         return omega
 
-    ys = _interior(state_rng, cfg.n_field_states, k)[:, :-1]
-    ys3 = _interior(state_rng, cfg.n_field_states, 3)[:, :-1]
+    ys = interior(state_rng, cfg.n_field_states, k)[:, :-1]
+    ys3 = interior(state_rng, cfg.n_field_states, 3)[:, :-1]
     for name in ("constant", "partnership", "rps"):
         pts = ys3 if name == "rps" else ys
         euc = field_asymmetry_over(tangent(fields[name]), pts, cfg.eps)

@@ -19,6 +19,23 @@ from plasticity.analysis.expected import (
     expected_update,
 )
 from plasticity.analysis.field import field_asymmetry, field_asymmetry_over, jacobian
+from plasticity.analysis.field_descent import (
+    Geometry,
+    descent_along_flow,
+    field_verdict,
+    pointwise_descent,
+)
+from plasticity.analysis.field_metric import (
+    geometry_asymmetry_over,
+    manifold_field_asymmetry,
+    metric_field_asymmetry,
+    product_of_spheres,
+    shahshahani_metric,
+    simplex,
+    sphere,
+    stiefel,
+    tangency_defect,
+)
 from plasticity.analysis.flat import flatten, unflatten
 from plasticity.analysis.geometry import abs_cosine, subspace_cosines
 from plasticity.analysis.intervals import (
@@ -30,6 +47,19 @@ from plasticity.analysis.intervals import (
 from plasticity.analysis.stats import bootstrap_ci, summarize
 
 __all__ = [
+    "Geometry",
+    "descent_along_flow",
+    "field_verdict",
+    "pointwise_descent",
+    "geometry_asymmetry_over",
+    "manifold_field_asymmetry",
+    "metric_field_asymmetry",
+    "product_of_spheres",
+    "shahshahani_metric",
+    "simplex",
+    "sphere",
+    "stiefel",
+    "tangency_defect",
     "AlignmentProbe",
     "MeasuredRule",
     "RandomDirection",
