@@ -56,7 +56,9 @@ loss the rule descends; for the rate model all three are the KL. Summary, rule
   (t-interval over per-seed ``cos_mean``), ``.seeds_cos_n``: seed 0 is the run above,
   each further seed repeats the alignment part on the trial kernel with its own pattern,
   target, initial weights and spike noise from the run's seed stream (``/series/seeds``:
-  each seed's ``cos_mean``, ``cos_batch_mean``, ``sgd_ceiling``).
+  each seed's ``cos_mean``, ``cos_batch_mean``, ``sgd_ceiling``). A further seed costs
+  about 2 s of CPU in the quick preset (1.6-1.8 times its run time at three seeds), so
+  the quick preset runs one seed and the full preset five.
 
 ``/alignment/total`` has, per measured presentation, the columns of
 :func:`plasticity.analysis.measured` (``inner``, ``cos``, ``delta_norm``, ``grad_norm``,

@@ -60,7 +60,9 @@ same batch size reaches at the same state). Summary, rule ``predictive_coding``:
   Seed 0 is the training run above; every further seed trains PC alone (alignment
   only: no backprop, no test evaluation) from its own split, initial parameters and
   batches, drawn from the run's seed stream. ``/series/seeds`` (index ``seed``) has each
-  seed's ``cos_mean``, ``cos_batch_mean`` and ``sgd_ceiling``.
+  seed's ``cos_mean``, ``cos_batch_mean`` and ``sgd_ceiling``. Each further seed costs
+  one more PC training (about 5-9 s of CPU in the quick preset, which doubles its run
+  time at three seeds), so the quick preset runs one seed and the full preset five.
 
 Deprecated (kept for one release so that old readers work; same-minibatch meaning, as
 before the population reference): ``align_cos_mean``, ``align_cos_ci_low``,
