@@ -13,7 +13,7 @@ unsupervised rule whose drift happens to have the right sign a spurious alignmen
 ``stdp``
     Additive all-to-all pair STDP (Song, Miller & Abbott 2000), unsupervised: it never
     sees the target. Nothing is expected of its alignment; the run reports what it is.
-``node-perturbation``
+``spike_node_perturbation``
     The neurons' own escape noise as the perturbation, correlated with the reward
     through the score (Xie & Seung 2004; Fiete & Seung 2006): an unbiased stochastic
     gradient step, so its mean cosine must be positive and its loss must fall.
@@ -110,7 +110,7 @@ from plasticity.engine import Batch
 from plasticity.experiment import AlignmentMeta, Experiment
 from plasticity.spiking.runner import SpikingConfig
 
-RULES = ("stdp", "node-perturbation", "random_direction")
+RULES = ("stdp", "spike_node_perturbation", "random_direction")
 
 #: What this experiment's alignment numbers are (read by alignment-summary): every rule is
 #: judged against the spiking problem's population gradient, estimated with standard
@@ -172,7 +172,7 @@ def _rules(cfg):
 
     stdp = PairSTDPTrial(eta=cfg.stdp_eta)
     np_rule = SpikeNodePerturbation(eta=cfg.eta_np, baseline_rate=cfg.baseline_rate)
-    return {"stdp": stdp, "node-perturbation": np_rule,
+    return {"stdp": stdp, "spike_node_perturbation": np_rule,
             "random_direction": RandomDirection(SpikeNodePerturbation(
                 eta=cfg.eta_np, baseline_rate=cfg.baseline_rate))}
 

@@ -31,11 +31,6 @@ FULL_CHECKS = ["protocol", "init", "keywords", "update", "returns (delta, state)
                "params not mutated", "signals not mutated", "state not mutated",
                "deterministic", "state threading", "delta not reused"]
 
-#: Rule names that still use '-': SpikeNodePerturbation's "node-perturbation" is the key
-#: of spiking-alignment's summary (and its own module is not this issue's to change), so
-#: renaming it is left to its owner. The test fails when it is renamed, so that this
-#: exception is removed with it.
-KNOWN_HYPHENATED = {"node-perturbation"}
 
 
 def _ids(infos):
@@ -148,7 +143,7 @@ def test_substrates_are_declared_and_filter():
     assert _ids(all_rules("bandit")) == ["reinforce", "three_factor"]
     assert _ids(all_rules("sequence")) == ["annealing", "es", "genetic", "hill_climbing",
                                            "temporal_prediction", "weight_perturbation"]
-    assert {i.name for i in all_rules("spiking")} == {"stdp", "node-perturbation",
+    assert {i.name for i in all_rules("spiking")} == {"stdp", "spike_node_perturbation",
                                                       "dendritic_prediction"}
     assert sum(len(all_rules(s)) for s in SUBSTRATES) == sum(len(i.substrates)
                                                              for i in RULES)
@@ -197,10 +192,8 @@ def test_rule_example_by_name_or_class():
 def test_rule_names_are_unique_and_use_underscores():
     names = _ids(RULES)
     assert len(set(names)) == len(names)
-    assert {n for n in names if "-" in n} == KNOWN_HYPHENATED
     for name in [*names, *BUILTIN_RULES]:
-        if name not in KNOWN_HYPHENATED:
-            assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name), name
+        assert re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name), name
     # every built-in resolver name is the name its rule goes by in summaries
     net = FeedForward(sizes=[4, 5, 3])
     for name in BUILTIN_RULES:

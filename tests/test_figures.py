@@ -312,7 +312,7 @@ def test_alignment_summary_collects_every_rule(figure_run):
     for rule in atlas_rules:
         for key in ("cos_mean", "cos_ci_low", "cos_ci_high", "expected_cos"):
             assert summary[f"rate.{rule}.{key}"] == atlas[f"{rule}.{key}"]
-    for rule in ("stdp", "node-perturbation", "random_direction"):
+    for rule in ("stdp", "spike_node_perturbation", "random_direction"):
         assert summary[f"spiking.{rule}.cos_mean"] == spiking[f"{rule}.cos_mean"]
         assert np.isnan(summary[f"spiking.{rule}.expected_cos"])
     baselines = {lb for lb in labels if summary[f"{lb}.baseline"]}

@@ -7,7 +7,7 @@ import numpy as np
 
 import plasticity
 
-RULES = ("stdp", "node-perturbation", "random_direction")
+RULES = ("stdp", "spike_node_perturbation", "random_direction")
 KEYS = ("cos_mean", "cos_ci_low", "cos_ci_high", "frac_positive", "loss_first",
         "loss_last")
 
@@ -28,21 +28,21 @@ def test_quick_preset(cli, tmp_path):
         assert isinstance(s[f"{rule}.ci_method"], str) and s[f"{rule}.ci_method"]
         assert 0 < s[f"{rule}.n_measured"] <= s["n_records_per_rule"]
     # node perturbation is an unbiased gradient estimator: aligned, and the loss falls
-    assert s["node-perturbation.cos_ci_low"] > 0
-    assert s["node-perturbation.loss_last"] < s["node-perturbation.loss_first"]
+    assert s["spike_node_perturbation.cos_ci_low"] > 0
+    assert s["spike_node_perturbation.loss_last"] < s["spike_node_perturbation.loss_first"]
     # the random direction knows nothing of the gradient
     assert s["random_direction.cos_ci_low"] < 0 < s["random_direction.cos_ci_high"]
     # the reference is precise enough that the cosines measure the rules, not its noise
     assert s["oracle_self_cos"] > 0.8
 
     run = plasticity.open_run(out)
-    total = run.alignment["node-perturbation/total"]
+    total = run.alignment["spike_node_perturbation/total"]
     assert len(total["step"]) == s["n_records_per_rule"]
     assert np.all(total["grad_se"] > 0) and np.all(np.isfinite(total["cos"]))
     assert np.all(total["grad_se"] < total["grad_norm"])
-    assert "node-perturbation/W_out" in run.alignment
+    assert "spike_node_perturbation/W_out" in run.alignment
     assert np.all(np.isfinite(total["actual_dloss"]))
-    loss = run.series["loss/node-perturbation"]
+    loss = run.series["loss/spike_node_perturbation"]
     assert np.all(loss["loss_se"] > 0)
 
     code, _, err = cli("plot", out, "--format", "png", "--out", tmp_path)

@@ -18,7 +18,7 @@ from plasticity.spiking.escape_brian2 import (  # noqa: E402
 )
 from plasticity.tasks.spiking import EscapeLIF, SpikeCountTask  # noqa: E402
 
-RULES = ("stdp", "node-perturbation", "random_direction")
+RULES = ("stdp", "spike_node_perturbation", "random_direction")
 KEYS = ("cos_mean", "cos_ci_low", "cos_ci_high", "frac_positive", "loss_first",
         "loss_last")
 
@@ -117,8 +117,8 @@ def _check_summary(s, run):
     assert run.attrs["oracle_backend"] == "numba"
     # the Numba test's checks, for the same reasons: node perturbation is an unbiased
     # gradient estimator whichever simulator drew the spikes
-    assert s["node-perturbation.cos_ci_low"] > 0
-    assert s["node-perturbation.loss_last"] < s["node-perturbation.loss_first"]
+    assert s["spike_node_perturbation.cos_ci_low"] > 0
+    assert s["spike_node_perturbation.loss_last"] < s["spike_node_perturbation.loss_first"]
     assert s["random_direction.cos_ci_low"] < 0 < s["random_direction.cos_ci_high"]
 
 
@@ -158,7 +158,7 @@ def test_quick_preset_on_brian2(cli, tmp_path):
     run = plasticity.open_run(out)
     _check_summary(s, run)
     assert s["oracle_self_cos"] > 0.8
-    total = run.alignment["node-perturbation/total"]
+    total = run.alignment["spike_node_perturbation/total"]
     assert len(total["step"]) == s["n_records_per_rule"]
     assert np.all(np.isfinite(total["actual_dloss"]))
 

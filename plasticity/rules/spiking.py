@@ -198,7 +198,7 @@ class SpikeNodePerturbation(Rule):
     ``{"baseline": {stimulus: Rbar}}`` (stimulus ``-1`` when no pattern is given).
     """
 
-    name: ClassVar[str] = "node-perturbation"
+    name: ClassVar[str] = "spike_node_perturbation"
     substrates: ClassVar[tuple[str, ...]] = ("spiking",)
 
     eta: float = Field(0.01, gt=0, allow_inf_nan=False)
