@@ -496,15 +496,15 @@ def run(cfg: DendriticPredictionConfig, ctx):
         main, own, kl = (per_seed[0][k] for k in ("primary", "batch", "kl"))
         extra = {f"{RULE}.{k}": main[k] for k in ("cos_mean", "cos_ci_low", "cos_ci_high",
                                                   "frac_positive", "n")}
-        extra.update({f"{RULE}.ci_method": main.get("ci_method", "iid_bootstrap"),
-                      f"{RULE}.n_eff": main.get("n_eff", float(main["n"])),
+        extra.update({f"{RULE}.ci_method": main["ci_method"],
+                      f"{RULE}.n_eff": main["n_eff"],
                       f"{RULE}.cos_batch_mean": own["cos_mean"],
                       f"{RULE}.own_cos_mean": own["cos_mean"],
                       f"{RULE}.own_cos_ci_low": own["cos_ci_low"],
                       f"{RULE}.own_cos_ci_high": own["cos_ci_high"],
                       f"{RULE}.sgd_ceiling": per_seed[0]["sgd_ceiling"]})
         if cfg.seeds > 1:
-            from plasticity.analysis.intervals import seeds_summary
+            from plasticity.analysis import seeds_summary
 
             extra.update(seeds_summary([st["primary"]["cos_mean"] for st in per_seed],
                                        prefix=f"{RULE}.seeds_cos"))

@@ -347,12 +347,12 @@ def run(cfg: PCvsBackpropConfig, ctx):
     main, same = per_seed[0]["primary"], per_seed[0]["batch"]
     align = {f"{RULE}.{k}": main[k] for k in ("cos_mean", "cos_ci_low", "cos_ci_high",
                                               "frac_positive", "n")}
-    align.update({f"{RULE}.ci_method": main.get("ci_method", "iid_bootstrap"),
-                  f"{RULE}.n_eff": main.get("n_eff", float(main["n"])),
+    align.update({f"{RULE}.ci_method": main["ci_method"],
+                  f"{RULE}.n_eff": main["n_eff"],
                   f"{RULE}.cos_batch_mean": same["cos_mean"],
                   f"{RULE}.sgd_ceiling": per_seed[0]["sgd_ceiling"]})
     if cfg.seeds > 1:
-        from plasticity.analysis.intervals import seeds_summary
+        from plasticity.analysis import seeds_summary
 
         align.update(seeds_summary([st["primary"]["cos_mean"] for st in per_seed],
                                    prefix=f"{RULE}.seeds_cos"))
