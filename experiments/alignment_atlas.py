@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import AlignmentMeta, Config, Experiment
 
 #: The rules of the full atlas, in plotting order; ``random_direction`` is the baseline.
 RULES = ("backprop", "feedback_alignment", "node_perturbation", "weight_perturbation", "es",
@@ -254,6 +254,9 @@ EXPERIMENT = Experiment(
     presets={"quick": {},
              "full": {"widths": [8, 16, 32, 64, 128], "seeds": 5, "n_updates": 1000,
                       "batch_size": 32, "expected_draws": 1000, "n_eval": 4096}},
+    alignment=AlignmentMeta(substrate="rate", loss="teacher-student squared error",
+                            problem="teacher-student (FeedForwardProblem)",
+                            reference="population-estimated", baselines=BASELINES),
 )
 
 if __name__ == "__main__":

@@ -27,16 +27,27 @@ measure it, so that every number in the figure can be traced to a run file:
   log-likelihood, the noisy sample the rule actually descends, is close to 1 by
   construction and kept as ``.own_cos_mean`` (``.own_cos_ci_low``, ``.own_cos_ci_high``).
 
-Per rule the summary gives the substrate, the mean per-update cosine with the negative
-gradient and its 95% bootstrap interval (``<substrate>.<rule>.cos_mean``,
-``.cos_ci_low``, ``.cos_ci_high``), the cosine of the expected update where the source
-measures it (``.expected_cos``; NaN otherwise), whether the rule is a baseline
-(``.baseline``), the loss it is judged against (``.loss``) and the run file it came from
-(``.source``).
+Every source declares what its numbers are (``Experiment(alignment=AlignmentMeta(...))``:
+substrate, the loss its rules are judged against, the problem, the reference gradient,
+its baselines); this summary reads that metadata and the key scheme of
+docs/statistics.md, and knows no experiment by name. Per rule it gives, under
+``<substrate>.<rule>.``:
+
+- ``cos_mean``: the mean per-update cosine with the negative *population* gradient (the
+  gradient of the expected loss, one reference for every row), with the within-run
+  interval ``cos_ci_low``/``cos_ci_high`` (autocorrelation-aware, ``ci_method``);
+- ``seeds_cos_mean``, ``seeds_cos_low``, ``seeds_cos_high``: the t-interval over per-seed
+  means where the source ran several seeds (the interval the figure draws when present);
+- ``sgd_ceiling``: the cosine the exact minibatch gradient reaches against the population
+  gradient at the same states and batch size (the best any minibatch rule could do);
+  ``cos_batch_mean``: the same-minibatch cosine (secondary);
+- ``expected_cos``: the cosine of the expected update (debiased; NaN where the source
+  does not measure it), ``baseline``, ``loss``, ``reference`` and ``source`` (its run
+  file).
 
 Without ``from_runs`` the run first executes the sources on their quick presets (with the
-``*_set`` overrides), writing their run files beside its own in ``<stem>-sources/``; with
-``--set from_runs=[a.h5,b.h5]`` it collects existing runs of any of the six instead.
+per-source overrides in ``sets``), writing their run files beside its own in
+``<stem>-sources/``; with ``--set from_runs=[a.h5,b.h5]`` it collects existing runs.
 
 Not included, and why
 ---------------------
@@ -67,62 +78,77 @@ Every rule class of the package not in the figure, with the reason:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from plasticity.errors import InvalidParameterError
 from plasticity.experiment import Config, Experiment
 
-#: Source experiments run when no run files are given, in this order.
+#: Source experiments run when no run files are given, in this order (every experiment
+#: of the package that declares alignment metadata; checked by the tests).
 DEFAULT_SOURCES = ("alignment-atlas", "spiking-alignment", "bandit-alignment",
                    "pc-vs-backprop", "temporal-prediction", "dendritic-prediction")
 
-#: experiment -> (substrate label, baseline rules, the loss its rules are judged against).
-SOURCES = {
-    "alignment-atlas": ("rate", ("random_direction", "hill_climbing"),
-                        "teacher-student squared error"),
-    "spiking-alignment": ("spiking", ("random_direction",),
-                          "expected squared spike-count error (likelihood-ratio oracle)"),
-    "bandit-alignment": ("bandit", ("random_direction",), "negative expected reward"),
-    "temporal-prediction": ("rate", (), "next-input squared prediction error"),
-    "pc-vs-backprop": ("rate", (), "squared output error of the batch"),
-    "dendritic-prediction": ("spiking", (), "KL divergence at the somatic potential "
-                             "(the spike log-likelihood averaged over spike noise)"),
-}
+#: The per-rule values collected (missing optional ones become NaN).
+REQUIRED = ("cos_mean", "cos_ci_low", "cos_ci_high")
+OPTIONAL = ("seeds_cos_mean", "seeds_cos_low", "seeds_cos_high", "sgd_ceiling",
+            "cos_batch_mean", "expected_cos", "expected_cos_raw", "own_cos_mean",
+            "own_cos_ci_low", "own_cos_ci_high")
 
-#: Summary keys each single-rule source must have (a run too short to measure lacks them).
-NEEDS = {"temporal-prediction": ("cos_mean", "cos_ci_low", "cos_ci_high"),
-         "pc-vs-backprop": ("align_cos_mean", "align_cos_ci_low", "align_cos_ci_high"),
-         "dendritic-prediction": ("align_kl_cos_mean", "align_kl_cos_ci_low",
-                                  "align_kl_cos_ci_high", "align_cos_mean")}
+#: Old per-source override fields, kept for one release: field -> experiment.
+_OLD_SETS = {"atlas_set": "alignment-atlas", "spiking_set": "spiking-alignment",
+             "bandit_set": "bandit-alignment", "pc_set": "pc-vs-backprop",
+             "temporal_set": "temporal-prediction", "dendritic_set": "dendritic-prediction"}
 
 #: Substrate -> (marker, palette index) in the figure.
 STYLE = {"rate": ("o", 0), "spiking": ("s", 3), "bandit": ("^", 2)}
 
 
+def _meta(experiment):
+    """The alignment metadata of ``experiment`` (a name), or None."""
+    from plasticity.registry import load
+
+    return getattr(load(experiment), "alignment", None)
+
+
 class SummaryConfig(Config):
-    from_runs: list[str] = Field([], description="run files to collect (alignment-atlas, "
-                                 "spiking-alignment, bandit-alignment, pc-vs-backprop, "
-                                 "temporal-prediction, dendritic-prediction); empty: run "
-                                 "the default sources")
+    from_runs: list[str] = Field([], description="run files of experiments that declare "
+                                 "alignment metadata; empty: run the default sources")
     sources: list[str] = Field(list(DEFAULT_SOURCES), min_length=1,
                                description="experiments to run when from_runs is empty")
-    atlas_set: dict = Field({}, description="overrides of alignment-atlas's preset")
-    spiking_set: dict = Field({}, description="overrides of spiking-alignment's preset")
-    bandit_set: dict = Field({}, description="overrides of bandit-alignment's preset")
-    pc_set: dict = Field({}, description="overrides of pc-vs-backprop's preset")
-    temporal_set: dict = Field({}, description="overrides of temporal-prediction's preset")
-    dendritic_set: dict = Field({}, description="overrides of dendritic-prediction's preset")
+    sets: dict[str, dict] = Field({}, description="per-source overrides of its preset, "
+                                  "{experiment: {key: value}}")
     source_preset: str = Field("quick", description="preset of the source runs")
+    atlas_set: dict = Field({}, description="deprecated: sets['alignment-atlas']")
+    spiking_set: dict = Field({}, description="deprecated: sets['spiking-alignment']")
+    bandit_set: dict = Field({}, description="deprecated: sets['bandit-alignment']")
+    pc_set: dict = Field({}, description="deprecated: sets['pc-vs-backprop']")
+    temporal_set: dict = Field({}, description="deprecated: sets['temporal-prediction']")
+    dendritic_set: dict = Field({}, description="deprecated: sets['dendritic-prediction']")
 
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, value):
-        bad = [s for s in value if s not in DEFAULT_SOURCES]
-        if bad:
-            raise ValueError(f"unknown source {bad[0]!r} (choose from "
-                             f"{', '.join(DEFAULT_SOURCES)})")
+        for name in value:
+            if _meta(name) is None:
+                raise ValueError(f"{name} declares no alignment metadata (sources: "
+                                 f"{', '.join(DEFAULT_SOURCES)})")
         return value
+
+    @model_validator(mode="after")
+    def _merge_old_sets(self):
+        for old, name in _OLD_SETS.items():
+            value = getattr(self, old)
+            if value:
+                warnings.warn(f"alignment-summary: {old} is deprecated; use "
+                              f"sets={{'{name}': {{...}}}}", DeprecationWarning, stacklevel=2)
+                self.sets.setdefault(name, {}).update(value)
+        unknown = [k for k in self.sets if k not in self.sources]
+        if unknown:
+            raise ValueError(f"sets: {unknown[0]} is not a source ({', '.join(self.sources)})")
+        return self
 
     @field_validator("from_runs")
     @classmethod
@@ -135,39 +161,41 @@ class SummaryConfig(Config):
                 run = open_run(path)
             except RunFileError as exc:
                 raise ValueError(str(exc)) from None
-            if run.experiment not in SOURCES:
-                raise ValueError(f"{path} is a run of {run.experiment}, which measures no "
-                                 f"alignment (use {', '.join(SOURCES)})")
+            meta = _meta(run.experiment)
+            if meta is None:
+                raise ValueError(f"{path} is a run of {run.experiment}, which declares no "
+                                 f"alignment metadata (use {', '.join(DEFAULT_SOURCES)})")
             if run.status != "complete":
                 raise ValueError(f"{path} did not complete (status {run.status})")
-            missing = [k for k in NEEDS.get(run.experiment, ()) if k not in run.summary]
-            if missing:
-                raise ValueError(f"{path} has no alignment numbers ({missing[0]} is not in "
-                                 "its summary: no update was measured)")
+            if not _rule_names(run.summary, meta):
+                raise ValueError(f"{path} has no alignment numbers (no cos_mean in its "
+                                 "summary: no update was measured)")
         return value
 
 
+def _rule_names(summary, meta):
+    if meta.rule is not None:
+        return [meta.rule] if f"{meta.prefix}cos_mean" in summary else []
+    return sorted({k[:-len(".cos_mean")] for k in summary
+                   if k.endswith(f".{meta.prefix}cos_mean") and "." in k})
+
+
 def _rows(run):
-    """``[(rule, substrate, cos_mean, ci_low, ci_high, expected_cos, baseline, extra)]`` of
-    one run file; ``extra`` holds further summary values of the rule (a dict)."""
-    substrate, baselines, _ = SOURCES[run.experiment]
+    """``[(rule, substrate, values, baseline)]`` of one run file, read through the
+    metadata its experiment declares; ``values`` maps REQUIRED and OPTIONAL keys."""
+    meta = _meta(run.experiment)
     s = run.summary
-    if run.experiment == "temporal-prediction":
-        return [("temporal_delta", substrate, s["cos_mean"], s["cos_ci_low"],
-                 s["cos_ci_high"], s.get("expected_cos", np.nan), False, {})]
-    if run.experiment == "pc-vs-backprop":
-        return [("predictive_coding", substrate, s["align_cos_mean"], s["align_cos_ci_low"],
-                 s["align_cos_ci_high"], np.nan, False, {})]
-    if run.experiment == "dendritic-prediction":
-        # the rate model's target is phi(U) itself: no spike noise, a rate substrate
-        substrate = "spiking" if run.config.get("model", "spiking") == "spiking" else "rate"
-        own = {f"own_{k}": s[f"align_{k}"] for k in ("cos_mean", "cos_ci_low", "cos_ci_high")}
-        return [("dendritic_prediction", substrate, s["align_kl_cos_mean"],
-                 s["align_kl_cos_ci_low"], s["align_kl_cos_ci_high"], np.nan, False, own)]
-    rules = sorted({k.rsplit(".", 1)[0] for k in s if k.endswith(".cos_mean")})
-    return [(rule, substrate, s[f"{rule}.cos_mean"], s[f"{rule}.cos_ci_low"],
-             s[f"{rule}.cos_ci_high"], s.get(f"{rule}.expected_cos", np.nan),
-             rule in baselines, {}) for rule in rules]
+    rows = []
+    for rule in _rule_names(s, meta):
+        head = "" if meta.rule is not None else f"{rule}."
+        values = {}
+        for key in REQUIRED + OPTIONAL:
+            full = f"{head}{meta.prefix}{key}"
+            if key in REQUIRED and full not in s:
+                raise InvalidParameterError(f"alignment-summary: {run.path} lacks {full}.")
+            values[key] = float(s.get(full, np.nan))
+        rows.append((rule, meta.substrate, values, rule in meta.baselines))
+    return rows
 
 
 def _run_sources(cfg, ctx):
@@ -179,13 +207,10 @@ def _run_sources(cfg, ctx):
     rec_path = Path(ctx.recorder.path)
     folder = rec_path.parent / f"{rec_path.stem}-sources"
     folder.mkdir(exist_ok=True)
-    sets = {"alignment-atlas": cfg.atlas_set, "spiking-alignment": cfg.spiking_set,
-            "bandit-alignment": cfg.bandit_set, "pc-vs-backprop": cfg.pc_set,
-            "temporal-prediction": cfg.temporal_set, "dendritic-prediction": cfg.dendritic_set}
     paths = []
     for name in cfg.sources:
         exp = load(name)
-        sub = exp.build_config(preset=cfg.source_preset, overrides=sets[name])
+        sub = exp.build_config(preset=cfg.source_preset, overrides=cfg.sets.get(name, {}))
         path, status = execute(exp, sub, seed=ctx.seed, out=folder / f"{name}.h5",
                                preset=cfg.source_preset, quiet=ctx.quiet)
         if status != "complete":
@@ -205,24 +230,32 @@ def run(cfg: SummaryConfig, ctx):
     values, seen = {}, set()
     for path in paths:
         run_file = open_run(path)
-        for rule, substrate, mean, low, high, expected, baseline, extra in _rows(run_file):
+        meta = _meta(run_file.experiment)
+        for rule, substrate, vals, baseline in _rows(run_file):
             label = f"{substrate}.{rule}"
             if label in seen:
                 raise InvalidParameterError(f"alignment-summary: {label} comes from two "
                                             "run files; give one run per experiment.")
             seen.add(label)
-            values.update({f"{label}.cos_mean": float(mean),
-                           f"{label}.cos_ci_low": float(low),
-                           f"{label}.cos_ci_high": float(high),
-                           f"{label}.expected_cos": float(expected),
-                           f"{label}.baseline": bool(baseline),
-                           f"{label}.loss": SOURCES[run_file.experiment][2],
+            values.update({f"{label}.{k}": v for k, v in vals.items()})
+            values.update({f"{label}.baseline": bool(baseline),
+                           f"{label}.loss": meta.loss,
+                           f"{label}.reference": meta.reference,
                            f"{label}.source": str(path)})
-            values.update({f"{label}.{k}": float(v) for k, v in extra.items()})
     labels = sorted(seen)
     ctx.summary(rules=",".join(labels), n_rules=len(labels), sources=",".join(paths),
-                n_rules_above_zero=sum(values[f"{lb}.cos_ci_low"] > 0 for lb in labels),
+                n_rules_above_zero=sum(_interval(values, lb)[1] > 0 for lb in labels),
                 **values)
+
+
+def _interval(s, label):
+    """``(mean, low, high, kind)``: the across-seed interval where the source ran several
+    seeds, else the within-run one."""
+    if np.isfinite(s.get(f"{label}.seeds_cos_low", np.nan)):
+        return (s[f"{label}.seeds_cos_mean"], s[f"{label}.seeds_cos_low"],
+                s[f"{label}.seeds_cos_high"], "seeds")
+    return (s[f"{label}.cos_mean"], s[f"{label}.cos_ci_low"], s[f"{label}.cos_ci_high"],
+            "run")
 
 
 def plot(run):
@@ -231,8 +264,8 @@ def plot(run):
 
     s = run.summary
     labels = [lb for lb in str(s.get("rules", "")).split(",") if lb]
-    labels.sort(key=lambda lb: (s[f"{lb}.cos_mean"], lb))
-    fig, ax = figure("single", height_ratio=max(0.8, 0.06 * len(labels) + 0.2))
+    labels.sort(key=lambda lb: (_interval(s, lb)[0], lb))
+    fig, ax = figure("single", height_ratio=max(0.8, 0.06 * len(labels) + 0.25))
     drawn = set()
     for y, label in enumerate(labels):
         substrate, rule = label.split(".", 1)
@@ -242,36 +275,40 @@ def plot(run):
             # baselines: a shaded row, so that rules are read against them
             traced(ax.axhspan(y - 0.5, y + 0.5, color="0.88", lw=0, zorder=0),
                    low=y - 0.5, high=y + 0.5)
-        mean, low, high = (s[f"{label}.{k}"] for k in ("cos_mean", "cos_ci_low", "cos_ci_high"))
+        mean, low, high, kind = _interval(s, label)
+        keys = (("seeds_cos_mean", "seeds_cos_low", "seeds_cos_high") if kind == "seeds"
+                else ("cos_mean", "cos_ci_low", "cos_ci_high"))
         traced(ax.errorbar([mean], [y], xerr=[[mean - low], [high - mean]], fmt=marker, ms=3.5,
                            color=colour, capsize=1.5, lw=0.9,
                            label=substrate if substrate not in drawn else None),
-               x=stack([src(f"summary:{label}.cos_mean")]), y=[y],
-               xlow=stack([src(f"summary:{label}.cos_ci_low")]),
-               xhigh=stack([src(f"summary:{label}.cos_ci_high")]))
+               x=stack([src(f"summary:{label}.{keys[0]}")]), y=[y],
+               xlow=stack([src(f"summary:{label}.{keys[1]}")]),
+               xhigh=stack([src(f"summary:{label}.{keys[2]}")]))
         drawn.add(substrate)
-        expected = s[f"{label}.expected_cos"]
-        if np.isfinite(expected):
-            traced(ax.plot([expected], [y], marker, ms=3.5, mfc="white", color=colour,
-                           label="expected update" if "expected" not in drawn else None)[0],
-                   x=stack([src(f"summary:{label}.expected_cos")]), y=[y])
-            drawn.add("expected")
+        for key, style, name in (("expected_cos", dict(marker=marker, mfc="white"),
+                                  "expected update"),
+                                 ("sgd_ceiling", dict(marker="|", ms=7, mew=1.2),
+                                  "SGD ceiling")):
+            value = s.get(f"{label}.{key}", np.nan)
+            if np.isfinite(value):
+                traced(ax.plot([value], [y], ls="none", color=colour if key == "expected_cos"
+                               else "0.3", label=name if name not in drawn else None,
+                               **style)[0],
+                       x=stack([src(f"summary:{label}.{key}")]), y=[y])
+                drawn.add(name)
     traced(ax.axvline(0.0, color="0.4", lw=0.6), x=0.0)
-    # a rule judged against the noise-averaged loss, not the sample it descends, is marked
-    averaged = {lb for lb in labels if f"{lb}.own_cos_mean" in s}
+    averaged = {lb for lb in labels if np.isfinite(s.get(f"{lb}.own_cos_mean", np.nan))}
     names = [lb.split(".", 1)[1].replace("_", " ") + ("" if lb.startswith("rate.") else
                                                        f" ({lb.split('.', 1)[0]})")
              + ("*" if lb in averaged else "") for lb in labels]
     ax.set_yticks(range(len(labels)), names, fontsize=6)
-    if averaged:
-        ax.set_xlabel("cosine of the update with the negative gradient\n"
-                      "* against the loss averaged over spike noise (KL)", fontsize=7)
-    else:
-        ax.set_xlabel("cosine of the update with the negative gradient")
+    ax.set_xlabel("cosine of the update with the negative population gradient"
+                  + ("\n* the loss averaged over spike noise" if averaged else ""),
+                  fontsize=7)
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlim(-1.05, 1.05)
-    ax.legend(loc="upper left", fontsize=6, title="filled: per update, 95% CI",
-              title_fontsize=6)
+    ax.legend(loc="upper left", fontsize=5.5, title="filled: mean per update, 95% CI\n"
+              "over seeds where run", title_fontsize=5.5)
     ax.set_title("does plasticity follow the gradient? (grey: baselines)", loc="left")
     return fig
 

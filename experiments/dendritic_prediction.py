@@ -95,7 +95,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import AlignmentMeta, Config, Experiment
 
 #: The rule's name in the summary keys (``<rule>.<key>``).
 RULE = "dendritic_prediction"
@@ -569,6 +569,8 @@ EXPERIMENT = Experiment(
     plot=plot,
     presets={"quick": {}, "full": {"n_reps": 20000, "final_reps": 200, "dt": 0.1,
                                    "eta": 0.1, "record_every": 10, "seeds": 5}},
+    alignment=AlignmentMeta(substrate="spiking", loss="expected spike loss over the somatic "
+                            "spike noise", problem="dendritic-prediction"),
 )
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import AlignmentMeta, Config, Experiment
 
 N_PIXELS, N_CLASSES = 64, 10
 
@@ -426,6 +426,8 @@ EXPERIMENT = Experiment(
                       "betas": [1.0, 0.3, 0.1, 0.03, 0.01, 0.003, 0.001],
                       "n_cos_batches": 16, "n_updates": 6000, "n_inference": 60,
                       "eval_every": 200, "seeds": 5}},
+    alignment=AlignmentMeta(substrate="rate", loss="squared output error over the digits "
+                            "training set", problem="digits-squared-error"),
 )
 
 if __name__ == "__main__":
