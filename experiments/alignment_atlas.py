@@ -70,7 +70,7 @@ class AtlasConfig(Config):
     widths: list[int] = Field([8, 32], min_length=1, description="student hidden widths")
     seeds: int = Field(3, ge=1, description="independent replicates (student, data, noise, "
                                              "feedback, evaluation set)")
-    n_updates: int = Field(40, ge=2, description="updates per rule, width and replicate")
+    n_updates: int = Field(30, ge=2, description="updates per rule, width and replicate")
     batch_size: int = Field(16, ge=1, description="samples per update")
     expected_draws: int = Field(20, ge=2, description="draws for the expected update, "
                                                       "per replicate")
