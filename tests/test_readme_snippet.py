@@ -41,9 +41,13 @@ def test_readme_spiking_snippet_runs():
 def test_readme_task_example_runs(capsys):
     exec(compile(_snippet("## Adding a task"), "README.md", "exec"), {"__name__": "__readme__"})
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
-    cos = {name: float(c) for name, c, _ in rows}
-    assert abs(cos["backprop"] - 1.0) < 1e-9  # backprop's update is the negative gradient
-    assert 0 < cos["feedback_alignment"] < 1
+    cos = {name: (float(c), float(ceiling), float(batch)) for name, c, ceiling, batch in rows}
+    # backprop's update is the negative minibatch gradient: against the same minibatch it
+    # is 1, and against the population gradient it is exactly the SGD ceiling (the same
+    # per-update cosines; rounding only)
+    mean, ceiling, batch = cos["backprop"]
+    assert abs(batch - 1.0) < 1e-9 and abs(mean - ceiling) < 1e-9 and 0 < mean < 1
+    assert 0 < cos["feedback_alignment"][0] < 1
 
 
 def test_readme_experiment_example_runs(cli, tmp_path):
