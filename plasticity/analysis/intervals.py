@@ -95,9 +95,11 @@ def _series(values, name="values"):
 
 
 def _t_quantile(level, dof):
-    from scipy import stats
+    # scipy.special's inverse t CDF: the same quantile as scipy.stats.t.ppf without
+    # importing scipy.stats (about 0.45 s of start-up per run).
+    from scipy.special import stdtrit
 
-    return float(stats.t.ppf(0.5 + level / 2.0, dof))
+    return float(stdtrit(dof, 0.5 + level / 2.0))
 
 
 def _iid_t(x, level):
