@@ -94,7 +94,8 @@ DEFAULT_SOURCES = ("alignment-atlas", "spiking-alignment", "bandit-alignment",
 #: The per-rule values collected (missing optional ones become NaN).
 REQUIRED = ("cos_mean", "cos_ci_low", "cos_ci_high")
 OPTIONAL = ("seeds_cos_mean", "seeds_cos_low", "seeds_cos_high", "sgd_ceiling",
-            "cos_batch_mean", "expected_cos", "expected_cos_raw", "own_cos_mean",
+            "cos_batch_mean", "expected_cos", "expected_cos_raw", "expected_cos_ci_low",
+            "expected_cos_ci_high", "own_cos_mean",
             "own_cos_ci_low", "own_cos_ci_high")
 
 #: Old per-source override fields, kept for one release: field -> experiment.
@@ -248,6 +249,16 @@ def run(cfg: SummaryConfig, ctx):
                 **values)
 
 
+def _resolved(s, label) -> bool:
+    """Whether the expected update's cosine is resolved: its 95% interval is narrower
+    than 1 (with few draws a rule whose mean update is lost in its noise gets an
+    interval spanning most of [-1, 1], and its point value says nothing). A source that
+    gives no interval counts as resolved."""
+    low = s.get(f"{label}.expected_cos_ci_low", np.nan)
+    high = s.get(f"{label}.expected_cos_ci_high", np.nan)
+    return not (np.isfinite(low) and np.isfinite(high)) or high - low < 1.0
+
+
 def _interval(s, label):
     """``(mean, low, high, kind)``: the across-seed interval where the source ran several
     seeds, else the within-run one."""
@@ -290,6 +301,8 @@ def plot(run):
                                  ("sgd_ceiling", dict(marker="|", ms=7, mew=1.2),
                                   "SGD ceiling")):
             value = s.get(f"{label}.{key}", np.nan)
+            if key == "expected_cos" and not _resolved(s, label):
+                continue
             if np.isfinite(value):
                 traced(ax.plot([value], [y], ls="none", color=colour if key == "expected_cos"
                                else "0.3", label=name if name not in drawn else None,
@@ -308,7 +321,8 @@ def plot(run):
     ax.set_ylim(-0.6, len(labels) - 0.4)
     ax.set_xlim(-1.05, 1.05)
     ax.legend(loc="upper left", fontsize=5.5, title="filled: mean per update, 95% CI\n"
-              "over seeds where run", title_fontsize=5.5)
+              "over seeds where run; open: expected\nupdate where resolved (CI < 1)",
+              title_fontsize=5.5)
     ax.set_title("does plasticity follow the gradient? (grey: baselines)", loc="left")
     return fig
 
