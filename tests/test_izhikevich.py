@@ -26,7 +26,7 @@ import pytest
 
 from plasticity.errors import InvalidParameterError
 from plasticity.spiking import Network, PairSTDP, Recording, SpikeGenerator, Synapses
-from plasticity.spiking.engine import NumbaSimulator
+from plasticity.spiking.numba import NumbaSimulator
 from plasticity.spiking.network import IZHIKEVICH_PRESETS, Izhikevich
 
 try:

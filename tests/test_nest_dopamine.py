@@ -81,7 +81,7 @@ else:  # pragma: no cover
     nest.set_verbosity("M_ERROR")
 
 from plasticity.spiking import Network, RewardSTDP, SpikeGenerator, Synapses  # noqa: E402
-from plasticity.spiking.engine import NumbaSimulator  # noqa: E402
+from plasticity.spiking.numba import NumbaSimulator  # noqa: E402
 
 DT = 0.05  # ms, both simulators
 D0 = DS = DV = DT  # NEST delays: generator -> parrot, plastic synapse, parrot -> vt

@@ -28,7 +28,7 @@ from plasticity.spiking import (
     SpikeGenerator,
     Synapses,
 )
-from plasticity.spiking.engine import NumbaSimulator
+from plasticity.spiking.numba import NumbaSimulator
 from plasticity.spiking.results import merge_results
 
 try:

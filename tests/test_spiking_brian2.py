@@ -21,7 +21,7 @@ from plasticity.spiking import (  # noqa: E402
     simulator,
 )
 from plasticity.spiking.brian2_backend import Brian2Simulator  # noqa: E402
-from plasticity.spiking.engine import NumbaSimulator  # noqa: E402
+from plasticity.spiking.numba import NumbaSimulator  # noqa: E402
 from plasticity.spiking.results import merge_results  # noqa: E402
 
 RULES = {

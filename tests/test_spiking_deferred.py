@@ -21,9 +21,9 @@ from plasticity.spiking import (
     SpikeGenerator,
     Synapses,
     TripletSTDP,
-    engine,
 )
-from plasticity.spiking.engine import NumbaSimulator
+from plasticity.spiking.numba import NumbaSimulator
+from plasticity.spiking.numba import pack as engine
 from plasticity.spiking.results import merge_results
 
 try:

@@ -30,7 +30,7 @@ from plasticity.spiking import (
     Synapses,
     TripletSTDP,
 )
-from plasticity.spiking.engine import NumbaSimulator
+from plasticity.spiking.numba import NumbaSimulator
 from plasticity.spiking.results import merge_results
 
 try:

@@ -50,7 +50,7 @@ import weakref
 import numpy as np
 
 from plasticity.errors import InvalidParameterError
-from plasticity.spiking.engine import build_connectivity, initial_weights
+from plasticity.spiking.connectivity import build_connectivity, initial_weights
 from plasticity.spiking.network import Network, available_memory
 from plasticity.spiking.results import Recording, SimResult
 
@@ -209,6 +209,7 @@ class Brian2Simulator:
     """
 
     backend = "brian2"
+    can_checkpoint = False
 
     def __init__(self, net: Network, *, seed=0, recording: Recording | None = None,
                  target="auto"):

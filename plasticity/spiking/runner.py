@@ -32,15 +32,17 @@ class SpikingConfig(Config):
 
 
 def numba_only(cfg):
-    """``Experiment(resumable=numba_only)``: runs on the Numba engine can resume (its
-    state can be saved); Brian2's cannot."""
-    return None if cfg.backend == "numba" else \
-        "the brian2 backend cannot save its state; use backend=numba"
+    """``Experiment(resumable=numba_only)``: runs on a backend that can save its state
+    (:attr:`Simulator.can_checkpoint`: the Numba engine) can resume; the others cannot."""
+    from plasticity.spiking.backends import backend_class
+
+    return None if backend_class(cfg.backend).can_checkpoint else \
+        f"the {cfg.backend} backend cannot save its state; use backend=numba"
 
 
 def make_simulator(net, cfg, seed, recording=None):
     """The simulator ``cfg.backend`` names, built from ``net``."""
-    from plasticity.spiking import simulator
+    from plasticity.spiking.backends import simulator
 
     options = {"target": cfg.brian2_target} if cfg.backend == "brian2" else {}
     return simulator(net, backend=cfg.backend, seed=seed, recording=recording, **options)
@@ -52,7 +54,7 @@ def simulate_into(sim, duration_ms, ctx, *, segment_ms=None, snapshot=(), on_seg
 
     Parameters
     ----------
-    sim : NumbaSimulator or Brian2Simulator
+    sim : Simulator
     duration_ms : float
     ctx : RunContext
     segment_ms : float, optional
@@ -79,7 +81,7 @@ def simulate_into(sim, duration_ms, ctx, *, segment_ms=None, snapshot=(), on_seg
     if segment_ms is None:
         if sim.backend == "numba":
             segment_ms = 1000.0
-        elif getattr(sim, "standalone", False):
+        elif sim.standalone:
             segment_ms = duration_ms
         else:
             segment_ms = 10000.0
@@ -87,7 +89,7 @@ def simulate_into(sim, duration_ms, ctx, *, segment_ms=None, snapshot=(), on_seg
     parts = []
     done = 0.0
     ckpt = ctx.checkpointer
-    if ckpt is not None and ckpt.enabled and not hasattr(sim, "get_state"):
+    if ckpt is not None and ckpt.enabled and not sim.can_checkpoint:
         from plasticity.errors import InvalidParameterError
 
         raise InvalidParameterError(f"the {sim.backend} backend cannot checkpoint a run "

@@ -1,0 +1,194 @@
+"""The Numba engine's :class:`~plasticity.spiking.base.Simulator`: the network packed
+into flat arrays (:mod:`.pack`) and stepped by the compiled loop
+(:func:`plasticity._kernels.spiking.simulate`).
+
+Same seed, same result: connectivity and initial weights come from one child of the
+seed, the simulation's random numbers (Poisson sources) from another, through a NumPy
+``Generator`` (PCG64) that the compiled loop draws from; results do not depend on how a
+simulation is split into :meth:`NumbaSimulator.run` calls.
+
+Two-compartment neurons (:class:`~plasticity.spiking.network.TwoCompartment`) draw one
+uniform number per neuron and step from that generator (after the Poisson groups before
+them, in group order). Recording their state samples ``U`` into the ``v`` slot of the
+monitor and ``V*`` into the ``g_e`` slot; :class:`SimResult` names them ``"U"`` and
+``"V_star"``.
+
+The whole state is the simulator's underscore arrays (found by name, so that arrays
+added to the engine later are saved too), its step and its generator's state:
+:meth:`NumbaSimulator.get_state` and :meth:`NumbaSimulator.set_state` continue a run bit
+for bit.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from plasticity._kernels import spiking as K
+from plasticity.errors import InvalidParameterError
+from plasticity.spiking.base import Simulator
+from plasticity.spiking.network import Network
+from plasticity.spiking.numba.pack import pack_groups, pack_projections
+from plasticity.spiking.numba.record import RunRecord
+from plasticity.spiking.results import Recording, SimResult
+
+__all__ = ["NumbaSimulator", "CHUNK_STEPS"]
+
+#: steps per compiled call (progress and Ctrl-C are handled between calls)
+CHUNK_STEPS = 10_000
+
+
+class NumbaSimulator(Simulator):
+    """Simulate a :class:`Network` with the project's compiled engine.
+
+    Parameters
+    ----------
+    net : Network
+        The model.
+    seed : int or sequence of int
+        Master seed (connectivity, initial weights and Poisson sources).
+    recording : Recording, optional
+        What to keep (spikes of which groups, sampled state, rate bins).
+
+    Examples
+    --------
+    >>> from plasticity.spiking import LIF, Network, PoissonGroup, Synapses
+    >>> net = Network(groups={"in": PoissonGroup(n=100, rate_hz=20.0), "out": LIF(n=1)},
+    ...               synapses=[Synapses(source="in", target="out", w_init=0.01)])
+    >>> res = NumbaSimulator(net, seed=0).run(1000.0)
+    >>> res.counts["in"] > 0
+    True
+    """
+
+    backend = "numba"
+    group_kinds = frozenset({"lif", "izhikevich", "two_compartment", "poisson", "generator"})
+    state_kinds = ("lif", "izhikevich", "two_compartment")
+    can_checkpoint = True
+
+    def __init__(self, net: Network, *, seed=0, recording: Recording | None = None):
+        super().__init__(net, seed=seed, recording=recording)
+        self._rng = np.random.default_rng(self._seeds[1])
+        arrays, self._lif_off, self._tc_off = pack_groups(net, self.recording)
+        self._set_arrays(arrays)
+        arrays, self._proj_index = pack_projections(net, self._lif_off, self._tc_off,
+                                                    self._initial_synapses(), self._conn)
+        self._set_arrays(arrays)
+        max_delay = max((net.delay_steps(s) for s in net.synapses), default=0)
+        n_total = int(self._groups[:, K.G_N].sum())
+        # spikes in flight: per delay slot, the ids (and their count) arriving then
+        self._ring_ids = np.zeros((max_delay + 1, n_total), dtype=np.int64)
+        self._ring_cnt = np.zeros(max_delay + 1, dtype=np.int64)
+
+    def _set_arrays(self, arrays):
+        # the packed arrays become the underscore attributes the loop and the
+        # checkpoints use (``_v``, ``_W``, ...)
+        for name, value in arrays.items():
+            setattr(self, "_" + name, value)
+
+    def _flush(self):
+        """Apply the deferred potentiations, so that ``self._W`` is current."""
+        K.flush_all(self._proj, self._projf, self._W, *self._defer)
+
+    # -- running -----------------------------------------------------------------------
+    def _run(self, t0, t1, progress) -> SimResult:
+        rec = RunRecord(self.net, self.recording, self._groups, self._lif_off, t0, t1)
+        t = t0
+        while t < t1:
+            stop = min(t1, t + CHUNK_STEPS)
+            reached = K.simulate(
+                t, stop, self._rng, self._groups, self._probs, self._lif_par, self._v,
+                self._u, self._ge, self._gi, self._ref, self._proj, self._projf, self._W,
+                self._indptr, self._indices, self._csc_ptr, self._csc_syn, self._csc_pre,
+                *self._tr, self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
+                self._gen_ptr, rec.out_t, rec.out_id, rec.out_cnt, rec.rate_counts, t0,
+                rec.bin_steps, rec.mon_idx, rec.every, rec.first, rec.mon_v, rec.mon_g,
+                *self._defer, self._cel, self._dop, self._tc_par, self._tc_state,
+                self._timed)
+            rec.collect()
+            if progress is not None and reached > t:
+                progress((reached - t) * self.dt)
+            t = reached
+            self.step = t
+        # the weights are current after every run (a flush applies each pending event
+        # exactly as a later arrival would, so splitting a run changes nothing)
+        self._flush()
+        return rec.result()
+
+    # -- synapses ----------------------------------------------------------------------
+    def _slice(self, label):
+        start = self._proj[self._proj_index[label], K.P_WOFF]
+        return slice(start, start + self._size(label))
+
+    def _weights(self, label) -> np.ndarray:
+        sl = self._slice(label)
+        self._flush()
+        return self._W[sl].copy()
+
+    def _set_weights(self, label, w):
+        sl = self._slice(label)
+        self._flush()  # the pending potentiations precede the replacement
+        p = self._proj[self._proj_index[label]]
+        if p[K.P_COMP] == 1:
+            # keep the dendrites' sums equal to w . x for the new weights
+            pre, post = self.connectivity(label)
+            dw = w - self._W[sl]
+            rows = p[K.P_TDEN] + post
+            x_L, x_s = self._tr[0], self._tr[1]
+            np.add.at(self._tc_state[:, K.S_DL], rows, dw * x_L[p[K.P_TRPRE] + pre])
+            np.add.at(self._tc_state[:, K.S_DS], rows, dw * x_s[p[K.P_TRPRE] + pre])
+        self._W[sl] = w
+
+    def _modulator(self, label) -> float:
+        return float(self._dop[self._proj_index[label]])
+
+    def _set_modulator(self, label, value):
+        self._dop[self._proj_index[label]] = value
+
+    def _eligibility(self, label) -> np.ndarray:
+        p = self._proj[self._proj_index[label]]
+        return self._cel[p[K.P_COFF]:p[K.P_COFF] + p[K.P_NSYN]].copy()
+
+    # -- checkpoints -------------------------------------------------------------------
+    def _state_arrays(self):
+        # every array the simulator keeps (state and, harmlessly, constants), found by
+        # name so that arrays added to the engine later are saved too
+        out = {}
+        for name, value in vars(self).items():
+            if not name.startswith("_"):
+                continue
+            if isinstance(value, np.ndarray):
+                out[name] = value
+            elif isinstance(value, (list, tuple)) and value and all(
+                    isinstance(v, np.ndarray) for v in value):
+                out[name] = list(value)
+        return out
+
+    def get_state(self) -> dict:
+        """Everything needed to continue the simulation bit for bit: copies of the
+        simulator's arrays, the step and the state of its random generator."""
+        arrays = {k: ([a.copy() for a in v] if isinstance(v, list) else v.copy())
+                  for k, v in self._state_arrays().items()}
+        return {"step": int(self.step), "rng": copy.deepcopy(self._rng.bit_generator.state),
+                "arrays": arrays}
+
+    def set_state(self, state: dict):
+        """Restore :meth:`get_state`'s result into this simulator (built from the same
+        network and seed); arrays are copied in place."""
+        mine = self._state_arrays()
+        saved = state["arrays"]
+        if set(mine) != set(saved):
+            raise InvalidParameterError("the saved simulator state does not fit this "
+                                        f"simulator (arrays {sorted(set(mine) ^ set(saved))})")
+        for name, target in mine.items():
+            pairs = zip(target, saved[name], strict=True) if isinstance(target, list) \
+                else [(target, saved[name])]
+            for dst, src in pairs:
+                src = np.asarray(src)
+                if dst.shape != src.shape or dst.dtype != src.dtype:
+                    raise InvalidParameterError(
+                        f"the saved simulator array {name} has shape {src.shape} "
+                        f"({src.dtype}); this simulator's is {dst.shape} ({dst.dtype})")
+                np.copyto(dst, src)
+        self.step = int(state["step"])
+        self._rng.bit_generator.state = state["rng"]
