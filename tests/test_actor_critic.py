@@ -19,6 +19,7 @@ import plasticity
 from plasticity.errors import InvalidParameterError
 from plasticity.rl.actor_critic import ActorCritic, actor_trace_step, feature_map, softmax
 from plasticity.rl.envs import GridWorld, make_env
+from plasticity.testing import check_grads
 
 # --- GridWorld ---------------------------------------------------------------------------
 
@@ -91,15 +92,11 @@ def test_actor_trace_is_reinforce_eligibility():
     beta, a = 1.7, 2
     pi = softmax(W @ phi, beta)
     E = actor_trace_step(np.zeros_like(W), phi, a, pi, 0.0)
-    grad = np.zeros_like(W)
-    eps = 1e-6
-    for idx in np.ndindex(*W.shape):
-        Wp, Wm = W.copy(), W.copy()
-        Wp[idx] += eps
-        Wm[idx] -= eps
-        grad[idx] = (np.log(softmax(Wp @ phi, beta)[a])
-                     - np.log(softmax(Wm @ phi, beta)[a])) / (2 * eps)
-    np.testing.assert_allclose(E, grad / beta, rtol=1e-6, atol=1e-8)
+    # step 1e-6: truncation (eps^2 / 6) |f'''| ~ 1e-12 (|f'''| <~ beta^3 |phi|^3 ~ 10),
+    # rounding ~ u (1 + |log pi_a|) / eps ~ 2e-10. Allowed per entry of the gradient
+    # beta E: 1e-6 of itself + 1e-8 beta, the old |E - fd / beta| <= 1e-8 + 1e-6 |fd / beta|.
+    check_grads(lambda w: np.log(softmax(w @ phi, beta)[a]), W, beta * E, eps=1e-6,
+                rtol=1e-6, atol=1e-8 * beta, relative_to="entry")
 
 
 def test_features_and_hyperparameters():

@@ -8,6 +8,7 @@ from plasticity.errors import InvalidParameterError, RuleError
 from plasticity.rl.bandit import BanditTask, BernoulliBandit, GaussianBandit
 from plasticity.rules.checks import check_rule
 from plasticity.rules.reward import Reinforce, ThreeFactor
+from plasticity.testing import check_grads
 
 
 def _tasks():
@@ -19,28 +20,18 @@ def _tasks():
     ]
 
 
-def _fd_gradient(f, params, h=1e-5):
-    w = params["W_out"]
-    g = np.zeros_like(w)
-    for idx in np.ndindex(w.shape):
-        up, down = w.copy(), w.copy()
-        up[idx] += h
-        down[idx] -= h
-        g[idx] = (f({"W_out": up}) - f({"W_out": down})) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("task", _tasks())
 def test_policy_gradient_matches_central_differences(task):
     rng = np.random.default_rng(1)
     params = task.init_params(rng, scale=0.7)
-    exact = task.policy_gradient(params)["W_out"]
-    fd = _fd_gradient(task.expected_return, params)
-    # central differences with h = 1e-5: truncation ~h^2 = 1e-10, rounding ~1e-16/h
-    assert np.linalg.norm(exact - fd) / np.linalg.norm(exact) < 1e-7
-    loss_fd = _fd_gradient(task.loss, params)
-    assert np.linalg.norm(task.loss_gradient(params)["W_out"] - loss_fd) \
-        / np.linalg.norm(exact) < 1e-7
+    # step 1e-5: truncation (eps^2 / 6) |f'''| ~ 2e-11 |f'''|, rounding ~ u (1 + |f|) / eps
+    # ~ 4e-11 (measured worst error 7e-11 of the largest entry). Allowed: 1e-8 of the
+    # largest entry + the rounding floor 16 u (1 + |f|) / eps; with n <= 9 entries,
+    # sqrt(n) times that is at most 2.6e-8 of |exact| here, inside the old criterion
+    # |exact - fd| / |exact| < 1e-7.
+    check_grads(task.expected_return, params, task.policy_gradient(params), eps=1e-5,
+                rtol=1e-8)
+    check_grads(task.loss, params, task.loss_gradient(params), eps=1e-5, rtol=1e-8)
 
 
 def test_expected_return_is_the_policy_average():

@@ -21,6 +21,7 @@ from plasticity.rules.dendritic_prediction import (
     simulate_trial,
     spike_nll,
 )
+from plasticity.testing import check_grads
 
 try:
     from tests.twins import dendritic as twin
@@ -140,15 +141,6 @@ def test_passes_check_rule():
     assert report["passed"]
 
 
-def _fd(f, w, h=1e-6):
-    g = np.zeros_like(w)
-    for i in range(w.size):
-        e = np.zeros_like(w)
-        e[i] = h
-        g[i] = (f(w + e) - f(w - e)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("model", ["spiking", "rate"])
 def test_update_is_minus_gradient_of_the_loss(model):
     # with the soma held fixed (its recorded spikes / potential), a trial's change at a
@@ -175,11 +167,13 @@ def test_update_is_minus_gradient_of_the_loss(model):
         loss = lambda v: spike_nll(rule, v, psp, fixed.S)  # noqa: E731
     else:
         loss = lambda v: rate_kl(rule, v, psp, fixed.U)  # noqa: E731
-    grad = _fd(loss, w)
-    assert np.linalg.norm(grad) > 1e-3
     step = (2 * (tr.w - w) - (tr2.w - w) / 2) / eta
-    # left: O(eta^2), the rounding of w + dw (1e-16 |w| / eta per step) and O(h^2)
-    np.testing.assert_allclose(step * rule.coupling, -grad, rtol=1e-6, atol=1e-8)
+    assert np.linalg.norm(step * rule.coupling) > 1e-3  # the comparison has power
+    # left: O(eta^2), the rounding of w + dw (1e-16 |w| / eta per step) and the central
+    # difference's (step 1e-6) O(eps^2) truncation and u |loss| / eps rounding. Allowed
+    # per entry: 1e-6 of itself + 1e-8 (as before: |step c + fd| <= 1e-8 + 1e-6 |fd|).
+    check_grads(loss, w, -step * rule.coupling, eps=1e-6, rtol=1e-6, atol=1e-8,
+                relative_to="entry")
 
 
 def test_rate_kl_is_zero_only_at_the_soma():
