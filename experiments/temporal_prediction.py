@@ -46,6 +46,35 @@ What is measured:
   numbers), at ``field_states`` random weights around ``A``: the field is ``eta (C10 -
   W C00)`` with the empirical moments, whose Jacobian ``-eta (I kron C00)`` is
   symmetric, so ``field_asymmetry`` is at the finite-difference floor (about 1e-10).
+
+Seeds. ``seeds`` independent replicates of the training share the system ``A`` (drawn
+from the run's seed, like alignment-atlas's teacher: the task) and differ in everything
+else: each has its own sequence (stationary start and process noise) and its own initial
+weights, from the run's seed stream (seed 0 uses the generators the single-seed run
+used; each further seed two more, drawn after them). As in alignment-atlas, with several
+seeds the primary keys are over seeds: ``cos_mean``, ``cos_ci_low`` and ``cos_ci_high``
+are the mean over seeds of each seed's mean cosine and its t-interval
+(:func:`plasticity.analysis.seeds_summary`), the same numbers as ``seeds_cos_mean``,
+``seeds_cos_low``, ``seeds_cos_high`` (``seeds_cos_n`` seeds), and ``ci_method`` says so;
+``n_measured`` is summed over seeds; ``frac_positive``, ``n_eff``, ``cos_mean_early``,
+``prediction_loss_ratio``, ``final_loss``, ``initial_loss_ratio`` and ``weight_error`` are
+averaged over seeds. Each seed's own values, with its within-run interval, are the rows
+of ``/series/seeds``. With ``seeds=1`` the keys are that seed's (within-run interval) and
+``seeds_cos_low``/``seeds_cos_high`` are NaN. ``expected_cos`` is measured at seed 0's
+initial weights, the field test once; the training curve (``/series/training``) and the
+weight snapshots are seed 0's, whose per-update rows are ``/alignment/total`` (seed ``k``:
+``/alignment/seed<k>/total``).
+
+The quick preset runs 3 seeds and measures every third update (``align_every=3``), 6,667
+measured updates per seed and 20,000 in all, as many as the single seed measured before;
+measuring is about two thirds of an update's cost, so three seeds cost about 1.1 times
+the CPU time of one seed measured at every update (n_eff is about 6,000 per seed, the
+cosines being nearly uncorrelated at this spacing). The full preset runs 5 seeds.
+
+Observed (quick preset, seed 0): ``cos_mean`` 0.0742 [0.0730, 0.0754] over 3 seeds (per
+seed 0.0745, 0.0745, 0.0737, each within-run interval about +-0.004);
+``prediction_loss_ratio`` 1.038 (per seed 1.033-1.045, ``misadjustment_theory`` 0.033);
+``expected_cos`` 1.000, ``field_asymmetry`` 2e-11.
 """
 
 from __future__ import annotations
@@ -58,10 +87,12 @@ from pydantic import Field, model_validator
 from plasticity.experiment import AlignmentMeta, Config, Experiment
 
 #: What this experiment's alignment numbers are (read by alignment-summary): the reference
-#: is the exact population gradient of the problem, the interval method that of
-#: :func:`plasticity.analysis.summarize` (also in the summary as ``ci_method``).
+#: is the exact population gradient of the problem; within a seed the interval method is
+#: that of :func:`plasticity.analysis.summarize`, over seeds a t-interval (the summary's
+#: ``ci_method`` names the one its ``cos_ci_*`` hold).
 ALIGNMENT = {"reference": "population", "problem": "temporal-prediction",
-             "ci_method": "batch_means", "rules": ["temporal_prediction"],
+             "ci_method": "batch_means", "seeds_ci_method": "t",
+             "seeds": {"quick": 3, "full": 5}, "rules": ["temporal_prediction"],
              "substrate": "rate"}
 
 
@@ -78,7 +109,9 @@ class TemporalPredictionConfig(Config):
                             description="initial W ~ N(0, init_std^2 / n)")
     n_samples: int = Field(20000, ge=1, description="sequence samples seen in training")
     window: int = Field(1, ge=1, description="samples per update")
-    align_every: int = Field(1, ge=1, description="measure every k-th update")
+    align_every: int = Field(3, ge=1, description="measure every k-th update")
+    seeds: int = Field(3, ge=1, le=100, description="independent seeds (sequence and "
+                       "initial weights; the system A is the run's)")
     record_every: int = Field(100, ge=1, description="updates between loss records")
     expected_draws: int = Field(20000, ge=10, description="draws of the update at the "
                                                           "initial weights")
@@ -156,28 +189,74 @@ def _expected(rule, problem, W, n_draws, rng):
     return out["expected_cos"], var_perp / (2 * n_draws * float(mu @ mu))
 
 
-def run(cfg: TemporalPredictionConfig, ctx):
-    from plasticity.analysis import field_asymmetry_over, measured, summarize
+def _over_seeds(per_seed):
+    """One result from the per-seed results (dicts with the keys of
+    :func:`_stats_summary` and :data:`_AVERAGED`), as alignment-atlas combines its
+    replicates.
+
+    With several seeds: ``cos_mean``, ``cos_ci_low``, ``cos_ci_high`` are the t-interval
+    over the seeds' ``cos_mean`` (:func:`plasticity.analysis.seeds_summary`, also as
+    ``seeds_cos_*``), ``ci_method`` says so, ``n_measured`` is summed and the keys of
+    :data:`_AVERAGED` are averaged. With one seed: that seed's own keys (the within-run
+    interval) and ``seeds_cos_*`` with NaN bounds.
+    """
+    from plasticity.analysis import seeds_summary
+
+    cos = [r["cos_mean"] for r in per_seed if np.isfinite(r["cos_mean"])]
+    seeds = seeds_summary(cos)
+    if len(per_seed) == 1:
+        return {**per_seed[0], **seeds}
+    return {"cos_mean": seeds["seeds_cos_mean"], "cos_ci_low": seeds["seeds_cos_low"],
+            "cos_ci_high": seeds["seeds_cos_high"],
+            "ci_method": f"t over {len(cos)} seeds (within each: "
+                         f"{per_seed[0]['ci_method']})",
+            "n_measured": int(sum(r["n_measured"] for r in per_seed)), **seeds,
+            **{k: float(np.mean([r[k] for r in per_seed])) for k in _AVERAGED}}
+
+
+#: Per-seed results averaged over seeds (the cosine's interval is recomputed).
+_AVERAGED = ("frac_positive", "n_eff", "cos_mean_early", "prediction_loss_ratio",
+             "final_loss", "initial_loss_ratio", "weight_error")
+
+_SEED_UNITS = {"cos_mean": "1", "cos_ci_low": "1", "cos_ci_high": "1",
+               "frac_positive": "1", "n_measured": "1", "cos_mean_early": "1",
+               "prediction_loss_ratio": "1", "final_loss": "state^2",
+               "initial_loss_ratio": "1", "weight_error": "1"}
+
+
+def _replicate(cfg, task, problem, rule, seq_rng, init_rng, rec, bar, index):
+    """One seed's online training, every ``align_every``-th update measured.
+
+    Parameters
+    ----------
+    cfg : TemporalPredictionConfig
+    task : LinearDynamics
+        The system (the same for every seed).
+    problem : TemporalPredictionProblem
+    rule : TemporalPrediction
+    seq_rng, init_rng : numpy.random.Generator
+        The seed's sequence (its stationary start and process noise) and initial weights.
+    rec : Recorder
+    bar : tqdm-like
+        Advanced by one per update.
+    index : int
+        The seed's number. Seed 0 records the training curve (``/series/training``), the
+        weight snapshots and the alignment tables under ``/alignment/`` (``W`` and
+        ``total``); a further seed ``k`` its ``total`` table under ``/alignment/seed<k>/``
+        only.
+
+    Returns
+    -------
+    dict
+        The keys of :func:`_stats_summary` (``cos_mean`` ... ``n_measured``) and
+        ``cos_mean_early``, ``prediction_loss_ratio``, ``final_loss``,
+        ``initial_loss_ratio``, ``weight_error``; ``W0`` and ``W`` (shape (n, n)).
+    """
+    from plasticity.analysis import measured, summarize
     from plasticity.engine import Batch, Probe, train
-    from plasticity.problems import TemporalPredictionProblem
-    from plasticity.rules import TemporalPrediction
-    from plasticity.rules.temporal_prediction import mean_update
 
-    task_rng, seq_rng, init_rng, draw_rng, field_rng = (ctx.child_rng() for _ in range(5))
-    task = _task(cfg, task_rng)
-    problem = TemporalPredictionProblem(task, init_std=cfg.init_std)
-    n = task.n
+    main = index == 0
     W0 = problem.init_params(init_rng)["W"]
-    rule = TemporalPrediction(eta=cfg.eta)
-    rec = ctx.recorder
-    rec.snapshot("A", 0, task.A)
-    rec.snapshot("P", 0, task.P)
-    rec.snapshot("W", 0, W0)
-
-    expected_cos, expected_deficit = _expected(rule, problem, W0, cfg.expected_draws,
-                                                draw_rng)
-
-    # -- online training on one long sequence, every update measured ------------------
     x0 = task.initial(seq_rng)
     n_updates = -(-cfg.n_samples // cfg.window)
     cursor = {"x": x0, "seen": 0}
@@ -198,23 +277,65 @@ def run(cfg: TemporalPredictionConfig, ctx):
                        loss_ratio=L / L_opt)
 
     L0 = task.loss(W0)
-    rec.append("training", 0, units=units, samples=0, loss=L0, loss_ratio=L0 / L_opt)
+    if main:
+        rec.snapshot("W", 0, W0)
+        rec.append("training", 0, units=units, samples=0, loss=L0, loss_ratio=L0 / L_opt)
     # the reference: the problem's exact population gradient and loss
     wrapped = measured(rule, lambda p, s: problem.population_gradient(p)[0],
                        loss_fn=lambda p, s: problem.population_loss(p),
-                       every=cfg.align_every, recorder=rec, prefix="/alignment")
-    with ctx.progress(n_updates, "temporal-prediction") as bar:
-        params, _ = train(wrapped, {"W": W0}, n_updates=n_updates, next_batch=next_batch,
-                          signals=lambda p, b: {"input": b.x}, state=x0,
-                          probes=[Probe(record)], progress=bar)
+                       every=cfg.align_every, recorder=rec,
+                       prefix="/alignment" if main else f"/alignment/seed{index}",
+                       record_tables=None if main else ("total",))
+    params, _ = train(wrapped, {"W": W0}, n_updates=n_updates, next_batch=next_batch,
+                      signals=lambda p, b: {"input": b.x}, state=x0,
+                      probes=[Probe(record)] if main else [], progress=bar)
     W = params["W"]
-    rec.snapshot("W", n_updates, W)
-
+    if main:
+        rec.snapshot("W", n_updates, W)
     total = wrapped.records.get("total")
     keep = ~total["zero_norm"]
     cos, inner = total["cos"][keep], total["inner"][keep]
-    stats = summarize(cos, inner, rng=0)
     early = max(1, cos.size // 10)
+    return {**_stats_summary(summarize(cos, inner, rng=0)),
+            "cos_mean_early": float(np.mean(cos[:early])) if cos.size else np.nan,
+            "prediction_loss_ratio": task.loss(W) / L_opt, "final_loss": task.loss(W),
+            "initial_loss_ratio": L0 / L_opt,
+            "weight_error": float(np.linalg.norm(W - task.A) / np.linalg.norm(task.A)),
+            "W0": W0, "W": W}
+
+
+def run(cfg: TemporalPredictionConfig, ctx):
+    from plasticity.analysis import field_asymmetry_over
+    from plasticity.problems import TemporalPredictionProblem
+    from plasticity.rules import TemporalPrediction
+    from plasticity.rules.temporal_prediction import mean_update
+
+    task_rng, seq_rng, init_rng, draw_rng, field_rng = (ctx.child_rng() for _ in range(5))
+    task = _task(cfg, task_rng)
+    problem = TemporalPredictionProblem(task, init_std=cfg.init_std)
+    n = task.n
+    rule = TemporalPrediction(eta=cfg.eta)
+    rec = ctx.recorder
+    rec.snapshot("A", 0, task.A)
+    rec.snapshot("P", 0, task.P)
+
+    # -- online training on one long sequence per seed --------------------------------
+    n_updates = -(-cfg.n_samples // cfg.window)
+    per_seed = []
+    with ctx.progress(n_updates * cfg.seeds, "temporal-prediction") as bar:
+        for k in range(cfg.seeds):
+            # seed 0 uses the generators above; each further seed two more of the run's
+            # seed stream (its sequence and its initial weights), drawn after them
+            rngs = (seq_rng, init_rng) if k == 0 else (ctx.child_rng(), ctx.child_rng())
+            per_seed.append(_replicate(cfg, task, problem, rule, *rngs, rec, bar, k))
+            rec.append("seeds", k, index="seed", index_units="1", units=_SEED_UNITS,
+                       **{c: per_seed[-1][c] for c in _SEED_UNITS})
+    W0 = per_seed[0]["W0"]
+    over = _over_seeds([{c: r[c] for c in r if c not in ("W0", "W")} for r in per_seed])
+
+    # -- the expected update at seed 0's initial weights --------------------------------
+    expected_cos, expected_deficit = _expected(rule, problem, W0, cfg.expected_draws,
+                                                draw_rng)
 
     # -- the gradient-field test on the mean update over fixed pairs -------------------
     prev, nxt = task.pairs(cfg.field_pairs, field_rng)
@@ -233,14 +354,11 @@ def run(cfg: TemporalPredictionConfig, ctx):
         rec.append("field", k, units={"asymmetry": "1"}, index_units="state",
                    asymmetry=float(value))
 
-    ctx.summary(prediction_loss_ratio=task.loss(W) / L_opt, final_loss=task.loss(W),
-                optimal_loss=L_opt, initial_loss_ratio=L0 / L_opt,
+    ctx.summary(**over, optimal_loss=task.optimal_loss,
                 misadjustment_theory=cfg.eta * float(np.trace(task.P)) / 2,
-                weight_error=float(np.linalg.norm(W - task.A) / np.linalg.norm(task.A)),
-                **_stats_summary(stats), cos_mean_early=float(np.mean(cos[:early])),
                 expected_cos=expected_cos, expected_cos_deficit_floor=expected_deficit,
                 field_asymmetry=field["mean"], field_asymmetry_max=field["max"],
-                field_error=field_error, spectral_radius=task.rho)
+                field_error=field_error, spectral_radius=task.rho, n_seeds=cfg.seeds)
 
 
 def plot(run):
@@ -264,7 +382,9 @@ def plot(run):
     ax1.set_xlabel("samples")
     ax1.set_ylabel(r"$L(W)\,/\,L(A)$")
     ax1.legend(loc="upper right")
-    ax1.set_title(f"a  prediction loss (final ratio {s['prediction_loss_ratio']:.3f})",
+    n_seeds = int(s.get("n_seeds", 1))
+    ax1.set_title(f"a  prediction loss (final ratio {s['prediction_loss_ratio']:.3f}"
+                  + (f", mean of {n_seeds} seeds; curve: seed 0)" if n_seeds > 1 else ")"),
                   loc="left")
 
     a = run.alignment["total"]
@@ -286,16 +406,28 @@ def plot(run):
 
     cols = [src(f"alignment/total:{k}") for k in ("step", "cos", "zero_norm")]
     traced(ax2.plot(mids, means, color=PALETTE[0], marker="o", ms=2,
-                    label="per-update cos (bin mean)")[0],
+                    label="per-update cos, seed 0 (bin mean)")[0],
            x=apply(binned, *cols, "step", name="log_bin_mean"),
            y=apply(binned, *cols, "cos", name="log_bin_mean"))
     traced(ax2.axhline(s["expected_cos"], color=PALETTE[1], lw=0.8, ls="--",
                        label=f"expected update at start ({s['expected_cos']:.3f})"),
            y=src("summary:expected_cos"))
-    traced(ax2.axhspan(s["cos_ci_low"], s["cos_ci_high"], color=PALETTE[0], alpha=0.2, lw=0,
-                       label=f"mean {s['cos_mean']:.3f} [{s['cos_ci_low']:.3f}, "
-                             f"{s['cos_ci_high']:.3f}]"),
-           low=src("summary:cos_ci_low"), high=src("summary:cos_ci_high"))
+    # the across-seed interval where the run has several seeds, else the within-run one
+    over_seeds = np.isfinite(s.get("seeds_cos_low", np.nan))
+    m, lo, hi = (("seeds_cos_mean", "seeds_cos_low", "seeds_cos_high") if over_seeds
+                 else ("cos_mean", "cos_ci_low", "cos_ci_high"))
+    what = f"mean over {s['seeds_cos_n']} seeds" if over_seeds else "mean"
+    traced(ax2.axhspan(s[lo], s[hi], color=PALETTE[0], alpha=0.2, lw=0,
+                       label=f"{what} {s[m]:.3f} [{s[lo]:.3f}, {s[hi]:.3f}]"),
+           low=src(f"summary:{lo}"), high=src(f"summary:{hi}"))
+    table = run.series.get("seeds") if over_seeds else None
+    if table is not None:
+        # each seed's own mean, at the right end of the run
+        per = np.asarray(table["cos_mean"])
+        x = np.full(per.size, step[-1] if step.size else 1.0)
+        traced(ax2.plot(x, per, ls="none", marker="_", ms=8, mew=1.2, color=PALETTE[3],
+                        label="per-seed means")[0],
+               x=x, y=src("series/seeds:cos_mean"))
     traced(ax2.axhline(0.0, color="0.6", lw=0.6), y=0.0)
     ax2.set_xscale("log")
     ax2.set_xlabel("update")
@@ -315,7 +447,7 @@ EXPERIMENT = Experiment(
     plot=plot,
     presets={"quick": {}, "full": {"n": 20, "eta": 0.0005, "n_samples": 200000,
                                    "align_every": 10, "record_every": 1000,
-                                   "field_states": 8}},
+                                   "field_states": 8, "seeds": 5}},
     alignment=AlignmentMeta(substrate=ALIGNMENT["substrate"],
                             loss="stationary one-step prediction error of a linear "
                                  "dynamical system",

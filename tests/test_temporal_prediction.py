@@ -178,18 +178,84 @@ def test_quick_preset_meets_the_issue(quick_run, cli):
 def test_run_file_records(quick_run):
     run = pl.open_run(quick_run)
     a = run.alignment["total"]
-    assert a["cos"].shape == (run.summary["n_measured"],)
+    seeds = run.series["seeds"]
+    assert a["cos"].shape == (seeds["n_measured"][0],)
     assert np.all(a["inner"] == -a["predicted_dloss"])
+    # the training curve is seed 0's
     t = run.series["training"]
-    assert t["loss_ratio"][0] == pytest.approx(run.summary["initial_loss_ratio"])
-    assert t["loss_ratio"][-1] == pytest.approx(run.summary["prediction_loss_ratio"])
+    assert t["loss_ratio"][0] == pytest.approx(seeds["initial_loss_ratio"][0])
+    assert t["loss_ratio"][-1] == pytest.approx(seeds["prediction_loss_ratio"][0])
     assert t["loss_ratio"][-1] < t["loss_ratio"][0]
 
 
-def test_plot(quick_run, cli, tmp_path):
-    code, _, err = cli("plot", quick_run, "--format", "png", "--out", tmp_path)
-    assert code == 0, err
-    assert list(tmp_path.glob("*.png"))
+def test_seeds_are_independent_replicates_and_summarised(quick_run):
+    """Three seeds in the quick preset: the primary keys are the t-interval over the
+    per-seed means recorded in /series/seeds, each of which is the mean of that seed's
+    own per-update cosines."""
+    from scipy import stats
+
+    run = pl.open_run(quick_run)
+    s, seeds = run.summary, run.series["seeds"]
+    k = run.config["seeds"]
+    assert k >= 3 and s["seeds_cos_n"] == k and list(seeds["seed"]) == list(range(k))
+    per = np.asarray(seeds["cos_mean"])
+    for i in range(k):
+        table = run.alignment["total" if i == 0 else f"seed{i}/total"]
+        cos = np.asarray(table["cos"])[~np.asarray(table["zero_norm"], bool)]
+        assert cos.size == seeds["n_measured"][i]
+        assert per[i] == pytest.approx(cos.mean(), rel=1e-12)
+        assert seeds["cos_ci_low"][i] < per[i] < seeds["cos_ci_high"][i]
+    assert s["seeds_cos_mean"] == pytest.approx(per.mean(), rel=1e-12)
+    half = stats.t.ppf(0.975, k - 1) * per.std(ddof=1) / np.sqrt(k)
+    assert s["seeds_cos_low"] == pytest.approx(per.mean() - half, rel=1e-9)
+    assert s["seeds_cos_high"] == pytest.approx(per.mean() + half, rel=1e-9)
+    # as in alignment-atlas, the primary keys are the across-seed ones
+    assert (s["cos_mean"], s["cos_ci_low"], s["cos_ci_high"]) == (
+        s["seeds_cos_mean"], s["seeds_cos_low"], s["seeds_cos_high"])
+    assert s["ci_method"].startswith(f"t over {k} seeds")
+    assert s["n_measured"] == seeds["n_measured"].sum()
+    assert s["prediction_loss_ratio"] == pytest.approx(seeds["prediction_loss_ratio"].mean())
+    # independent sequences: every seed ends at different weights (distinct final losses)
+    # and sees different updates
+    assert len(set(np.round(seeds["final_loss"], 12))) == k
+    assert not np.allclose(run.alignment["total"]["cos"][:50],
+                           run.alignment["seed1/total"]["cos"][:50])
+    # the seeds agree with one another within the spread their own intervals imply: each
+    # seed's mean lies within 4 of its within-run standard errors of the others' mean
+    se = (seeds["cos_ci_high"] - seeds["cos_ci_low"]) / (2 * 1.96)
+    for i in range(k):
+        others = np.delete(per, i).mean()
+        assert abs(per[i] - others) < 4 * np.hypot(se[i], se.max() / np.sqrt(k - 1))
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory):
+    """Short runs with one and with two seeds, every update measured: ``{1: run, 2: run}``."""
+    from plasticity.cli import main
+
+    root = tmp_path_factory.mktemp("tp-small")
+    runs = {}
+    for k in (1, 2):
+        out = root / f"tp{k}.h5"
+        code = main(["run", "temporal-prediction", "--quiet", "--set", "n_samples=1500",
+                     "--set", "expected_draws=200", "--set", "field_states=1", "--set",
+                     "field_pairs=20", "--set", "align_every=1", "--set", f"seeds={k}",
+                     "--out", str(out)])
+        assert code in (0, None)
+        runs[k] = pl.open_run(out)
+    return runs
+
+
+def test_one_seed_has_no_interval_over_seeds_and_seed_0_is_unchanged(small_runs):
+    one, two = small_runs[1].summary, small_runs[2].summary
+    assert np.isnan(one["seeds_cos_low"]) and np.isnan(one["seeds_cos_high"])
+    assert one["seeds_cos_n"] == 1 and one["seeds_cos_mean"] == one["cos_mean"]
+    # with one seed the interval is the within-run one
+    assert one["ci_method"] == "batch_means"
+    assert one["cos_ci_low"] < one["cos_mean"] < one["cos_ci_high"]
+    # seed 0 draws from the same generators whatever the number of seeds
+    assert small_runs[2].series["seeds"]["cos_mean"][0] == one["cos_mean"]
+    assert np.isfinite(two["seeds_cos_low"]) and two["seeds_cos_n"] == 2
 
 
 @pytest.mark.parametrize("settings, words", [
@@ -204,13 +270,13 @@ def test_bad_input_exits_2_without_a_file(refuses, settings, words):
     refuses("temporal-prediction", settings, words)
 
 
-def test_reference_is_the_problems_population_gradient(quick_run):
-    # the first measured update is judged at the initial weights W0 (snapshot 0): its
-    # recorded gradient norm is that of the exact population gradient -(A - W0) P there
+def test_reference_is_the_problems_population_gradient(quick_run, small_runs):
+    # with every update measured, the first is judged at the initial weights W0 (snapshot
+    # 0): its recorded gradient norm is that of the exact population gradient -(A - W0) P
     from experiments.temporal_prediction import ALIGNMENT, EXPERIMENT
     from plasticity.problems import TemporalPredictionProblem
 
-    run = pl.open_run(quick_run)
+    run = small_runs[1]
     A, P, W0 = (np.asarray(run.snapshots[k]["value"][0]) for k in ("A", "P", "W"))
     problem = TemporalPredictionProblem(LinearDynamics(A.shape[0], A=A,
                                                        noise_std=run.config["noise_std"]))
@@ -219,9 +285,11 @@ def test_reference_is_the_problems_population_gradient(quick_run):
     assert se is None
     assert run.alignment["total"]["grad_norm"][0] == pytest.approx(
         np.linalg.norm(g["W"]), rel=1e-10)
-    s = run.summary
+    quick = pl.open_run(quick_run)
+    s = quick.summary
     assert isinstance(s["ci_method"], str) and s["ci_method"]
-    assert s["n_measured"] == run.config["n_samples"]
+    assert s["n_measured"] == quick.config["seeds"] * (quick.config["n_samples"]
+                                                       // quick.config["align_every"])
     assert ALIGNMENT["problem"] == problem.name == EXPERIMENT.alignment.problem
     assert ALIGNMENT["reference"] == EXPERIMENT.alignment.reference == "population"
     assert EXPERIMENT.alignment.rule == "temporal_prediction" in ALIGNMENT["rules"]
