@@ -54,11 +54,9 @@ class FeedbackAlignmentConfig(Config):
 
 def angle_deg(a, b):
     """Angle between two arrays, flattened, in degrees (90 when either is zero)."""
-    a, b = np.ravel(a), np.ravel(b)
-    denom = np.linalg.norm(a) * np.linalg.norm(b)
-    if denom == 0:
-        return 90.0
-    return float(np.degrees(np.arccos(np.clip(a @ b / denom, -1.0, 1.0))))
+    from plasticity.analysis.geometry import cosine
+
+    return float(np.degrees(np.arccos(cosine(a, b, undefined=0.0))))
 
 
 def initial_angle_sd_deg(w_out, deltas_out, x):

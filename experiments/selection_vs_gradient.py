@@ -275,13 +275,9 @@ class ThresholdParity:
         return samples.mean(axis=0), samples.std(axis=0, ddof=1) / np.sqrt(pairs)
 
 
-def _cos(d, g):
-    denom = np.linalg.norm(d) * np.linalg.norm(g)
-    return float(-(d @ g) / denom) if denom > 0 else np.nan
-
-
 def _part_b(cfg, ctx):
     from plasticity.analysis import bootstrap_ci
+    from plasticity.analysis.geometry import cosine
     from plasticity.engine import Batch, train
     from plasticity.rules.selection import EvolutionStrategies, HillClimbing
 
@@ -323,7 +319,8 @@ def _part_b(cfg, ctx):
                     fd_max = max(fd_max, float(np.max(np.abs(task.fd_gradient(theta)))))
                     g, se = task.smoothed_gradient(theta, s, cfg.smooth_pairs, ref_rng)
                     if np.any(g):
-                        _log["cos"].append(_cos(d, g))
+                        # the move against the descent direction (NaN when d = 0)
+                        _log["cos"].append(cosine(d, -g))
                         _log["se_rel"].append(float(np.linalg.norm(se) / np.linalg.norm(g)))
                 return delta, new_state
 
