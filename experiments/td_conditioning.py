@@ -25,15 +25,15 @@ Closed forms (TD(0), ``lam = 0``, ``negative_scale = 1``). At convergence
 * omission probe (reward withheld, no learning): ``delta_R = -V_R -> -reward``.
 
 Finite training: with one-hot features and online updates, each state's error after
-``k`` trials obeys ``e_j(k+1) = (1 - alpha) e_j(k) + alpha gamma e_{j-1}(k)`` (``j``
+``k`` trials obeys ``e_j(k+1) = (1 - eta) e_j(k) + eta gamma e_{j-1}(k)`` (``j``
 steps before the reward), which from ``w = 0`` gives ``e_j(k) = -reward gamma^j
-P[Bin(k, alpha) <= j]``. The reward node's residual decays like ``(1 - alpha)^k``; the
+P[Bin(k, eta) <= j]``. The reward node's residual decays like ``(1 - eta)^k``; the
 CS node's (``j = reward_delay``) like a binomial tail. The values recorded on trial
 ``k`` (1-based) use the weights after ``k - 1`` trials, so
 
-    delta_cs(k)     = reward gamma^(D+1) (1 - P[Bin(k-1, alpha) <= D]),   D = reward_delay
-    delta_reward(k) = reward (1 - alpha)^(k-1)
-    delta_omission  = -reward (1 - (1 - alpha)^n_trials).
+    delta_cs(k)     = reward gamma^(D+1) (1 - P[Bin(k-1, eta) <= D]),   D = reward_delay
+    delta_reward(k) = reward (1 - eta)^(k-1)
+    delta_omission  = -reward (1 - (1 - eta)^n_trials).
 
 Summary: ``delta_cs_final`` and ``delta_reward_final`` (last training trial),
 ``delta_omission`` (the omission probe at step ``R``), ``trial_cs_half`` (first 1-based
@@ -61,12 +61,22 @@ class TDConfig(Config):
     reward_delay: int = Field(10, ge=0, description="steps from CS onset to the reward")
     reward: float = Field(1.0, description="reward magnitude")
     gamma: float = Field(0.98, ge=0, le=1, description="discount per step")
-    alpha: float = Field(0.1, gt=0, le=1, description="learning rate")
+    eta: float = Field(0.1, gt=0, le=1, description="learning rate (old name: alpha, "
+                                                     "deprecated)")
     lam: float = Field(0.0, ge=0, le=1, description="eligibility-trace decay (0: TD(0))")
     n_trials: int = Field(300, ge=1, description="training trials")
     dopamine: Literal["td", "reward_minus_expected"] = Field(
         "td", description="prediction error carried by dopamine")
     negative_scale: float = Field(1.0, gt=0, le=1, description="factor on negative errors")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_learning_rate_name(cls, data):
+        # --set alpha=... and config files of earlier runs keep working for one release
+        from plasticity.rl.critic import renamed_field
+
+        return renamed_field(data, "alpha", "eta", "td-conditioning",
+                             hint=" (the full preset sets eta: use --set eta=...)")
 
     @model_validator(mode="after")
     def _reward_inside(self):
@@ -81,7 +91,7 @@ def run(cfg: TDConfig, ctx):
     from plasticity.rl import CompleteSerialCompound, TDCritic
 
     csc = CompleteSerialCompound(n_steps=cfg.n_steps, cs_step=cfg.cs_step)
-    critic = TDCritic(gamma=cfg.gamma, alpha=cfg.alpha, lam=cfg.lam, dopamine=cfg.dopamine,
+    critic = TDCritic(gamma=cfg.gamma, eta=cfg.eta, lam=cfg.lam, dopamine=cfg.dopamine,
                       negative_scale=cfg.negative_scale)
     X = csc.features()
     r_step = cfg.cs_step + cfg.reward_delay
@@ -169,7 +179,7 @@ EXPERIMENT = Experiment(
     config=TDConfig,
     run=run,
     plot=plot,
-    presets={"quick": {}, "full": {"n_trials": 1000, "alpha": 0.05}},
+    presets={"quick": {}, "full": {"n_trials": 1000, "eta": 0.05}},
 )
 
 if __name__ == "__main__":

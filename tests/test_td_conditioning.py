@@ -1,17 +1,17 @@
 """td-conditioning (Schultz, Dayan & Montague 1997) meets its closed forms, from the CLI.
 
 With TD(0), one-hot (CSC) features and online updates from w = 0, the value ``j`` steps
-before the reward after ``k`` trials is ``reward gamma^j (1 - P[Bin(k, alpha) <= j])``
+before the reward after ``k`` trials is ``reward gamma^j (1 - P[Bin(k, eta) <= j])``
 (derivation in the experiment's docstring). Trial ``k`` (1-based) is recorded with the
 weights after ``k - 1`` trials, so
 
-    delta_cs(k)     = reward gamma^(D+1) (1 - P[Bin(k-1, alpha) <= D])
-    delta_reward(k) = reward (1 - alpha)^(k-1)
-    delta_omission  = -reward (1 - (1 - alpha)^n).
+    delta_cs(k)     = reward gamma^(D+1) (1 - P[Bin(k-1, eta) <= D])
+    delta_reward(k) = reward (1 - eta)^(k-1)
+    delta_omission  = -reward (1 - (1 - eta)^n).
 
 The run is deterministic, so it must match these to rounding (1e-9); the distance to
 the asymptotes (reward gamma^(D+1), 0, -reward) is then exactly the binomial tail or
-(1 - alpha)^k residual, which for the quick preset (alpha = 0.1, 300 trials, D = 10) is
+(1 - eta)^k residual, which for the quick preset (eta = 0.1, 300 trials, D = 10) is
 below 1.2e-4 at the CS and 1e-13 at the reward.
 """
 
@@ -37,7 +37,7 @@ def test_quick_meets_closed_forms(cli, tmp_path):
     run = _run(cli, tmp_path)
     assert run.status == "complete"
     c, s = run.config, run.summary
-    r, g, a, D, n = c["reward"], c["gamma"], c["alpha"], c["reward_delay"], c["n_trials"]
+    r, g, a, D, n = c["reward"], c["gamma"], c["eta"], c["reward_delay"], c["n_trials"]
     assert (c["n_steps"], c["cs_step"], D, g, c["lam"]) == (40, 9, 10, 0.98, 0.0)
     assert s["cs_read_step"] == 8 and s["reward_step"] == 19
 

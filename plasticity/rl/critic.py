@@ -15,7 +15,7 @@ The dopamine signal at step ``t`` is ``delta_t``, with negative values multiplie
 have a low tonic rate and cannot pause by as much as they can burst). The weights learn
 from that signal, online, with accumulating eligibility traces reset at each trial:
 
-    e_t = gamma lam e_{t-1} + x_t,    w <- w + alpha d_t e_t.
+    e_t = gamma lam e_{t-1} + x_t,    w <- w + eta d_t e_t.
 
 Values are computed with the weights as they are after the previous step's update. The
 returned ``deltas`` are the dopamine signal relative to the tonic level; the firing-rate
@@ -34,6 +34,7 @@ Schultz, W., Dayan, P., & Montague, P. R. (1997). A neural substrate of predicti
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -42,9 +43,52 @@ from pydantic import Field, model_validator
 from plasticity.errors import InvalidParameterError
 from plasticity.validation import Hyperparameters
 
-__all__ = ["CompleteSerialCompound", "TDCritic"]
+__all__ = ["CompleteSerialCompound", "TDCritic", "renamed_field"]
 
 _MODES = {"td": 0, "reward_minus_expected": 1}
+
+
+def renamed_field(data, old, new, owner, hint=""):
+    """Map a deprecated keyword ``old`` to its new name ``new`` (a pydantic "before" step).
+
+    Parameters
+    ----------
+    data : object
+        The raw input of a model (a dict of keywords; anything else passes through).
+    old, new : str
+        The deprecated and the current field name.
+    owner : str
+        Named in the warning.
+    hint : str, optional
+        Appended to the error when both names are given (e.g. where else ``new`` may
+        have come from).
+
+    Returns
+    -------
+    object
+        ``data`` with ``old`` renamed to ``new`` (a copy; the caller's dict is kept).
+
+    Raises
+    ------
+    ValueError
+        When both names are given (pydantic reports it as one line).
+
+    Warns
+    -----
+    DeprecationWarning
+        When ``old`` is given.
+    """
+    if not isinstance(data, dict) or old not in data:
+        return data
+    if new in data:
+        raise ValueError(f"give '{new}' only ('{old}' is its deprecated old name), "
+                         f"not both{hint}")
+    warnings.warn(f"{owner}: '{old}' is deprecated and will be removed in the next "
+                  f"release; use '{new}' (the learning rate's name everywhere).",
+                  DeprecationWarning, stacklevel=4)
+    data = dict(data)
+    data[new] = data.pop(old)
+    return data
 
 
 class CompleteSerialCompound(Hyperparameters):
@@ -91,8 +135,9 @@ class TDCritic(Hyperparameters):
     ----------
     gamma : float in [0, 1]
         Discount per step.
-    alpha : float, > 0
-        Learning rate.
+    eta : float, > 0
+        Learning rate (``alpha=``, its old name, is accepted for one release with a
+        DeprecationWarning).
     lam : float in [0, 1]
         Eligibility-trace decay (0: TD(0); 1 with ``gamma = 1``: Monte Carlo).
     dopamine : {"td", "reward_minus_expected"}
@@ -104,12 +149,17 @@ class TDCritic(Hyperparameters):
     """
 
     gamma: float = Field(0.98, ge=0, le=1, description="discount per step")
-    alpha: float = Field(0.1, gt=0, description="learning rate")
+    eta: float = Field(0.1, gt=0, description="learning rate")
     lam: float = Field(0.0, ge=0, le=1, description="eligibility-trace decay")
     dopamine: Literal["td", "reward_minus_expected"] = Field(
         "td", description="prediction error carried by dopamine")
     negative_scale: float = Field(1.0, gt=0, le=1, description="factor on negative errors")
     baseline: float = Field(0.0, description="tonic dopamine level")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_learning_rate_name(cls, data):
+        return renamed_field(data, "alpha", "eta", "TDCritic")
 
     def firing(self, deltas):
         """Firing-rate analogue of the dopamine signal: ``baseline + deltas``."""
@@ -155,7 +205,7 @@ class TDCritic(Hyperparameters):
             raise InvalidParameterError(f"TDCritic.run_trial: w has shape {w_new.shape}; "
                                         f"expected ({n},) to match features {X.shape}.")
         deltas = np.empty(T)
-        _k.td_trial(w_new, X, r, float(self.gamma), float(self.alpha), float(self.lam),
+        _k.td_trial(w_new, X, r, float(self.gamma), float(self.eta), float(self.lam),
                     _MODES[self.dopamine], float(self.negative_scale), bool(learn),
                     deltas)
         return deltas, w_new
