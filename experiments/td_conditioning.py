@@ -73,7 +73,7 @@ class TDConfig(Config):
     @classmethod
     def _old_learning_rate_name(cls, data):
         # --set alpha=... and config files of earlier runs keep working for one release
-        from plasticity.rl.critic import renamed_field
+        from plasticity.validation import renamed_field
 
         return renamed_field(data, "alpha", "eta", "td-conditioning",
                              hint=" (the full preset sets eta: use --set eta=...)")

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from plasticity.errors import InvalidParameterError
 
-__all__ = ["Hyperparameters", "format_validation_error", "suggest"]
+__all__ = ["Config", "Hyperparameters", "format_validation_error", "renamed_field", "suggest"]
 
 
 def suggest(name, choices):
@@ -107,3 +108,46 @@ class Config(Hyperparameters):
 
     It lives here, below every package that declares configs (experiments, spiking
     runners), so that none of them imports the experiment layer for it."""
+
+
+def renamed_field(data, old, new, owner, hint=""):
+    """Map a deprecated keyword ``old`` to its new name ``new`` (a pydantic "before" step).
+
+    Parameters
+    ----------
+    data : object
+        The raw input of a model (a dict of keywords; anything else passes through).
+    old, new : str
+        The deprecated and the current field name.
+    owner : str
+        Named in the warning.
+    hint : str, optional
+        Appended to the error when both names are given (e.g. where else ``new`` may
+        have come from).
+
+    Returns
+    -------
+    object
+        ``data`` with ``old`` renamed to ``new`` (a copy; the caller's dict is kept).
+
+    Raises
+    ------
+    ValueError
+        When both names are given (pydantic reports it as one line).
+
+    Warns
+    -----
+    DeprecationWarning
+        When ``old`` is given.
+    """
+    if not isinstance(data, dict) or old not in data:
+        return data
+    if new in data:
+        raise ValueError(f"give '{new}' only ('{old}' is its deprecated old name), "
+                         f"not both{hint}")
+    warnings.warn(f"{owner}: '{old}' is deprecated and will be removed in the next "
+                  f"release; use '{new}' (the learning rate's name everywhere).",
+                  DeprecationWarning, stacklevel=4)
+    data = dict(data)
+    data[new] = data.pop(old)
+    return data

@@ -37,7 +37,7 @@ from plasticity.analysis.field_metric import (
     tangency_defect,
 )
 from plasticity.analysis.flat import flatten, unflatten
-from plasticity.analysis.geometry import abs_cosine, subspace_cosines
+from plasticity.analysis.geometry import abs_cosine, cosine, subspace_cosines
 from plasticity.analysis.intervals import (
     batch_means_ci,
     block_bootstrap_ci,
@@ -65,6 +65,7 @@ __all__ = [
     "RandomDirection",
     "abs_cosine",
     "align",
+    "cosine",
     "autocorrelation",
     "batch_means_ci",
     "block_bootstrap_ci",

@@ -34,61 +34,17 @@ Schultz, W., Dayan, P., & Montague, P. R. (1997). A neural substrate of predicti
 
 from __future__ import annotations
 
-import warnings
 from typing import Literal
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.errors import InvalidParameterError
-from plasticity.validation import Hyperparameters
+from plasticity.validation import Hyperparameters, renamed_field
 
-__all__ = ["CompleteSerialCompound", "TDCritic", "renamed_field"]
+__all__ = ["CompleteSerialCompound", "TDCritic"]
 
 _MODES = {"td": 0, "reward_minus_expected": 1}
-
-
-def renamed_field(data, old, new, owner, hint=""):
-    """Map a deprecated keyword ``old`` to its new name ``new`` (a pydantic "before" step).
-
-    Parameters
-    ----------
-    data : object
-        The raw input of a model (a dict of keywords; anything else passes through).
-    old, new : str
-        The deprecated and the current field name.
-    owner : str
-        Named in the warning.
-    hint : str, optional
-        Appended to the error when both names are given (e.g. where else ``new`` may
-        have come from).
-
-    Returns
-    -------
-    object
-        ``data`` with ``old`` renamed to ``new`` (a copy; the caller's dict is kept).
-
-    Raises
-    ------
-    ValueError
-        When both names are given (pydantic reports it as one line).
-
-    Warns
-    -----
-    DeprecationWarning
-        When ``old`` is given.
-    """
-    if not isinstance(data, dict) or old not in data:
-        return data
-    if new in data:
-        raise ValueError(f"give '{new}' only ('{old}' is its deprecated old name), "
-                         f"not both{hint}")
-    warnings.warn(f"{owner}: '{old}' is deprecated and will be removed in the next "
-                  f"release; use '{new}' (the learning rate's name everywhere).",
-                  DeprecationWarning, stacklevel=4)
-    data = dict(data)
-    data[new] = data.pop(old)
-    return data
 
 
 class CompleteSerialCompound(Hyperparameters):
