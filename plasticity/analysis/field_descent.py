@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from plasticity.analysis.geometry import cosine
 from plasticity.errors import InvalidParameterError
 
 __all__ = ["Geometry", "descent_along_flow", "field_verdict", "pointwise_descent"]
@@ -188,9 +189,8 @@ def pointwise_descent(field_fn, objective, states, *, ascent=False, grad_fn=None
         g = (np.asarray(grad_fn(x), dtype=np.float64) if grad_fn is not None
              else _fd_gradient(objective, x, eps))
         # the sign check uses the full F, coordinate-free: it is what f does along the
-        # flow; normalised by |g| |F| only to compare it with tol
-        scale = float(np.linalg.norm(g) * np.linalg.norm(F))
-        rate[i] = sign * float(g @ F) / scale if scale > 0 else 0.0
+        # flow; normalised by |g| |F| (a cosine) only to compare it with tol
+        rate[i] = sign * cosine(g, F, undefined=0.0)
         U = np.eye(x.size) if manifold is None else tangent_basis(manifold, x)
         G = np.eye(x.size) if metric_fn is None else _checked_metric(metric_fn, x)
         gm = U.T @ G @ U                              # the metric on the tangent space
@@ -198,6 +198,7 @@ def pointwise_descent(field_fn, objective, states, *, ascent=False, grad_fn=None
         d = U.T @ g                                   # df on tangent vectors
         nF = float(np.sqrt(max(a_F @ gm @ a_F, 0.0)))
         ng = float(np.sqrt(max(d @ np.linalg.solve(gm, d), 0.0)))
+        # the cosine in the metric gm (not Euclidean): the shared helper does not apply
         cos[i] = sign * float(d @ a_F) / (nF * ng) if nF > 0 and ng > 0 else np.nan
     wrong = rate < -tol
     finite = cos[np.isfinite(cos)]
