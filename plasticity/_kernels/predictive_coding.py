@@ -21,12 +21,22 @@ and leaves ``x_L`` alone when it is clamped (``last_mode`` 2) and ``x_0`` when
 ``clamp_first``. All errors are computed from the state before the step (synchronous
 update), so after ``k`` steps the output error has reached ``k`` layers down.
 
+Speed without new rounding: the kernel works on the transposed state ``(N, B)`` with the
+batch as the innermost loop, so that LLVM vectorises across samples, and unrolls the dot
+products four terms at a time; every sample's sums still add their terms one after the
+other in source order, and ``phi'`` reuses the ``phi`` of the same step, so the numbers are
+those of the plain loop over samples to the last bit. On pc-vs-backprop's network
+(64-32-24-10, a batch of 32, 30 steps) one relaxation takes 1.3-1.7 ms of CPU against
+7-10 ms for the loop over samples (measured on the busy 2-core machine).
+
 The kernel does not validate its arguments (the public wrapper is
-:func:`plasticity.rules.predictive_coding.infer`); its plain-NumPy twin is
+:func:`plasticity.rules.predictive_coding.relax`); its plain-NumPy twin is
 ``tests/twins/predictive_coding.py``.
 """
 
 import math
+
+import numpy as np
 
 from plasticity._config import jit
 
@@ -41,47 +51,78 @@ LAST_FREE, LAST_NUDGED, LAST_CLAMPED = 0, 1, 2
 
 
 @jit
-def _dphi(u, code):
+def _dphi(u, f, code):
+    """``phi'(u)`` given ``f = phi(u)`` (as :func:`_phi` computed it): the same numbers as
+    differentiating from ``u`` (``tanh`` and the logistic are evaluated once, not twice)."""
     if code == TANH:
-        t = math.tanh(u)
-        return 1.0 - t * t
+        return 1.0 - f * f
     if code == SIGMOID:
-        s = 0.5 * (1.0 + math.tanh(0.5 * u))
-        return s * (1.0 - s)
+        return f * (1.0 - f)
     if code == RELU:
         return 1.0 if u > 0.0 else 0.0
     return 1.0
 
 
 @jit
-def _errors(x, offsets, w, w_offsets, b, codes, precisions, clamp_first, eps, pre):
-    """Fill ``eps`` (B, N) from ``x``; return the batch-mean energy. ``pre`` is scratch
-    of shape (N,) holding ``phi(x)`` of one sample."""
-    n_batch = x.shape[0]
+def _errors(xt, offsets, w, w_offsets, b, codes, precisions, clamp_first, et, pre):
+    """Fill ``et`` (N, B) with the errors of the transposed state ``xt`` (N, B); return
+    the batch-mean energy. ``pre`` is scratch of shape (N, B) for ``phi(x)``.
+
+    The batch is the innermost loop, so every line below is an independent operation on
+    B contiguous numbers that LLVM vectorises, while each sample's dot products still add
+    their terms in source order: the results are those of a loop over samples, bit for
+    bit.
+    """
+    n_batch = xt.shape[1]
     n_layers = offsets.shape[0] - 1  # L + 1 layers of nodes
+    for k in range(n_layers):
+        code = codes[k]
+        for j in range(offsets[k], offsets[k + 1]):
+            xr, pr = xt[j], pre[j]
+            for s in range(n_batch):
+                pr[s] = _phi(xr[s], code)
+    for j in range(offsets[0], offsets[1]):
+        xr, er = xt[j], et[j]
+        for s in range(n_batch):
+            er[s] = 0.0 if clamp_first else precisions[0] * xr[s]
+    for k in range(1, n_layers):
+        lo, hi = offsets[k], offsets[k + 1]
+        plo = offsets[k - 1]
+        n_pre = lo - plo
+        base = w_offsets[k - 1]
+        pi = precisions[k]
+        for i in range(lo, hi):
+            # er accumulates mu_i = b_i + sum_j W_ij phi(x_j), then becomes eps_i
+            er, xr = et[i], xt[i]
+            bi = b[i - offsets[1]]
+            for s in range(n_batch):
+                er[s] = bi
+            row = base + (i - lo) * n_pre
+            j = 0
+            while j + 4 <= n_pre:
+                # four terms per pass, still added one after the other
+                w0, w1, w2, w3 = w[row + j], w[row + j + 1], w[row + j + 2], w[row + j + 3]
+                p0, p1, p2, p3 = pre[plo + j], pre[plo + j + 1], pre[plo + j + 2], \
+                    pre[plo + j + 3]
+                for s in range(n_batch):
+                    er[s] = (((er[s] + w0 * p0[s]) + w1 * p1[s]) + w2 * p2[s]) + w3 * p3[s]
+                j += 4
+            while j < n_pre:
+                wij = w[row + j]
+                pr = pre[plo + j]
+                for s in range(n_batch):
+                    er[s] += wij * pr[s]
+                j += 1
+            for s in range(n_batch):
+                er[s] = pi * (xr[s] - er[s])
+    # the energy in the order of a loop over samples (sample by sample, layer by layer),
+    # so that it too is the same to the last bit; O(B N), next to the O(B N^2) above
     energy = 0.0
     for s in range(n_batch):
         for k in range(n_layers):
-            code = codes[k]
-            for j in range(offsets[k], offsets[k + 1]):
-                pre[j] = _phi(x[s, j], code)
-        lo0, hi0 = offsets[0], offsets[1]
-        for j in range(lo0, hi0):
-            eps[s, j] = 0.0 if clamp_first else precisions[0] * x[s, j]
-            energy += 0.5 * eps[s, j] * eps[s, j] / precisions[0]
-        for k in range(1, n_layers):
-            lo, hi = offsets[k], offsets[k + 1]
-            plo, phi_hi = offsets[k - 1], offsets[k]
-            n_pre = phi_hi - plo
-            base = w_offsets[k - 1]
             pi = precisions[k]
-            for i in range(lo, hi):
-                mu = b[i - offsets[1]]
-                row = base + (i - lo) * n_pre
-                for j in range(n_pre):
-                    mu += w[row + j] * pre[plo + j]
-                e = pi * (x[s, i] - mu)
-                eps[s, i] = e
+            for i in range(offsets[k], offsets[k + 1]):
+                e = et[i, s]
                 energy += 0.5 * e * e / pi
     return energy / n_batch
 
@@ -125,48 +166,82 @@ def relax(x, offsets, w, w_offsets, b, codes, precisions, target, beta, last_mod
     (int, int)
         Status (0 relaxed, 1 diverged: ``F`` non-finite or above ``energy_limit``) and the
         number of steps taken.
+
+    Notes
+    -----
+    The state is worked on transposed, ``(N, B)``, with the batch innermost (see
+    :func:`_errors`); every sample's arithmetic is the same, in the same order, as in a
+    loop over samples (the twin's equations), and ``x`` and ``eps`` are written back at
+    the end.
     """
     n_batch = x.shape[0]
     n_layers = offsets.shape[0] - 1
     last = n_layers - 1
-    pre = x[0].copy()
-    back = x[0].copy()
+    xt = np.ascontiguousarray(x.T)
+    et = np.zeros_like(xt)
+    pre = np.empty_like(xt)
+    back = np.empty_like(xt)
+    status, taken = 0, n_steps
     for t in range(n_steps + 1):
-        energy = _errors(x, offsets, w, w_offsets, b, codes, precisions, clamp_first, eps,
+        energy = _errors(xt, offsets, w, w_offsets, b, codes, precisions, clamp_first, et,
                          pre)
         energies[t] = energy
         if not math.isfinite(energy) or energy > energy_limit:
             for k in range(t + 1, n_steps + 1):
                 energies[k] = math.nan
-            return 1, t
+            status, taken = 1, t
+            break
         if t == n_steps:
             break
-        for s in range(n_batch):
-            # back[j] = (W_{l+1}^T eps_{l+1})_j for every node j of layers 0 .. L-1
-            for j in range(offsets[last], offsets[last + 1]):
-                back[j] = 0.0
-            for k in range(last):
-                lo, hi = offsets[k], offsets[k + 1]
-                n_pre = hi - lo
-                for j in range(lo, hi):
-                    back[j] = 0.0
-                ulo, uhi = offsets[k + 1], offsets[k + 2]
-                base = w_offsets[k]
-                for i in range(ulo, uhi):
-                    e = eps[s, i]
-                    row = base + (i - ulo) * n_pre
-                    for j in range(n_pre):
-                        back[lo + j] += w[row + j] * e
-            start = 0 if not clamp_first else 1
-            for k in range(start, last):
-                code = codes[k]
-                for j in range(offsets[k], offsets[k + 1]):
-                    x[s, j] += gamma * (-eps[s, j] + _dphi(x[s, j], code) * back[j])
-            if last_mode != LAST_CLAMPED:
-                lo = offsets[last]
-                for j in range(lo, offsets[last + 1]):
-                    g = -eps[s, j]
+        # back[j] = (W_{l+1}^T eps_{l+1})_j for every node j of layers 0 .. L-1, each
+        # sum over i in source order
+        for k in range(last):
+            lo, hi = offsets[k], offsets[k + 1]
+            n_pre = hi - lo
+            for j in range(lo, hi):
+                br = back[j]
+                for s in range(n_batch):
+                    br[s] = 0.0
+            ulo, uhi = offsets[k + 1], offsets[k + 2]
+            base = w_offsets[k]
+            i = ulo
+            while i + 4 <= uhi:
+                # four terms per pass, still added one after the other
+                e0, e1, e2, e3 = et[i], et[i + 1], et[i + 2], et[i + 3]
+                row = base + (i - ulo) * n_pre
+                for j in range(n_pre):
+                    w0, w1 = w[row + j], w[row + n_pre + j]
+                    w2, w3 = w[row + 2 * n_pre + j], w[row + 3 * n_pre + j]
+                    br = back[lo + j]
+                    for s in range(n_batch):
+                        br[s] = (((br[s] + w0 * e0[s]) + w1 * e1[s]) + w2 * e2[s]) + w3 * e3[s]
+                i += 4
+            while i < uhi:
+                er = et[i]
+                row = base + (i - ulo) * n_pre
+                for j in range(n_pre):
+                    wij = w[row + j]
+                    br = back[lo + j]
+                    for s in range(n_batch):
+                        br[s] += wij * er[s]
+                i += 1
+        start = 0 if not clamp_first else 1
+        for k in range(start, last):
+            code = codes[k]
+            for j in range(offsets[k], offsets[k + 1]):
+                # pre holds phi(x) of this state (x has not moved since _errors)
+                xr, er, br, pr = xt[j], et[j], back[j], pre[j]
+                for s in range(n_batch):
+                    xr[s] += gamma * (-er[s] + _dphi(xr[s], pr[s], code) * br[s])
+        if last_mode != LAST_CLAMPED:
+            lo = offsets[last]
+            for j in range(lo, offsets[last + 1]):
+                xr, er = xt[j], et[j]
+                for s in range(n_batch):
+                    g = -er[s]
                     if last_mode == LAST_NUDGED:
-                        g += beta * (target[s, j - lo] - x[s, j])
-                    x[s, j] += gamma * g
-    return 0, n_steps
+                        g += beta * (target[s, j - lo] - xr[s])
+                    xr[s] += gamma * g
+    x[:, :] = xt.T
+    eps[:, :] = et.T
+    return status, taken
