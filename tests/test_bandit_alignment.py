@@ -71,9 +71,12 @@ def test_learning_and_random_baseline(quick_run):
         assert s[f"{rule}.return_first"] == pytest.approx(np.mean(quick_run.config["means"]))
         # 500 trials take all three rules most of the way from 0.52 to the best arm (0.9)
         assert s[f"{rule}.return_last"] > best - 0.05
-    # an isotropic direction in D = 5 dimensions: per-update cosines have mean 0 and
-    # standard deviation 1/sqrt(5), so the mean of 500 has SE 0.02; allow 4.5 SE
-    assert abs(s["random_direction.cos_mean"]) < 0.09
+    # an isotropic direction in D = 5 dimensions: per-update cosines are independent with
+    # mean 0 and standard deviation 1/sqrt(5), so the mean over all seeds' n updates has
+    # SE 1/sqrt(5 n) (0.009 for 5 x 500); allow 4.5 SE
+    n = s["random_direction.n_measured"]
+    assert n == quick_run.config["seeds"] * quick_run.config["n_updates"]
+    assert abs(s["random_direction.cos_mean"]) < 4.5 / np.sqrt(5 * n)
 
 
 def test_reference_is_the_problems_population_gradient(quick_run):
@@ -93,11 +96,81 @@ def test_reference_is_the_problems_population_gradient(quick_run):
         assert run.alignment[f"{rule}/total"]["grad_norm"][0] == pytest.approx(theory,
                                                                                rel=1e-12)
         assert isinstance(run.summary[f"{rule}.ci_method"], str)
-        assert run.summary[f"{rule}.n_measured"] == run.config["n_updates"]
+        assert run.summary[f"{rule}.n_measured"] == (run.config["seeds"]
+                                                     * run.config["n_updates"])
     assert ALIGNMENT["rules"] == list(RULES)
     assert ALIGNMENT["problem"] == problem.name == EXPERIMENT.alignment.problem
     assert ALIGNMENT["reference"] == EXPERIMENT.alignment.reference == "population"
     assert EXPERIMENT.alignment.baselines == ("random_direction",)
+
+
+def test_seeds_are_independent_replicates_and_summarised(quick_run):
+    """At least three seeds in the quick preset: each rule's primary keys are the
+    t-interval over the per-seed means recorded in /series/seeds/<rule>, each of which is
+    the mean of that seed's own per-update cosines."""
+    from scipy import stats
+
+    run = quick_run
+    s, k = run.summary, run.config["seeds"]
+    assert k >= 3 and s["n_seeds"] == k
+    for rule in RULES:
+        seeds = run.series[f"seeds/{rule}"]
+        assert list(seeds["seed"]) == list(range(k)) and s[f"{rule}.seeds_cos_n"] == k
+        per = np.asarray(seeds["cos_mean"])
+        for i in range(k):
+            table = run.alignment[f"{rule}/total" if i == 0 else f"seed{i}/{rule}/total"]
+            cos = np.asarray(table["cos"])[~np.asarray(table["zero_norm"], bool)]
+            assert cos.size == seeds["n_measured"][i] == run.config["n_updates"]
+            assert per[i] == pytest.approx(cos.mean(), rel=1e-12, abs=1e-15)
+        assert s[f"{rule}.seeds_cos_mean"] == pytest.approx(per.mean(), rel=1e-12, abs=1e-15)
+        half = stats.t.ppf(0.975, k - 1) * per.std(ddof=1) / np.sqrt(k)
+        assert s[f"{rule}.seeds_cos_low"] == pytest.approx(per.mean() - half, rel=1e-9)
+        assert s[f"{rule}.seeds_cos_high"] == pytest.approx(per.mean() + half, rel=1e-9)
+        # as in alignment-atlas, the primary keys are the across-seed ones
+        assert [s[f"{rule}.{c}"] for c in ("cos_mean", "cos_ci_low", "cos_ci_high")] == [
+            s[f"{rule}.seeds_cos_{c}"] for c in ("mean", "low", "high")]
+        assert s[f"{rule}.ci_method"].startswith(f"t over {k} seeds")
+        assert s[f"{rule}.return_last"] == pytest.approx(seeds["return_last"].mean())
+        # independent trial streams: no two seeds end with the same policy
+        assert len(set(np.round(seeds["return_last"], 12))) == k
+    # the rules of one seed share its trials (common random numbers), so REINFORCE and the
+    # centred three-factor rule, equal up to the factor beta at equal parameters, have the
+    # same cosine on the first update of every seed (both start at W_out = 0)
+    for i in range(k):
+        tab = "{}/total" if i == 0 else f"seed{i}/{{}}/total"
+        a, b = (run.alignment[tab.format(r)]["cos"][0]
+                for r in ("reinforce", "three_factor_centred"))
+        assert a == pytest.approx(b, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory):
+    """Short runs with one and with two seeds: ``{1: run, 2: run}``."""
+    from plasticity.cli import main
+
+    root = tmp_path_factory.mktemp("bandit-small")
+    runs = {}
+    for k in (1, 2):
+        out = root / f"b{k}.h5"
+        assert main(["run", "bandit-alignment", "--quiet", "--set", "n_updates=200", "--set",
+                     "expected_draws=100", "--set", "n_boot=100", "--set", f"seeds={k}",
+                     "--out", str(out)]) in (0, None)
+        runs[k] = pl.open_run(out)
+    return runs
+
+
+def test_one_seed_has_no_interval_over_seeds_and_seed_0_is_unchanged(small_runs):
+    one, two = small_runs[1].summary, small_runs[2].summary
+    for rule in RULES:
+        assert np.isnan(one[f"{rule}.seeds_cos_low"]) and np.isnan(one[f"{rule}.seeds_cos_high"])
+        assert one[f"{rule}.seeds_cos_mean"] == one[f"{rule}.cos_mean"]
+        assert one[f"{rule}.seeds_cos_n"] == 1
+        # with one seed the interval is the within-run one
+        assert one[f"{rule}.ci_method"] == "batch_means"
+        assert one[f"{rule}.cos_ci_low"] < one[f"{rule}.cos_mean"] < one[f"{rule}.cos_ci_high"]
+        # seed 0 draws from the same streams whatever the number of seeds
+        assert small_runs[2].series[f"seeds/{rule}"]["cos_mean"][0] == one[f"{rule}.cos_mean"]
+        assert np.isfinite(two[f"{rule}.seeds_cos_low"])
 
 
 def test_plot(quick_run, cli, tmp_path):
