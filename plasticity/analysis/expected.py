@@ -35,7 +35,8 @@ import math
 
 import numpy as np
 
-from plasticity.analysis.alignment import _as_metric, align
+from plasticity.analysis.metric import _as_metric
+from plasticity.analysis.update_alignment import align
 from plasticity.errors import InvalidParameterError, RuleError
 from plasticity.rules.base import check_delta, check_protocol, rule_name
 

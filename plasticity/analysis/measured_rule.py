@@ -1,0 +1,259 @@
+"""A rule wrapped so that its updates are measured against the gradient as it learns.
+
+:func:`measured` (and its class :class:`MeasuredRule`) evaluates the gradient and the loss
+*before* the inner rule runs, at exactly the parameters and signals the rule sees, and
+logs :func:`~plasticity.analysis.update_alignment.align`'s row for every ``every``-th
+update (:mod:`plasticity.analysis.alignment_log`).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from plasticity.analysis.alignment_log import _call_gradient, _call_reference, _Log, _measure
+from plasticity.analysis.metric import _as_metric
+from plasticity.errors import InvalidParameterError
+from plasticity.rules.base import check_delta, check_protocol, rule_name
+
+__all__ = ["MeasuredRule", "measured"]
+
+
+def _structurally_valid(rule, delta, params):
+    """``delta`` if its names, shapes and dtypes fit ``params``, else raise RuleError.
+
+    The engine runs the full :func:`check_delta` (finiteness included) right after the
+    update; repeating the finiteness scan here would cost more than the alignment itself,
+    and a NaN only makes this update's row NaN before the engine stops the run. A
+    malformed delta, though, must fail here with the engine's message rather than as an
+    obscure error inside the alignment arithmetic.
+    """
+    if isinstance(delta, dict):
+        for key, value in delta.items():
+            target = params.get(key)
+            kind = getattr(getattr(value, "dtype", None), "kind", "")
+            if target is None or kind not in "fiu" or not kind or value.shape != target.shape:
+                break
+        else:
+            return delta
+    return check_delta(rule, delta, params)
+
+
+class MeasuredRule:
+    """A rule that measures the alignment of its inner rule's updates; see :func:`measured`.
+
+    Attributes
+    ----------
+    rule : object
+        The inner rule.
+    step : int
+        The number of updates seen so far (the engine's step of the last update).
+    timing : dict of str to float
+        Seconds spent in the inner rule (``rule_s``), in the gradient and loss
+        evaluations (``oracle_s``) and in the alignment bookkeeping (``overhead_s``).
+    """
+
+    def __init__(self, rule, gradient_fn, loss_fn=None, every=1, metric=None,
+                 recorder=None, prefix="/alignment", *, gradient_se_fn=None,
+                 array_dloss=False, reference_fn=None, record_tables=None):
+        check_protocol(rule)
+        if int(every) < 1:
+            raise InvalidParameterError(f"The 'every' parameter of measured must be >= 1. "
+                                        f"Got {every!r}.")
+        if not callable(gradient_fn):
+            raise InvalidParameterError("gradient_fn must be callable: "
+                                        "gradient_fn(params, signals) -> dict of arrays.")
+        self.rule = rule
+        self.gradient_fn, self.loss_fn = gradient_fn, loss_fn
+        if reference_fn is not None and not callable(reference_fn):
+            raise InvalidParameterError("reference_fn must be callable: "
+                                        "reference_fn(params) -> (grad, se).")
+        self.gradient_se_fn, self.reference_fn = gradient_se_fn, reference_fn
+        self.every, self.metric, self.array_dloss = int(every), metric, bool(array_dloss)
+        self._log = _Log(recorder, prefix, record_tables)
+        self._metric_cache = None
+        self.step = 0
+        self.timing = {"rule_s": 0.0, "oracle_s": 0.0, "overhead_s": 0.0}
+
+    @property
+    def name(self) -> str:
+        """The inner rule's name (summary keys stay those of the rule)."""
+        return rule_name(self.rule)
+
+    @property
+    def records(self) -> dict[str, np.ndarray]:
+        """The measured rows so far: table name (array name or ``"total"``) -> a NumPy
+        structured array with fields ``step``, the :data:`COLUMNS`, ``zero_norm``,
+        ``actual_dloss``, (with standard errors) ``grad_se`` and ``cos_raw``, and (with a
+        ``reference_fn``) ``cos_batch``, ``sgd_cos`` and ``predicted_dloss_batch``;
+        ``records["total"]["cos"]`` is the cosine of every measured update."""
+        return self._log.records
+
+    def __getattr__(self, name):
+        # Hyperparameters (eta, ...) of the inner rule stay readable through the wrapper.
+        if name == "rule":
+            raise AttributeError(name)
+        return getattr(self.rule, name)
+
+    def init(self, params):
+        """The inner rule's initial state."""
+        return self.rule.init(params)
+
+    def get_checkpoint_state(self):
+        """Update count, timings and measured rows (and the inner rule's own checkpoint
+        state, if it has one), for a resumable run."""
+        inner = getattr(self.rule, "get_checkpoint_state", None)
+        return {"step": self.step, "timing": dict(self.timing),
+                "log": self._log.get_checkpoint_state(),
+                "rule": inner() if callable(inner) else None}
+
+    def set_checkpoint_state(self, state):
+        self.step = int(state["step"])
+        self.timing = dict(state["timing"])
+        self._log.set_checkpoint_state(state["log"])
+        if state["rule"] is not None:
+            self.rule.set_checkpoint_state(state["rule"])
+
+    def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+        """The inner rule's ``(delta, state)``, unchanged; measures every ``every``-th call.
+
+        The gradient and the loss before the update are evaluated *before* the inner rule
+        runs, so they see exactly the parameters and signals the rule sees.
+        """
+        self.step += 1
+        if self.step % self.every:
+            t0 = time.perf_counter()
+            out = self.rule.update(signals, state, params, reward=reward, loss_fn=loss_fn,
+                                   rng=rng)
+            self.timing["rule_s"] += time.perf_counter() - t0
+            return out
+
+        t0 = time.perf_counter()
+        grad, se = _call_gradient(self.gradient_fn, self.gradient_se_fn, params, signals)
+        reference = (None if self.reference_fn is None
+                     else _call_reference(self.reference_fn, params))
+        if self.loss_fn is not None:
+            def loss_of(p, _s=signals):
+                return self.loss_fn(p, _s)
+        else:
+            loss_of = loss_fn
+        loss_before = float(loss_of(params)) if loss_of is not None else np.nan
+        t1 = time.perf_counter()
+        delta, new_state = self.rule.update(signals, state, params, reward=reward,
+                                            loss_fn=loss_fn, rng=rng)
+        t2 = time.perf_counter()
+        checked = _structurally_valid(self.rule, delta, params)
+        t3 = time.perf_counter()
+        metric = self._metric(grad)
+        keys_dloss = sorted(grad) if self.array_dloss else ()
+        oracle_before = self.timing["oracle_s"]
+        _measure(self._log, self.step, params, checked, grad, se, loss_before,
+                 _timed(loss_of, self.timing), metric, keys_dloss, reference)
+        t4 = time.perf_counter()
+        loss_s = self.timing["oracle_s"] - oracle_before
+        self.timing["oracle_s"] += t1 - t0
+        self.timing["rule_s"] += t2 - t1
+        self.timing["overhead_s"] += (t3 - t2) + (t4 - t3 - loss_s)
+        return delta, new_state
+
+    def _metric(self, grad):
+        if self.metric is None:
+            return None
+        if self._metric_cache is None:
+            # Factorise a matrix metric once, not at every measured update.
+            self._metric_cache = _as_metric(self.metric, sorted(grad), grad)
+        return self._metric_cache
+
+
+def _timed(fn, timing):
+    """``fn`` with its run time added to ``timing["oracle_s"]`` (None stays None)."""
+    if fn is None:
+        return None
+
+    def call(p):
+        t0 = time.perf_counter()
+        try:
+            return fn(p)
+        finally:
+            timing["oracle_s"] += time.perf_counter() - t0
+    return call
+
+
+def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=None,
+             prefix="/alignment", *, gradient_se_fn=None, array_dloss=False,
+             reference_fn=None, record_tables=None) -> MeasuredRule:
+    """Wrap ``rule`` so that its updates are compared with the true gradient as it learns.
+
+    The wrapper follows the rule protocol and has the rule's ``name``; its ``update``
+    returns exactly the inner rule's delta and state (same objects), so training with it
+    gives the same run. Every ``every``-th update it evaluates, at the parameters and on
+    the signals the rule sees, the gradient and the loss before and after the update,
+    and records :func:`align`'s quantities plus ``actual_dloss``.
+
+    Parameters
+    ----------
+    rule : object with ``init`` and ``update``
+        Any rule.
+    gradient_fn : callable
+        ``gradient_fn(params, signals) -> dict of ndarray``, the gradient of the task
+        loss, same keys and shapes as ``params``. It may instead return ``(grad, se)``
+        with ``se`` the per-element standard errors of an estimated gradient.
+    loss_fn : callable, optional
+        ``loss_fn(params, signals) -> float``. When omitted, the ``loss_fn`` the engine
+        passes to ``update`` (the task loss bound to the current batch) is used; when
+        neither exists ``actual_dloss`` is NaN.
+    every : int, default 1
+        Measure the updates whose step (counted from 1) is a multiple of ``every``.
+    metric : None, ndarray or callable, optional
+        As in :func:`align`; fixed for the whole run (a matrix is factorised once).
+    recorder : plasticity.io.recorder.Recorder, optional
+        Rows go to the tables ``<prefix>/<array>`` and ``<prefix>/total``.
+    prefix : str, default "/alignment"
+        Group of the tables (a path starting with "/" is absolute in the run file).
+    gradient_se_fn : callable, optional
+        ``gradient_se_fn(params, signals) -> dict`` of per-element standard errors of the
+        gradient (arrays shaped like the gradient, or scalars). Recorded as ``grad_se``,
+        the root-sum-square of the per-element errors over the array (comparable with
+        ``grad_norm``, in the Euclidean metric).
+    array_dloss : bool, default False
+        Also measure the loss change of each array's update alone (one loss evaluation
+        per array); otherwise the per-array ``actual_dloss`` is NaN.
+    reference_fn : callable, optional
+        ``reference_fn(params) -> (grad, se)``: the population (expected-loss) gradient
+        and its per-element standard errors (``se`` None where exact), e.g.
+        :meth:`plasticity.problems.Problem.population_gradient`. When given, the primary
+        columns (``inner``, ``cos``, ``grad_norm``, ``predicted_dloss``, ``grad_se``)
+        are against it, with the cosine corrected for its noise (``cos_raw`` uncorrected,
+        see :func:`align`), and ``gradient_fn`` is the same-batch gradient, which gives
+        ``cos_batch`` (the update's cosine with it), ``predicted_dloss_batch`` and
+        ``sgd_cos`` (the cosine of the exact minibatch step ``-gradient_fn`` with the
+        reference: what plain SGD reaches at the same state and batch). The metric then
+        applies to ``cos_batch`` only when ``se`` is given (the noise correction is
+        Euclidean).
+    record_tables : collection of str, optional
+        The tables (array names and/or ``"total"``) streamed to ``recorder``; all when
+        None. ``.records`` keeps every table in memory either way.
+
+    Returns
+    -------
+    MeasuredRule
+        Rule-like; ``.records`` holds the measurements, ``.timing`` where time went.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> class Descent:
+    ...     def init(self, params):
+    ...         return None
+    ...     def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+    ...         return {"w": -0.1 * params["w"]}, state
+    >>> rule = measured(Descent(), lambda p, s: {"w": p["w"]},
+    ...                 loss_fn=lambda p, s: 0.5 * float(p["w"] @ p["w"]))
+    >>> _ = rule.update({}, None, {"w": np.ones(3)})
+    >>> float(rule.records["total"]["cos"][0])
+    1.0
+    """
+    return MeasuredRule(rule, gradient_fn, loss_fn, every, metric, recorder, prefix,
+                        gradient_se_fn=gradient_se_fn, array_dloss=array_dloss,
+                        reference_fn=reference_fn, record_tables=record_tables)
