@@ -1,8 +1,20 @@
 """The spiking engine's step loop, compiled (twin: ``tests/twins/spiking.py``).
 
 One call advances a whole network from step ``t0`` to ``t1`` with plasticity inside the
-loop. The network arrives packed into flat arrays by :mod:`plasticity.spiking.engine`,
+loop. The network arrives packed into flat arrays by :mod:`plasticity.spiking.numba`,
 which validates everything; these kernels trust it.
+
+Why this file is one piece (over 400 lines): ``simulate`` and the jitted helpers it calls
+(the event pathways, deferred potentiation, the dendritic and modulated phases) and the
+column constants they index with are compiled together and cached (``cache=True``).
+Numba invalidates a cached function only when *its own* source file changes: a change to
+a helper or a constant in another file would leave the stale machine code of ``simulate``
+in ``__pycache__`` and run it silently (Numba's documented caching limitation; globals
+are frozen into the cached code as constants). Splitting the loop across files would
+therefore trade a shorter file for wrong numbers after an edit; passing the helpers in
+as arguments would put an indirection into the hot path. The one jitted import from
+another file, :func:`plasticity._kernels.dendritic._phi_h`, is the exception that proves
+the point: after changing it, clear ``plasticity/_kernels/__pycache__``.
 
 Order within a step (the same as Brian2's default schedule, so both backends agree):
 traces decay; LIF neurons integrate (conductance-based: exponential Euler with the
