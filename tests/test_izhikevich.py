@@ -26,8 +26,8 @@ import pytest
 
 from plasticity.errors import InvalidParameterError
 from plasticity.spiking import Network, PairSTDP, Recording, SpikeGenerator, Synapses
-from plasticity.spiking.numba import NumbaSimulator
 from plasticity.spiking.network import IZHIKEVICH_PRESETS, Izhikevich
+from plasticity.spiking.numba import NumbaSimulator
 
 try:
     from tests.twins import spiking as twin
@@ -171,7 +171,7 @@ def test_validation():
 @pytest.mark.parametrize("dt", [0.1, 0.5])
 def test_brian2_matches_engine(dt):
     pytest.importorskip("brian2")
-    from plasticity.spiking.brian2_backend import Brian2Simulator
+    from plasticity.spiking.brian2 import Brian2Simulator
 
     T = 300.0
     net = driven_network(dt=dt, T=T)
@@ -204,7 +204,7 @@ def test_brian2_constant_current_matches_engine(dt):
     differing spike step is at 357 ms (dt = 0.1) / 463 ms (dt = 0.5). So FS spike steps
     are compared over the first 200 ms only, and v over the first 100 ms."""
     pytest.importorskip("brian2")
-    from plasticity.spiking.brian2_backend import Brian2Simulator
+    from plasticity.spiking.brian2 import Brian2Simulator
 
     net = constant_current_network(dt=dt)
     rec = Recording(state={"rs": [0], "fs": [0]}, state_every_ms=dt)

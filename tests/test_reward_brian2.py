@@ -38,7 +38,7 @@ from plasticity.spiking import (  # noqa: E402
     SpikeGenerator,
     Synapses,
 )
-from plasticity.spiking.brian2_backend import Brian2Simulator  # noqa: E402
+from plasticity.spiking.brian2 import Brian2Simulator  # noqa: E402
 from plasticity.spiking.numba import NumbaSimulator  # noqa: E402
 from plasticity.spiking.results import merge_results  # noqa: E402
 

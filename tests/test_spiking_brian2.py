@@ -20,7 +20,7 @@ from plasticity.spiking import (  # noqa: E402
     TripletSTDP,
     simulator,
 )
-from plasticity.spiking.brian2_backend import Brian2Simulator  # noqa: E402
+from plasticity.spiking.brian2 import Brian2Simulator  # noqa: E402
 from plasticity.spiking.numba import NumbaSimulator  # noqa: E402
 from plasticity.spiking.results import merge_results  # noqa: E402
 
@@ -334,7 +334,7 @@ def test_errors(monkeypatch):
     big = Network(groups={"a": PoissonGroup(n=300), "b": LIF(n=300)},
                   synapses=[Synapses(source="a", target="b", w_init=0.01,
                                      plasticity=PairSTDP())])
-    import plasticity.spiking.brian2_backend as backend
+    import plasticity.spiking.brian2.simulator as backend
 
     monkeypatch.setattr(backend, "available_memory", lambda: 1_000_000)
     with pytest.raises(InvalidParameterError, match="GiB"):

@@ -23,7 +23,7 @@ def _numba():
 
 
 def _brian2():
-    from plasticity.spiking.brian2_backend import Brian2Simulator
+    from plasticity.spiking.brian2 import Brian2Simulator
 
     return Brian2Simulator
 
