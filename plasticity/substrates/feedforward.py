@@ -19,74 +19,20 @@ samples, and every signal keeps that convention.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator
 
-from plasticity.errors import InvalidParameterError
 from plasticity.substrates.activations import ACTIVATIONS, Activation, get_activation
+from plasticity.substrates.output_loss import (
+    LOSS_KINDS,
+    batch_targets,
+    check_loss_kind,
+    output_error,
+)
+from plasticity.substrates.pass_results import Activity, Backprop
 from plasticity.validation import Hyperparameters
 
 __all__ = ["LOSS_KINDS", "Activity", "Backprop", "FeedForward"]
-
-LOSS_KINDS = ("mse", "cross_entropy")
-
-
-@dataclass(frozen=True)
-class Activity:
-    """The result of a forward pass: every layer's pre-activation and activity.
-
-    Attributes
-    ----------
-    inputs : ndarray, shape (n_in,) or (B, n_in)
-        The input, as float64.
-    pre : tuple of ndarray
-        ``pre[l]`` is the pre-activation ``u = W h + b`` of layer ``l + 1``, shape
-        ``(n_{l+1},)`` or ``(B, n_{l+1})``.
-    post : tuple of ndarray
-        ``post[l] = f(pre[l])``, the activity of layer ``l + 1``, same shape as ``pre[l]``.
-    names : tuple of str
-        The signal name of each layer: ``("hidden1", ..., "output")``.
-    """
-
-    inputs: np.ndarray
-    pre: tuple[np.ndarray, ...]
-    post: tuple[np.ndarray, ...]
-    names: tuple[str, ...]
-
-    @property
-    def output(self) -> np.ndarray:
-        """The network output ``post[-1]``, shape ``(n_out,)`` or ``(B, n_out)``."""
-        return self.post[-1]
-
-
-@dataclass(frozen=True)
-class Backprop:
-    """The result of a backward pass.
-
-    Attributes
-    ----------
-    loss : float
-        The loss, averaged over the batch.
-    grads : dict of str to ndarray
-        One array per parameter, same keys and shapes as the parameters. Without
-        ``feedback`` this is the exact gradient of ``loss``; with ``feedback`` it is the
-        update direction that the substituted feedback matrices produce (equal to the
-        gradient only in the output layer).
-    deltas : dict of str to ndarray
-        ``dL/du`` of each layer's pre-activation, keyed by the layer's signal name
-        (``"hidden1"``, ..., ``"output"``), shape ``(n_l,)`` or ``(B, n_l)``. Because the
-        loss is a batch mean, each row carries the factor ``1/B``, so that
-        ``grads[W] = deltas[post].T @ signals[pre]`` for batches.
-    activity : Activity
-        The forward pass the deltas were computed from.
-    """
-
-    loss: float
-    grads: dict[str, np.ndarray]
-    deltas: dict[str, np.ndarray]
-    activity: Activity
 
 
 class FeedForward(Hyperparameters):
@@ -325,58 +271,6 @@ class FeedForward(Hyperparameters):
 
     # ------------------------------------------------------------------ losses
 
-    def _targets(self, target, kind, n_batch, single):
-        """The target as a float64 ``(B, n_out)`` array (one-hot for class labels)."""
-        n_out = self.sizes[-1]
-        t = np.asarray(target)
-        if kind == "cross_entropy" and t.dtype.kind in "iu":
-            want = () if single else (n_batch,)
-            if t.shape != want:
-                raise ValueError(f"integer class labels have shape {t.shape}; "
-                                 f"expected {want}.")
-            labels = t.reshape(n_batch)
-            if labels.size and (labels.min() < 0 or labels.max() >= n_out):
-                raise ValueError(f"class labels must lie in [0, {n_out}); got values in "
-                                 f"[{labels.min()}, {labels.max()}].")
-            onehot = np.zeros((n_batch, n_out))
-            onehot[np.arange(n_batch), labels] = 1.0
-            return onehot
-        t = t.astype(np.float64)
-        want = (n_out,) if single else (n_batch, n_out)
-        if kind == "mse" and not single and n_out == 1 and t.shape == (n_batch,):
-            # One scalar target per sample is natural for a single output; reshaping
-            # here avoids the silent (B, 1) - (B,) -> (B, B) broadcast.
-            t = t[:, None]
-        if t.shape != want:
-            raise ValueError(f"target has shape {t.shape}; expected {want}"
-                             + (" or integer class labels" if kind == "cross_entropy" else "")
-                             + ".")
-        return t.reshape(n_batch, n_out)
-
-    def _output_error(self, u_out, y_out, t, kind):
-        """Return ``(loss, dL/du_out)`` for a ``(B, n_out)`` batch, loss averaged over B."""
-        n_batch = u_out.shape[0]
-        if kind == "mse":
-            diff = y_out - t
-            loss = 0.5 * np.sum(diff * diff) / n_batch
-            delta = diff * self.layer_activations()[-1].df(u_out) / n_batch
-            return float(loss), delta
-        # The softmax acts on the pre-activation: the output activation is not part of
-        # this loss. Subtracting the row maximum keeps exp from overflowing.
-        z = u_out - u_out.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(z).sum(axis=1, keepdims=True))
-        logp = z - log_norm
-        loss = -np.sum(t * logp) / n_batch
-        # d/du of -sum_k t_k log p_k is p * sum_k t_k - t; for one-hot targets p - t.
-        delta = (np.exp(logp) * t.sum(axis=1, keepdims=True) - t) / n_batch
-        return float(loss), delta
-
-    @staticmethod
-    def _check_kind(kind):
-        if kind not in LOSS_KINDS:
-            raise InvalidParameterError(f"Unknown loss kind {kind!r}; known kinds: "
-                                        f"{', '.join(repr(k) for k in LOSS_KINDS)}.")
-
     def loss(self, params, x, target, kind: str = "mse") -> float:
         """The loss of the network on ``(x, target)``, averaged over the batch.
 
@@ -399,12 +293,12 @@ class FeedForward(Hyperparameters):
         float
             The loss (dimensionless).
         """
-        self._check_kind(kind)
+        check_loss_kind(kind)
         self._check_params(params)
         X, single = self._as_batch(x)
-        t = self._targets(target, kind, X.shape[0], single)
+        t = batch_targets(target, kind, self.sizes[-1], X.shape[0], single)
         pre, post = self._forward2d(params, X)
-        return self._output_error(pre[-1], post[-1], t, kind)[0]
+        return output_error(pre[-1], post[-1], t, kind, self.layer_activations()[-1])[0]
 
     def backprop(self, params, x, target, kind: str = "mse", feedback=None) -> Backprop:
         """Forward and backward pass, with optional substitute feedback weights.
@@ -426,13 +320,13 @@ class FeedForward(Hyperparameters):
         Backprop
             Loss, gradient (or its feedback substitute), per-layer deltas and activity.
         """
-        self._check_kind(kind)
+        check_loss_kind(kind)
         self._check_params(params)
         feedback = self._check_feedback(feedback, params)
         X, single = self._as_batch(x)
-        t = self._targets(target, kind, X.shape[0], single)
+        t = batch_targets(target, kind, self.sizes[-1], X.shape[0], single)
         pre, post = self._forward2d(params, X)
-        loss, delta = self._output_error(pre[-1], post[-1], t, kind)
+        loss, delta = output_error(pre[-1], post[-1], t, kind, self.layer_activations()[-1])
 
         weights, biases = self.weight_names(), self.bias_names()
         acts, names = self.layer_activations(), self.layer_names()
