@@ -54,72 +54,24 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from plasticity.errors import InvalidParameterError, RuleError
+from plasticity.rules.example_problems import (
+    bandit_example,
+    dendritic_example,
+    ff_example,
+    hebbian_example,
+    sequence_example,
+    spiking_example,
+)
+from plasticity.rules.rule_example import RuleExample
 
 __all__ = ["SUBSTRATES", "RuleExample", "RuleInfo", "all_rules", "rule_example"]
 
 #: The kinds of problem a rule can declare (``Problem.substrate``).
 SUBSTRATES: tuple[str, ...] = ("feedforward", "recurrent", "spiking", "bandit", "sequence")
-
-
-_FROM_INIT = object()  # RuleExample.state not given: the rule's own init(params)
-
-
-@dataclass(frozen=True)
-class RuleExample:
-    """A small valid use of a rule: what :func:`~plasticity.rules.checks.check_rule` and
-    :func:`~plasticity.analysis.expected_cosine` need.
-
-    Attributes
-    ----------
-    rule : object
-        A rule instance with small, valid hyperparameters.
-    params : dict of str to ndarray
-        Parameters the rule updates (a few dozen values at most).
-    signals : dict
-        Local signals for one update, as the rule's substrate provides them.
-    loss_fn : callable or None
-        ``loss_fn(params) -> float``, the loss of the problem (units as the substrate's
-        task states); ``None`` where the example has none (then ``check_rule`` uses half
-        the sum of squared parameters).
-    reward : float or None
-        The modulator passed as ``reward=``; ``None`` lets ``check_rule`` use
-        ``-loss_fn(params)``.
-    grad : dict of str to ndarray or None
-        The exact gradient of ``loss_fn`` at ``params`` (keys and shapes of ``params``),
-        where it is known in closed form.
-    substrate : str
-        The substrate the example is built on (one of the rule's ``substrates``).
-    state : object, optional
-        The state the update starts from where ``rule.init(params)`` would make a
-        trivial one (a reward baseline set only by the first trial); by default the
-        state ``init`` returns. Use :meth:`initial_state`.
-    """
-
-    rule: Any
-    params: dict
-    signals: dict
-    loss_fn: Callable | None
-    reward: float | None
-    grad: dict | None
-    substrate: str
-    state: Any = _FROM_INIT
-
-    def initial_state(self):
-        """The state an update of this example starts from."""
-        return self.rule.init(self.params) if self.state is _FROM_INIT else self.state
-
-    def check(self, seed=0) -> dict:
-        """Run :func:`~plasticity.rules.checks.check_rule` on this example; its report."""
-        from plasticity.rules.checks import check_rule
-
-        extra = {} if self.state is _FROM_INIT else {"state": self.state}
-        return check_rule(self.rule, self.params, self.signals, seed=seed,
-                          loss_fn=self.loss_fn, reward=self.reward, **extra)
 
 
 @dataclass(frozen=True)
@@ -145,113 +97,6 @@ def _seed(seed):
     return int(seed)
 
 
-# -- the examples, one per rule class -------------------------------------------------------
-
-def _feedforward(seed, *, loss_kind="mse"):
-    """A FeedForward [4, 5, 3] (tanh hidden, linear output), a batch of 8, MSE targets.
-
-    Returns ``(net, params, signals, loss_fn, reward, grad)`` with ``grad`` the exact
-    gradient of the batch-mean loss at ``params``.
-    """
-    from plasticity.substrates import FeedForward
-
-    net = FeedForward(sizes=[4, 5, 3])
-    rng = np.random.default_rng([seed, 0])
-    params = net.init_params(rng)
-    x = rng.standard_normal((8, 4))
-    target = rng.standard_normal((8, 3))
-    signals = dict(net.signals(params, x))
-    signals["target"] = target
-
-    def loss_fn(p):
-        return net.loss(p, x, target, kind=loss_kind)
-
-    loss, grad = net.loss_and_grad(params, x, target, kind=loss_kind)
-    return net, params, signals, loss_fn, -float(loss), grad
-
-
-def _ff_example(make_rule):
-    """An example builder for a rule on the feedforward problem; ``make_rule(net, seed)``."""
-    def build(seed):
-        net, params, signals, loss_fn, reward, grad = _feedforward(seed)
-        return RuleExample(make_rule(net, seed), params, signals, loss_fn, reward, grad,
-                           "feedforward")
-    return build
-
-
-def _hebbian(cls, **kwargs):
-    # The Hebbian rules learn the output weights from the hidden activity of the
-    # feedforward network (as the built-in "hebb" and "oja" of the resolver do).
-    return _ff_example(lambda net, seed: cls(pre="hidden", target="W_out", **kwargs))
-
-
-def _spiking(make_rule, *, warm=False):
-    """A rule on one trial of a small SpikeCountTask (8 inputs, 2 outputs, 2 patterns).
-
-    With ``warm`` the update starts from the state left by an earlier trial of the same
-    pattern (a reward baseline set by its reward), since from ``init`` the first trial
-    of a pattern only sets the baseline and changes nothing.
-    """
-    def build(seed):
-        from plasticity.tasks.spiking import SpikeCountTask
-
-        task = SpikeCountTask(n_inputs=8, n_outputs=2, n_patterns=2, duration_ms=100.0,
-                              rng=[seed, 0])
-        params = task.init_params([seed, 1], mean_mv=10.0)
-        trial = task.trial(params, [seed, 2], pattern=0)
-        rule = make_rule()
-        state = _FROM_INIT
-        if warm:
-            # A baseline one unit of reward (spikes^2 of trial loss) away from this
-            # trial's reward, as an earlier trial with a different loss would leave it.
-            earlier = trial.reward - 1.0
-            state = rule.update(trial.signals, rule.init(params), params, reward=earlier)[1]
-        # The trial loss is the only loss here (the task's expected loss has a closed form
-        # only without reset); the rules read the reward, so loss_fn is left to check_rule.
-        return RuleExample(rule, params, trial.signals, None, trial.reward, None, "spiking",
-                           state)
-    return build
-
-
-def _dendritic(seed):
-    from plasticity.rules.dendritic_prediction import DendriticPrediction
-
-    rng = np.random.default_rng([seed, 0])
-    T, n = 100, 6
-    X = (rng.random((T, n)) < 0.05).astype(float)  # 0.05 spikes per 0.2 ms step: 250 Hz
-    signals = {"input": X, "g_E": rng.uniform(0, 1.5, T), "g_I": rng.uniform(0, 1.5, T)}
-    params = {"w": rng.normal(1.0, 2.0, n)}
-    return RuleExample(DendriticPrediction(eta=0.1), params, signals, None, None, None,
-                       "spiking")
-
-
-def _bandit(make_rule):
-    """A rule on one trial of a 3-armed Gaussian bandit with a 2-d context."""
-    def build(seed):
-        from plasticity.rl.bandit import BanditTask, GaussianBandit
-
-        task = BanditTask(GaussianBandit(means=[0.2, -0.4, 1.0]), beta=2.0,
-                          context=[1.0, 0.5])
-        params = task.init_params([seed, 0], scale=0.5)
-        signals, reward = task.trial(params, np.random.default_rng([seed, 1]))
-        return RuleExample(make_rule(), params, signals, task.loss, reward,
-                           task.loss_gradient(params), "bandit")
-    return build
-
-
-def _sequence(seed):
-    from plasticity.rules.temporal_prediction import TemporalPrediction
-    from plasticity.tasks.sequences import LinearDynamics
-
-    task = LinearDynamics(4, rng=[seed, 0])
-    rng = np.random.default_rng([seed, 1])
-    X = task.simulate(6, rng, task.initial(rng))
-    W = 0.1 * rng.standard_normal((4, 4))
-    return RuleExample(TemporalPrediction(eta=0.01), {"W": W}, {"input": X},
-                       lambda p: task.loss(p["W"]), None, {"W": task.gradient(W)},
-                       "sequence")
-
-
 def _examples() -> dict[str, Callable]:
     """Class name -> ``build(seed) -> RuleExample``; exactly one per built-in rule."""
     from plasticity.rules.gradient import Backprop, FeedbackAlignment
@@ -268,33 +113,33 @@ def _examples() -> dict[str, Callable]:
     from plasticity.rules.spiking import PairSTDPTrial, SpikeNodePerturbation
 
     return {
-        "Backprop": _ff_example(lambda net, s: Backprop(net=net, eta=0.05)),
-        "FeedbackAlignment": _ff_example(
+        "Backprop": ff_example(lambda net, s: Backprop(net=net, eta=0.05)),
+        "FeedbackAlignment": ff_example(
             lambda net, s: FeedbackAlignment(net=net, eta=0.05, seed=s)),
-        "NodePerturbation": _ff_example(
+        "NodePerturbation": ff_example(
             lambda net, s: NodePerturbation(net=net, eta=0.05, sigma=1e-3)),
-        "WeightPerturbation": _ff_example(
+        "WeightPerturbation": ff_example(
             lambda net, s: WeightPerturbation(eta=1e-3, sigma=1e-3, n_samples=2)),
-        "EvolutionStrategies": _ff_example(
+        "EvolutionStrategies": ff_example(
             lambda net, s: EvolutionStrategies(eta=0.005, sigma=0.05, population=6)),
-        "HillClimbing": _ff_example(lambda net, s: HillClimbing(sigma=0.01, adapt=True)),
-        "SimulatedAnnealing": _ff_example(
+        "HillClimbing": ff_example(lambda net, s: HillClimbing(sigma=0.01, adapt=True)),
+        "SimulatedAnnealing": ff_example(
             lambda net, s: SimulatedAnnealing(sigma=0.01, t0=0.01, cooling=0.99)),
-        "GeneticAlgorithm": _ff_example(
+        "GeneticAlgorithm": ff_example(
             lambda net, s: GeneticAlgorithm(population=6, sigma=0.01)),
-        "PredictiveCoding": _ff_example(
+        "PredictiveCoding": ff_example(
             lambda net, s: PredictiveCoding(net=net, eta=0.05, n_inference=20)),
-        "Hebb": _hebbian(Hebb, eta=1e-3, normalize="multiplicative"),
-        "Oja": _hebbian(Oja, eta=1e-3),
-        "Sanger": _hebbian(Sanger, eta=1e-3),
-        "BCM": _hebbian(BCM, eta=1e-3, tau_theta=10.0),
-        "Covariance": _hebbian(Covariance, eta=1e-3, tau_mean=10.0),
-        "PairSTDPTrial": _spiking(PairSTDPTrial),
-        "SpikeNodePerturbation": _spiking(SpikeNodePerturbation, warm=True),
-        "DendriticPrediction": _dendritic,
-        "Reinforce": _bandit(lambda: Reinforce(eta=0.1, baseline_rate=0.2)),
-        "ThreeFactor": _bandit(lambda: ThreeFactor(eta=0.1, baseline_rate=0.2)),
-        "TemporalPrediction": _sequence,
+        "Hebb": hebbian_example(Hebb, eta=1e-3, normalize="multiplicative"),
+        "Oja": hebbian_example(Oja, eta=1e-3),
+        "Sanger": hebbian_example(Sanger, eta=1e-3),
+        "BCM": hebbian_example(BCM, eta=1e-3, tau_theta=10.0),
+        "Covariance": hebbian_example(Covariance, eta=1e-3, tau_mean=10.0),
+        "PairSTDPTrial": spiking_example(PairSTDPTrial),
+        "SpikeNodePerturbation": spiking_example(SpikeNodePerturbation, warm=True),
+        "DendriticPrediction": dendritic_example,
+        "Reinforce": bandit_example(lambda: Reinforce(eta=0.1, baseline_rate=0.2)),
+        "ThreeFactor": bandit_example(lambda: ThreeFactor(eta=0.1, baseline_rate=0.2)),
+        "TemporalPrediction": sequence_example,
     }
 
 
