@@ -60,15 +60,43 @@ estimates at the initial weights: for isotropic noise it is about
 ``sqrt(oracle_self_cos)`` (``oracle_cos_attenuation``). ``oracle_rel_se`` is the median
 over records of ``|se| / |grad estimate|``.
 
-Summary per rule: ``<rule>.cos_mean``, ``<rule>.cos_ci_low``, ``<rule>.cos_ci_high``
-(the interval of :func:`plasticity.analysis.summarize` over the recorded updates, named by
-``<rule>.ci_method``, with every further key it returns), ``<rule>.frac_positive``,
-``<rule>.n_measured``, ``<rule>.loss_first``, ``<rule>.loss_last`` (oracle estimates at
-the initial and final weights) and ``<rule>.loss_last_se``. Further keys:
-``oracle_self_cos``, ``oracle_cos_attenuation``, ``oracle_rel_se``, ``oracle_n_trials``,
-``loss_first_se``, ``w_mean_mv``, ``n_records_per_rule``, ``n_parameters``, ``backend``,
-``oracle_backend``, ``brian2_target_used``. The
+Seeds. ``seeds`` independent replicates share the task (its frozen input patterns and
+target counts, drawn from the run's seed, like alignment-atlas's teacher) and differ in
+everything else: each seed has its own initial weights (spread and matched mean), its own
+oracle noise, and for each rule its own trial stream (patterns and neuron noise of the
+learning trials), rule noise and common random numbers of ``actual_dloss``. Seed 0 draws
+them from the run's seed stream exactly as the single-seed run did; each further seed
+``k`` from later generators of the stream and from ``SeedSequence([seed, 7, rule, k])``.
+Every seed learns ``n_updates`` trials per rule and measures every ``record_every``-th.
+
+Summary per rule, as in alignment-atlas: with several seeds ``<rule>.cos_mean``,
+``<rule>.cos_ci_low``, ``<rule>.cos_ci_high`` are the mean over seeds of each seed's mean
+cosine and its t-interval (:func:`plasticity.analysis.seeds_summary`), the same numbers
+as ``<rule>.seeds_cos_mean``, ``.seeds_cos_low``, ``.seeds_cos_high`` (``.seeds_cos_n``
+seeds), and ``<rule>.ci_method`` says so; ``<rule>.n_measured`` is summed over seeds;
+``<rule>.frac_positive``, ``<rule>.n_eff``, ``<rule>.loss_first`` and
+``<rule>.loss_last`` (oracle estimates at the initial and final weights) are averaged
+over seeds, and ``<rule>.loss_last_se`` is the oracle's standard error of that average.
+With ``seeds=1`` the keys are that seed's (the within-run interval of
+:func:`plasticity.analysis.summarize` over its recorded updates, with every further key
+it returns) and ``.seeds_cos_low``/``.seeds_cos_high`` are NaN. Each seed's own values,
+with its within-run interval, are the rows of ``/series/seeds/<rule>``; its initial
+weights' matched mean, oracle self-cosine and initial loss those of
+``/series/seed_setup``. Seed 0 records under ``/alignment/<rule>/``,
+``/series/loss/<rule>`` and ``/snapshots/W_out/<rule>``; seed ``k`` its ``total`` table
+under ``/alignment/seed<k>/<rule>/`` and its loss curve under
+``/series/loss/seed<k>/<rule>``. Further keys: ``oracle_self_cos`` (the mean over seeds),
+``oracle_cos_attenuation`` (its square root), ``oracle_rel_se`` (median over every
+seed's records), ``oracle_n_trials``, ``loss_first_se`` (of the averaged initial loss),
+``w_mean_mv`` (mean over seeds), ``n_records_per_rule`` (per seed), ``n_seeds``,
+``n_parameters``, ``backend``, ``oracle_backend``, ``brian2_target_used``. The
 ``actual_dloss`` column uses ``n_loss_trials`` trials per pattern.
+
+Cost: the oracle (an estimate and two loss evaluations per record) is almost all of a
+run's time, the learning trials little. The quick preset therefore runs 5 seeds and
+measures every 10th update, 40 records per rule and seed, 200 in all, as many as the
+single seed measured before (every 2nd of its 400 updates); the full preset runs 5 seeds
+of 2,000 updates measured every 20th.
 
 Observed (quick preset, seeds 0-3): node perturbation aligns weakly (mean cosine
 0.04-0.12 per single-trial update, CI above 0 for every seed, lower end 0.007-0.07) and
@@ -114,10 +142,12 @@ RULES = ("stdp", "spike_node_perturbation", "random_direction")
 
 #: What this experiment's alignment numbers are (read by alignment-summary): every rule is
 #: judged against the spiking problem's population gradient, estimated with standard
-#: errors; the interval method is that of :func:`plasticity.analysis.summarize`
-#: (``<rule>.ci_method``).
+#: errors; within a seed the interval method is that of
+#: :func:`plasticity.analysis.summarize`, over seeds a t-interval (``<rule>.ci_method``
+#: names the one its ``cos_ci_*`` hold).
 ALIGNMENT = {"reference": "population-estimated", "problem": "spike-count",
-             "ci_method": "batch_means", "rules": list(RULES), "substrate": "spiking"}
+             "ci_method": "batch_means", "seeds_ci_method": "t",
+             "seeds": {"quick": 5, "full": 5}, "rules": list(RULES), "substrate": "spiking"}
 
 
 class SpikingAlignmentConfig(SpikingConfig):
@@ -130,7 +160,9 @@ class SpikingAlignmentConfig(SpikingConfig):
     duration_ms: float = Field(200.0, gt=0, description="trial length (ms)")
     rate_hz: float = Field(20.0, gt=0, le=500, description="input rate (Hz)")
     n_updates: int = Field(400, ge=1, description="trials of learning per rule")
-    record_every: int = Field(2, ge=1, description="measure every k-th update")
+    record_every: int = Field(10, ge=1, description="measure every k-th update")
+    seeds: int = Field(5, ge=1, le=100, description="independent seeds (initial weights, "
+                       "oracle noise, trial streams; the task is the run's)")
     n_trials: int = Field(200, ge=2, description="oracle trials per pattern")
     n_loss_trials: int = Field(100, ge=1, description="trials per pattern for the "
                                "actual loss change (common random numbers)")
@@ -208,22 +240,75 @@ def _stats_summary(stats, prefix):
     return {f"{prefix}{'n_measured' if k == 'n' else k}": v for k, v in stats.items()}
 
 
-def run(cfg: SpikingAlignmentConfig, ctx):
+#: Per-seed results averaged over seeds (the cosine's interval is recomputed).
+_AVERAGED = ("frac_positive", "n_eff", "loss_first", "loss_last")
+
+_SEED_UNITS = {"cos_mean": "1", "cos_ci_low": "1", "cos_ci_high": "1",
+               "frac_positive": "1", "n_measured": "1", "loss_first": "spikes^2",
+               "loss_last": "spikes^2", "loss_last_se": "spikes^2"}
+
+_SETUP_UNITS = {"w_mean_mv": "mV", "oracle_self_cos": "1", "loss_first": "spikes^2",
+                "loss_first_se": "spikes^2"}
+
+
+def _over_seeds(per_seed):
+    """One rule's result from its per-seed results (dicts with the keys of
+    :func:`_stats_summary` without prefix, :data:`_AVERAGED` and ``loss_last_se``), as
+    alignment-atlas combines its replicates.
+
+    With several seeds: ``cos_mean``, ``cos_ci_low``, ``cos_ci_high`` are the t-interval
+    over the seeds' ``cos_mean`` (:func:`plasticity.analysis.seeds_summary`, also as
+    ``seeds_cos_*``), ``ci_method`` says so, ``n_measured`` is summed, the keys of
+    :data:`_AVERAGED` are averaged and ``loss_last_se`` is the oracle's standard error of
+    the averaged ``loss_last``. With one seed: that seed's own keys (the within-run
+    interval) and ``seeds_cos_*`` with NaN bounds.
+    """
+    from plasticity.analysis import seeds_summary
+
+    cos = [r["cos_mean"] for r in per_seed if np.isfinite(r["cos_mean"])]
+    seeds = seeds_summary(cos)
+    if len(per_seed) == 1:
+        return {**per_seed[0], **seeds}
+    se = np.array([r["loss_last_se"] for r in per_seed])
+    return {"cos_mean": seeds["seeds_cos_mean"], "cos_ci_low": seeds["seeds_cos_low"],
+            "cos_ci_high": seeds["seeds_cos_high"],
+            "ci_method": f"t over {len(cos)} seeds (within each: "
+                         f"{per_seed[0]['ci_method']})",
+            "n_measured": int(sum(r["n_measured"] for r in per_seed)), **seeds,
+            **{k: float(np.mean([r[k] for r in per_seed])) for k in _AVERAGED},
+            "loss_last_se": float(np.sqrt(np.sum(se ** 2)) / se.size)}
+
+
+def _one_seed(cfg, ctx, task, trials, loss_oracle, index, bar):
+    """One seed: initial weights, oracle and every rule's learning run.
+
+    Seed 0 draws its initial weights, the matching of their mean and its oracle's noise
+    from the run's seed stream as the single-seed run did, and its rules' trial streams
+    from ``SeedSequence([seed, 7, rule])``; a further seed ``k`` draws the same things
+    from later generators of the stream and ``SeedSequence([seed, 7, rule, k])``. Seed 0
+    records under ``/alignment/<rule>/``, ``/series/loss/<rule>`` and
+    ``/snapshots/W_out/<rule>``; seed ``k`` its ``total`` table under
+    ``/alignment/seed<k>/<rule>/`` and its loss curve under ``/series/loss/seed<k>/<rule>``.
+
+    Returns
+    -------
+    setup : dict
+        ``w_mean_mv``, ``oracle_self_cos``, ``loss_first``, ``loss_first_se`` (at the
+        seed's initial weights).
+    per_rule : dict of str to dict
+        Per rule the keys of :func:`plasticity.analysis.summarize` (``n`` as
+        ``n_measured``), ``loss_first``, ``loss_last``, ``loss_last_se``.
+    rel_se : list of float
+        ``|se| / |grad estimate|`` of every record.
+    """
     from plasticity.analysis import measured, summarize
     from plasticity.analysis.geometry import cosine
     from plasticity.engine import train
     from plasticity.problems import SpikingEscapeProblem
     from plasticity.rules.spiking import PairSTDPTrial
     from plasticity.spiking.escape_brian2 import brian2_trial
-    from plasticity.spiking.oracle import SpikingGradientOracle
-    from plasticity.tasks.spiking import SpikeCountTask
 
-    task = SpikeCountTask(n_inputs=cfg.n_inputs, n_outputs=cfg.n_outputs,
-                          n_patterns=cfg.n_patterns, duration_ms=cfg.duration_ms,
-                          rate_hz=cfg.rate_hz, rng=ctx.child_rng(),
-                          target_rate_hz=(cfg.target_rate_low_hz, cfg.target_rate_high_hz))
-    rng0 = ctx.child_rng()
-    spread = rng0.normal(0.0, cfg.w_sd_mv, size=(cfg.n_outputs, cfg.n_inputs))
+    spread = ctx.child_rng().normal(0.0, cfg.w_sd_mv, size=(cfg.n_outputs, cfg.n_inputs))
     w_mean = cfg.w_mean_mv
     if w_mean is None:
         w_mean = _matched_mean(task, spread, ctx.child_rng())
@@ -231,6 +316,82 @@ def run(cfg: SpikingAlignmentConfig, ctx):
     # the reference: fresh oracle noise at every call (see the module docstring)
     problem = SpikingEscapeProblem(task, n_trials=cfg.n_trials, noise="fresh",
                                    seed=ctx.child_rng())
+    # How noisy is the reference itself: two independent estimates at the same weights.
+    first, second = problem.estimate(params0), problem.estimate(params0)
+    setup = {"w_mean_mv": float(w_mean),
+             "oracle_self_cos": cosine(first.grad, second.grad, undefined=0.0),
+             "loss_first": 0.5 * (first.loss + second.loss),
+             "loss_first_se": 0.5 * float(np.hypot(first.loss_se, second.loss_se))}
+    sub = "" if index == 0 else f"seed{index}/"
+
+    per_rule, rel_se = {}, []
+    for name, rule in _rules(cfg).items():
+        entropy = [ctx.seed, 7, RULES.index(name)] + ([index] if index else [])
+        seeds = np.random.SeedSequence(entropy).spawn(3)
+        data_rng, rule_rng, crn_seed = (np.random.default_rng(s) for s in seeds)
+        crn_root = int(crn_seed.integers(2**62))
+        stdp_params = rule.stdp_params() if isinstance(rule, PairSTDPTrial) else None
+
+        def next_batch(step, _rng=data_rng):
+            m = int(_rng.integers(task.n_patterns))
+            return _Trial(x=task.patterns[m], target=task.targets[m], pattern=m,
+                          seed=int(_rng.integers(2**62)), step=step)
+
+        def signals(p, batch, _sp=stdp_params):
+            if trials is None:
+                trial = task.trial(p, batch.seed, pattern=batch.pattern, stdp=_sp)
+            else:
+                # Brian2 draws the spikes; score and STDP follow from them
+                trial = brian2_trial(task, trials, p, batch.pattern, batch.seed)
+            batch.reward = trial.reward  # the engine hands batch.reward to the rule
+            return {**trial.signals, "step": batch.step}
+
+        def gradient_fn(p, s, _name=name):
+            # the problem's population gradient with its SE, and the loss from the
+            # same trials for the loss curve
+            est = problem.estimate(p)
+            ctx.recorder.append(f"loss/{sub}{_name}", s["step"] - 1,
+                                units={"loss": "spikes^2", "loss_se": "spikes^2"},
+                                loss=est.loss, loss_se=est.loss_se)
+            return est.grad, est.se
+
+        def loss_fn(p, s, _root=crn_root):
+            # The same neuron noise before and after an update (common random numbers)
+            return loss_oracle.loss(p, rng=[_root, s["step"]])
+
+        wrapped = measured(rule, gradient_fn, loss_fn=loss_fn, every=cfg.record_every,
+                           recorder=ctx.recorder, prefix=f"/alignment/{sub}{name}",
+                           record_tables=None if index == 0 else ("total",))
+
+        final, _ = train(wrapped, params0, n_updates=cfg.n_updates,
+                         next_batch=next_batch, signals=signals, rng=rule_rng,
+                         progress=bar)
+        total = wrapped.records["total"]
+        keep = ~total["zero_norm"]
+        stats = summarize(total["cos"][keep], total["inner"][keep], n_boot=cfg.n_boot,
+                          rng=0)
+        last = problem.estimate(final)
+        ctx.recorder.append(f"loss/{sub}{name}", cfg.n_updates,
+                            units={"loss": "spikes^2", "loss_se": "spikes^2"},
+                            loss=last.loss, loss_se=last.loss_se)
+        rel_se.extend(total["grad_se"] / np.maximum(total["grad_norm"], 1e-300))
+        per_rule[name] = {**_stats_summary(stats, ""), "loss_first": setup["loss_first"],
+                          "loss_last": last.loss, "loss_last_se": last.loss_se}
+        if index == 0:
+            ctx.recorder.snapshot(f"W_out/{name}", cfg.n_updates, final["W_out"],
+                                  units="mV")
+    return setup, per_rule, rel_se
+
+
+def run(cfg: SpikingAlignmentConfig, ctx):
+    from plasticity.spiking.oracle import SpikingGradientOracle
+    from plasticity.tasks.spiking import SpikeCountTask
+
+    # the task (patterns and targets) is the run's, shared by every seed
+    task = SpikeCountTask(n_inputs=cfg.n_inputs, n_outputs=cfg.n_outputs,
+                          n_patterns=cfg.n_patterns, duration_ms=cfg.duration_ms,
+                          rate_hz=cfg.rate_hz, rng=ctx.child_rng(),
+                          target_rate_hz=(cfg.target_rate_low_hz, cfg.target_rate_high_hz))
     trials = None
     if cfg.backend == "brian2":
         from plasticity.spiking.escape_brian2 import Brian2EscapeTrials
@@ -242,75 +403,30 @@ def run(cfg: SpikingAlignmentConfig, ctx):
     ctx.recorder.set_attrs(**backend_info)
     loss_oracle = SpikingGradientOracle(task, n_trials=max(cfg.n_loss_trials, 2))
 
-    # How noisy is the reference itself: two independent estimates at the same weights.
-    first, second = problem.estimate(params0), problem.estimate(params0)
-    self_cos = cosine(first.grad, second.grad, undefined=0.0)
-    loss_first = 0.5 * (first.loss + second.loss)
-    loss_first_se = 0.5 * float(np.hypot(first.loss_se, second.loss_se))
-
-    summary = {}
-    rel_se = []
-    n_rec = cfg.n_updates // cfg.record_every
-    with ctx.progress(len(RULES) * cfg.n_updates, "spiking-alignment") as bar:
-        for name, rule in _rules(cfg).items():
-            seeds = np.random.SeedSequence([ctx.seed, 7, RULES.index(name)]).spawn(3)
-            data_rng, rule_rng, crn_seed = (np.random.default_rng(s) for s in seeds)
-            crn_root = int(crn_seed.integers(2**62))
-            stdp_params = rule.stdp_params() if isinstance(rule, PairSTDPTrial) else None
-
-            def next_batch(step, _rng=data_rng):
-                m = int(_rng.integers(task.n_patterns))
-                return _Trial(x=task.patterns[m], target=task.targets[m], pattern=m,
-                              seed=int(_rng.integers(2**62)), step=step)
-
-            def signals(p, batch, _sp=stdp_params):
-                if trials is None:
-                    trial = task.trial(p, batch.seed, pattern=batch.pattern, stdp=_sp)
-                else:
-                    # Brian2 draws the spikes; score and STDP follow from them
-                    trial = brian2_trial(task, trials, p, batch.pattern, batch.seed)
-                batch.reward = trial.reward  # the engine hands batch.reward to the rule
-                return {**trial.signals, "step": batch.step}
-
-            def gradient_fn(p, s, _name=name):
-                # the problem's population gradient with its SE, and the loss from the
-                # same trials for the loss curve
-                est = problem.estimate(p)
-                ctx.recorder.append(f"loss/{_name}", s["step"] - 1,
-                                    units={"loss": "spikes^2", "loss_se": "spikes^2"},
-                                    loss=est.loss, loss_se=est.loss_se)
-                return est.grad, est.se
-
-            def loss_fn(p, s, _root=crn_root):
-                # The same neuron noise before and after an update (common random numbers)
-                return loss_oracle.loss(p, rng=[_root, s["step"]])
-
-            wrapped = measured(rule, gradient_fn, loss_fn=loss_fn, every=cfg.record_every,
-                               recorder=ctx.recorder, prefix=f"/alignment/{name}")
-
-            final, _ = train(wrapped, params0, n_updates=cfg.n_updates,
-                             next_batch=next_batch, signals=signals, rng=rule_rng,
-                             progress=bar)
-            total = wrapped.records["total"]
-            keep = ~total["zero_norm"]
-            stats = summarize(total["cos"][keep], total["inner"][keep], n_boot=cfg.n_boot,
-                              rng=0)
-            last = problem.estimate(final)
-            ctx.recorder.append(f"loss/{name}", cfg.n_updates,
-                                units={"loss": "spikes^2", "loss_se": "spikes^2"},
-                                loss=last.loss, loss_se=last.loss_se)
-            rel_se.extend(total["grad_se"] / np.maximum(total["grad_norm"], 1e-300))
-            summary.update({**_stats_summary(stats, f"{name}."),
-                            f"{name}.loss_first": loss_first,
-                            f"{name}.loss_last": last.loss,
-                            f"{name}.loss_last_se": last.loss_se})
-            ctx.recorder.snapshot(f"W_out/{name}", cfg.n_updates, final["W_out"], units="mV")
-    ctx.summary(**summary, oracle_self_cos=self_cos, w_mean_mv=float(w_mean),
+    setups, per_seed, rel_se = [], {name: [] for name in RULES}, []
+    with ctx.progress(len(RULES) * cfg.n_updates * cfg.seeds, "spiking-alignment") as bar:
+        for k in range(cfg.seeds):
+            setup, per_rule, rel = _one_seed(cfg, ctx, task, trials, loss_oracle, k, bar)
+            setups.append(setup)
+            rel_se.extend(rel)
+            ctx.recorder.append("seed_setup", k, index="seed", index_units="1",
+                                units=_SETUP_UNITS, **setup)
+            for name, res in per_rule.items():
+                per_seed[name].append(res)
+                ctx.recorder.append(f"seeds/{name}", k, index="seed", index_units="1",
+                                    units=_SEED_UNITS, **{c: res[c] for c in _SEED_UNITS})
+    summary = {f"{name}.{key}": value for name in RULES
+               for key, value in _over_seeds(per_seed[name]).items()}
+    self_cos = float(np.mean([st["oracle_self_cos"] for st in setups]))
+    se_first = np.array([st["loss_first_se"] for st in setups])
+    ctx.summary(**summary, oracle_self_cos=self_cos,
+                w_mean_mv=float(np.mean([st["w_mean_mv"] for st in setups])),
                 oracle_cos_attenuation=float(np.sqrt(max(self_cos, 0.0))),
                 oracle_rel_se=float(np.median(rel_se)) if rel_se else float("nan"),
-                oracle_n_trials=cfg.n_trials, loss_first_se=loss_first_se,
-                n_records_per_rule=n_rec, n_parameters=cfg.n_inputs * cfg.n_outputs,
-                **backend_info)
+                oracle_n_trials=cfg.n_trials,
+                loss_first_se=float(np.sqrt(np.sum(se_first ** 2)) / se_first.size),
+                n_records_per_rule=cfg.n_updates // cfg.record_every, n_seeds=cfg.seeds,
+                n_parameters=cfg.n_inputs * cfg.n_outputs, **backend_info)
 
 
 def plot(run):
@@ -318,6 +434,7 @@ def plot(run):
     from plasticity.plots.provenance import src, stack, traced
 
     s = run.summary
+    n_seeds = int(s.get("n_seeds", 1))
     fig, (ax_cos, ax_loss) = figure("double", height_ratio=0.4, ncols=2)
     for i, rule in enumerate(RULES):
         table = run.alignment.get(f"{rule}/total")
@@ -331,13 +448,23 @@ def plot(run):
                 body.set_facecolor(color)
                 body.set_alpha(0.35)
                 traced(body, values=kept, position=i, width=0.7)
-        mean = s.get(f"{rule}.cos_mean", np.nan)
-        low, high = s.get(f"{rule}.cos_ci_low", np.nan), s.get(f"{rule}.cos_ci_high", np.nan)
+        # the across-seed interval where the run has several seeds, else the within-run one
+        over_seeds = np.isfinite(s.get(f"{rule}.seeds_cos_low", np.nan))
+        keys = (("seeds_cos_mean", "seeds_cos_low", "seeds_cos_high") if over_seeds
+                else ("cos_mean", "cos_ci_low", "cos_ci_high"))
+        mean, low, high = (s.get(f"{rule}.{k}", np.nan) for k in keys)
         traced(ax_cos.errorbar([i], [mean], yerr=[[mean - low], [high - mean]], fmt="o",
                                ms=3, color=color, capsize=3),
-               x=[i], **{k: stack([src(f"summary:{rule}.{key}", default=np.nan)])
-                         for k, key in (("y", "cos_mean"), ("ylow", "cos_ci_low"),
-                                        ("yhigh", "cos_ci_high"))})
+               x=[i], **{c: stack([src(f"summary:{rule}.{k}", default=np.nan)])
+                         for c, k in zip(("y", "ylow", "yhigh"), keys, strict=True)})
+        seeds = run.series.get(f"seeds/{rule}") if over_seeds else None
+        if seeds is not None:
+            # each seed's own mean cosine, beside the interval over them
+            per = np.asarray(seeds["cos_mean"])
+            x = np.full(per.size, i + 0.2)
+            traced(ax_cos.plot(x, per, ls="none", marker="_", ms=6, mew=1.2, color=color,
+                               label="per-seed means" if i == 0 else None)[0],
+                   x=x, y=src(f"series/seeds/{rule}:cos_mean"))
         loss = run.series.get(f"loss/{rule}")
         if loss is not None:
             step, val, se = (np.asarray(loss[k]) for k in ("step", "loss", "loss_se"))
@@ -350,10 +477,14 @@ def plot(run):
                    y2=src(f"{t}:loss") + src(f"{t}:loss_se"))
     traced(ax_cos.axhline(0.0, color="0.6", lw=0.6), y=0.0)
     ax_cos.set_xticks(range(len(RULES)), RULES)
-    ax_cos.set_ylabel("cosine with -gradient (per update)")
-    ax_cos.set_title(f"mean and 95% CI; oracle self-cosine {s.get('oracle_self_cos', np.nan):.2f}",
+    ax_cos.set_ylabel("cosine with -gradient (per update" +
+                      ("; violins: seed 0)" if n_seeds > 1 else ")"))
+    what = f"mean and 95% CI over {n_seeds} seeds" if n_seeds > 1 else "mean and 95% CI"
+    ax_cos.set_title(f"{what}; oracle self-cosine {s.get('oracle_self_cos', np.nan):.2f}",
                      loc="left")
-    ax_loss.set_xlabel("update (trial)")
+    if n_seeds > 1:
+        ax_cos.legend(fontsize="small", loc="lower left")
+    ax_loss.set_xlabel("update (trial)" + (", seed 0" if n_seeds > 1 else ""))
     ax_loss.set_ylabel("expected trial loss (spikes$^2$)")
     ax_loss.legend(fontsize="small")
     ax_loss.set_title("loss, oracle estimate $\\pm$ SE", loc="left")
@@ -369,7 +500,7 @@ EXPERIMENT = Experiment(
     plot=plot,
     presets={"quick": {},
              "full": {"n_inputs": 50, "n_outputs": 3, "n_patterns": 4, "n_updates": 2000,
-                      "record_every": 10, "n_trials": 1000}},
+                      "record_every": 20, "n_trials": 1000, "seeds": 5}},
     alignment=AlignmentMeta(substrate=ALIGNMENT["substrate"],
                             loss="expected squared spike-count error",
                             problem=ALIGNMENT["problem"], reference=ALIGNMENT["reference"],

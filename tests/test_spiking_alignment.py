@@ -4,6 +4,7 @@ oracle gradient, the run file holds the alignment records with their standard er
 import json
 
 import numpy as np
+import pytest
 
 import plasticity
 
@@ -26,7 +27,7 @@ def test_quick_preset(cli, tmp_path):
             assert np.isfinite(s[f"{rule}.{key}"]), (rule, key)
         # the interval of plasticity.analysis.summarize, which names its method
         assert isinstance(s[f"{rule}.ci_method"], str) and s[f"{rule}.ci_method"]
-        assert 0 < s[f"{rule}.n_measured"] <= s["n_records_per_rule"]
+        assert 0 < s[f"{rule}.n_measured"] <= s["n_records_per_rule"] * s["n_seeds"]
     # node perturbation is an unbiased gradient estimator: aligned, and the loss falls
     assert s["spike_node_perturbation.cos_ci_low"] > 0
     assert s["spike_node_perturbation.loss_last"] < s["spike_node_perturbation.loss_first"]
@@ -45,9 +46,76 @@ def test_quick_preset(cli, tmp_path):
     loss = run.series["loss/spike_node_perturbation"]
     assert np.all(loss["loss_se"] > 0)
 
+    _check_seeds(run, s)
+
     code, _, err = cli("plot", out, "--format", "png", "--out", tmp_path)
     assert code == 0, err
     assert list(tmp_path.glob("*.png"))
+
+
+def _check_seeds(run, s):
+    """At least three seeds: each rule's primary keys are the t-interval over the per-seed
+    means recorded in /series/seeds/<rule>, each the mean of that seed's own per-update
+    cosines; the seeds start from different initial weights."""
+    from scipy import stats
+
+    k = run.config["seeds"]
+    assert k >= 3 and s["n_seeds"] == k
+    setup = run.series["seed_setup"]
+    # own initial weights per seed: different matched means and initial losses
+    assert len(set(np.round(setup["w_mean_mv"], 12))) == k
+    assert len(set(np.round(setup["loss_first"], 12))) == k
+    for rule in RULES:
+        seeds = run.series[f"seeds/{rule}"]
+        assert list(seeds["seed"]) == list(range(k)) and s[f"{rule}.seeds_cos_n"] == k
+        per = np.asarray(seeds["cos_mean"])
+        for i in range(k):
+            table = run.alignment[f"{rule}/total" if i == 0 else f"seed{i}/{rule}/total"]
+            cos = np.asarray(table["cos"])[~np.asarray(table["zero_norm"], bool)]
+            assert cos.size == seeds["n_measured"][i] > 0
+            assert per[i] == pytest.approx(cos.mean(), rel=1e-12)
+        assert s[f"{rule}.seeds_cos_mean"] == pytest.approx(per.mean(), rel=1e-12)
+        half = stats.t.ppf(0.975, k - 1) * per.std(ddof=1) / np.sqrt(k)
+        assert s[f"{rule}.seeds_cos_low"] == pytest.approx(per.mean() - half, rel=1e-9)
+        assert s[f"{rule}.seeds_cos_high"] == pytest.approx(per.mean() + half, rel=1e-9)
+        # as in alignment-atlas, the primary keys are the across-seed ones
+        assert [s[f"{rule}.{c}"] for c in ("cos_mean", "cos_ci_low", "cos_ci_high")] == [
+            s[f"{rule}.seeds_cos_{c}"] for c in ("mean", "low", "high")]
+        assert s[f"{rule}.ci_method"].startswith(f"t over {k} seeds")
+        assert s[f"{rule}.n_measured"] == seeds["n_measured"].sum()
+        assert s[f"{rule}.loss_last"] == pytest.approx(seeds["loss_last"].mean())
+        assert s[f"{rule}.loss_first"] == pytest.approx(setup["loss_first"].mean())
+
+
+@pytest.fixture(scope="module")
+def small_runs(tmp_path_factory):
+    """Short runs with one and with two seeds: ``{1: run, 2: run}``."""
+    from plasticity.cli import main
+
+    root = tmp_path_factory.mktemp("sa-small")
+    runs = {}
+    for k in (1, 2):
+        out = root / f"sa{k}.h5"
+        assert main(["run", "spiking-alignment", "--quiet", "--set", "n_updates=30",
+                     "--set", "record_every=2", "--set", "n_trials=20", "--set",
+                     "n_loss_trials=10", "--set", "n_boot=200", "--set", f"seeds={k}",
+                     "--out", str(out)]) in (0, None)
+        runs[k] = plasticity.open_run(out)
+    return runs
+
+
+def test_one_seed_has_no_interval_over_seeds_and_seed_0_is_unchanged(small_runs):
+    one, two = small_runs[1].summary, small_runs[2].summary
+    for rule in RULES:
+        assert np.isnan(one[f"{rule}.seeds_cos_low"]) and np.isnan(one[f"{rule}.seeds_cos_high"])
+        assert one[f"{rule}.seeds_cos_mean"] == one[f"{rule}.cos_mean"]
+        assert one[f"{rule}.seeds_cos_n"] == 1
+        # with one seed the interval is the within-run one
+        assert one[f"{rule}.ci_method"] == "batch_means"
+        # seed 0 draws from the same streams whatever the number of seeds
+        assert small_runs[2].series[f"seeds/{rule}"]["cos_mean"][0] == one[f"{rule}.cos_mean"]
+        assert np.isfinite(two[f"{rule}.seeds_cos_low"])
+    assert small_runs[2].series["seed_setup"]["w_mean_mv"][0] == one["w_mean_mv"]
 
 
 def test_declares_its_estimated_reference():
