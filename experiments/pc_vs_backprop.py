@@ -62,9 +62,10 @@ same batch size reaches at the same state). Summary, rule ``predictive_coding``:
   batches, drawn from the run's seed stream. ``/series/seeds`` (index ``seed``) has each
   seed's ``cos_mean``, ``cos_batch_mean`` and ``sgd_ceiling``. The quick preset runs
   three seeds, the full preset five. Each further seed costs one more PC training (1,000
-  updates of 30 inference steps in the quick preset, about 2-3 s of CPU since the
-  inference kernel vectorises across the batch; 5-9 s before), so three seeds in quick
-  take about as long as one did before.
+  updates of 30 inference steps in the quick preset: about 1.5 s of CPU since the
+  inference kernel vectorises across the batch, 5-9 s before), so the quick run with
+  three seeds takes less time than it did with one (8.1-8.8 s of CPU against 11.1-11.5 s,
+  paired runs on the busy 2-core machine).
 
 Deprecated (kept for one release so that old readers work; same-minibatch meaning, as
 before the population reference): ``align_cos_mean``, ``align_cos_ci_low``,
