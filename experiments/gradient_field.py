@@ -1,4 +1,10 @@
 """The gradient-field test, Euclidean and in other geometries, on fourteen mean update fields.
+One file (over 400 lines) by design: DESIGN.md keeps each experiment in one file, and
+most of this one is the derivation of what each field must show (below); the tests are
+library tools (:mod:`plasticity.analysis.field`, :mod:`~plasticity.analysis.field_metric`,
+:mod:`~plasticity.analysis.field_descent`), as are the field builders
+(:mod:`plasticity.analysis.mean_field`); what stays here is the study's choice of
+fields, states and candidate objectives, its summaries and its figure.
 
 Question, stated narrowly: is a rule's *mean update field* ``F(theta)`` a gradient field,
 and in which geometry? Three tests, each claiming only what it shows:
@@ -218,15 +224,10 @@ class GradientFieldConfig(Config):
                                                               "finite-difference floor)")
 
 
-def _states(theta0, n, radius, rng):
-    """``n`` states ``theta0 + radius * rms(theta0) * z`` around ``theta0``."""
-    scale = float(np.sqrt(np.mean(theta0 ** 2))) or 1.0
-    return theta0 + radius * scale * rng.standard_normal((n, theta0.size))
-
-
 def run(cfg: GradientFieldConfig, ctx):
     from plasticity.analysis.field import field_asymmetry_over
-    from plasticity.analysis.flat import flatten, unflatten
+    from plasticity.analysis.flat import flatten
+    from plasticity.analysis.mean_field import batch_field, sample_mean_field, states_around
     from plasticity.rules.gradient import Backprop, FeedbackAlignment
     from plasticity.rules.hebbian import Oja
     from plasticity.tasks import CorrelatedGaussian
@@ -240,11 +241,7 @@ def run(cfg: GradientFieldConfig, ctx):
     batch = task.batch(cfg.n_batch, data_rng)
 
     def rule_field(rule, state):
-        def field(theta):
-            p = unflatten(theta, like)
-            delta, _ = rule.update(task.signals(net, p, batch), state, p)
-            return flatten({k: delta.get(k, np.zeros_like(v)) for k, v in p.items()})
-        return field
+        return batch_field(rule, state, like, lambda p: task.signals(net, p, batch))
 
     bp = Backprop(net=net, eta=cfg.eta)
     fa = FeedbackAlignment(net=net, eta=cfg.eta, seed=int(init_rng.integers(2**31)))
@@ -264,11 +261,7 @@ def run(cfg: GradientFieldConfig, ctx):
 
     def oja_field(w):
         # One exact single-sample step per sample, all from the same w: the mean field.
-        W = {"W_out": w.reshape(1, -1)}
-        total = np.zeros_like(w)
-        for x in X:
-            total += oja.update({"input": x}, None, W)[0]["W_out"][0]
-        return total / len(X)
+        return sample_mean_field(oja, X, w.reshape(1, -1))[0]
 
     fields["oja"] = oja_field
     w0 = init_rng.normal(0.0, 1.0 / np.sqrt(cfg.oja_inputs), cfg.oja_inputs)
@@ -315,7 +308,7 @@ def run(cfg: GradientFieldConfig, ctx):
                     thetas = state_rng.standard_normal((cfg.n_states, cfg.rotation_dim))
                 else:
                     n = cfg.pc_states if name.startswith("predictive_coding") else cfg.n_states
-                    thetas = _states(starts[name], n, cfg.radius, state_rng)
+                    thetas = states_around(starts[name], n, cfg.radius, state_rng)
             res = field_asymmetry_over(field, thetas, cfg.eps)
             for k, value in enumerate(res["values"]):
                 rec.append("asymmetry", n_rows + k,
@@ -476,6 +469,7 @@ def _hebbian_fields(cfg, X, w0, rng):
     Each rule is called once per sample from the same state (a one-sample window is one
     exact step) and the deltas averaged: the exact mean field, as for Oja.
     """
+    from plasticity.analysis.mean_field import sample_mean_field, states_around
     from plasticity.rules.hebbian import BCM, Hebb, Sanger
 
     eta, k = cfg.eta, cfg.gha_outputs
@@ -483,10 +477,7 @@ def _hebbian_fields(cfg, X, w0, rng):
     hebb, bcm, gha = Hebb(eta=eta), BCM(eta=eta, rectify=False), Sanger(eta=eta)
 
     def mean_over_samples(rule, W, state=None):
-        total = np.zeros_like(W)
-        for x in X:
-            total += rule.update({"input": x}, state, {"W_out": W})[0]["W_out"]
-        return total / len(X)
+        return sample_mean_field(rule, X, W, state)
 
     def hebb_field(w):
         return mean_over_samples(hebb, w.reshape(1, -1))[0]
@@ -511,11 +502,11 @@ def _hebbian_fields(cfg, X, w0, rng):
     W0 /= np.linalg.norm(W0, axis=1, keepdims=True)
     return {
         "hebb": {"field": hebb_field, "formula": lambda w: eta * C @ w,
-                 "states": _states(w0, cfg.n_states, cfg.radius, rng)},
+                 "states": states_around(w0, cfg.n_states, cfg.radius, rng)},
         "bcm": {"field": bcm_field, "formula": bcm_formula,
-                "states": _states(w0, cfg.n_states, cfg.radius, rng)},
+                "states": states_around(w0, cfg.n_states, cfg.radius, rng)},
         "sanger": {"field": sanger_field, "formula": sanger_formula,
-                   "states": _states(W0.ravel(), cfg.n_states, cfg.radius, rng)},
+                   "states": states_around(W0.ravel(), cfg.n_states, cfg.radius, rng)},
     }
 
 
@@ -562,6 +553,7 @@ def _pc_fields(cfg, net, like, batch):
 
 def _dendritic_fields(cfg, rng):
     """The rate-model dendritic fields on one fixed trial, and the formula's error."""
+    from plasticity.problems.dendritic import teacher_conductances
     from plasticity.rules.dendritic_prediction import DendriticPrediction, simulate_trial
 
     rule = DendriticPrediction(eta=cfg.eta, model="rate")
@@ -575,9 +567,7 @@ def _dendritic_fields(cfg, rng):
     w_star = rng.normal(0.5, 1.5, n) * 200.0 / n
     margin = 0.05 * (rule.E_E - rule.E_I)
     U_M = np.clip(rule.coupling * psp @ w_star, rule.E_I + margin, rule.E_E - margin)
-    span = rule.E_E - rule.E_I
-    g_E = cfg.dend_teacher * (U_M - rule.E_I) / span
-    g_I = cfg.dend_teacher * (rule.E_E - U_M) / span
+    g_E, g_I = teacher_conductances(U_M, cfg.dend_teacher, rule.E_E, rule.E_I)
     U_fixed = simulate_trial(rule, w_star, X, g_E, g_I, learn=False).U
 
     def mean_field(w, U):
