@@ -1,4 +1,5 @@
-"""The spiking engine's step loop, compiled (twin: ``tests/twins/spiking.py``).
+"""The spiking engine's step loop, compiled (twin: ``tests/twins/spiking.py``). One file
+(over 400 lines) by design: Numba's cache would go stale across files (see below).
 
 One call advances a whole network from step ``t0`` to ``t1`` with plasticity inside the
 loop. The network arrives packed into flat arrays by :mod:`plasticity.spiking.numba`,
