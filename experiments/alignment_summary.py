@@ -17,13 +17,14 @@ measure it, so that every number in the figure can be traced to a run file:
 - ``bandit-alignment``: REINFORCE and three-factor rules on a k-armed bandit against the
   exact policy gradient (rate-based policy), with the random-direction baseline;
 - ``pc-vs-backprop``: predictive coding's training updates (rate) against the exact
-  gradient of the batch's squared output error, the loss it minimises;
+  gradient of the squared output error over the whole digits training set (the
+  population of the loss it minimises);
 - ``temporal-prediction``: the local delta rule in time (rate) against the gradient of
   the next-input prediction error, with the expected update's cosine;
 - ``dendritic-prediction``: the Urbanczik-Senn dendritic rule on the two-compartment
-  spiking neuron. Its main value is the cosine with the gradient of the KL divergence at
-  the presentation's somatic potential, i.e. the loss averaged over the somatic spike
-  noise; the cosine with the gradient of the single presentation's spike
+  spiking neuron. Its main value is the cosine with the gradient of the expected spike
+  loss at the presentation's somatic potential, i.e. the loss averaged over the somatic
+  spike noise; the cosine with the gradient of the single presentation's spike
   log-likelihood, the noisy sample the rule actually descends, is close to 1 by
   construction and kept as ``.own_cos_mean`` (``.own_cos_ci_low``, ``.own_cos_ci_high``).
 
