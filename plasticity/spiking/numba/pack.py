@@ -82,73 +82,24 @@ def pack_groups(net, recording):
         probs.append(prob)
         if g.kind == "lif":
             lif_off[name] = n_lif
-            row = np.zeros(K.N_LCOLS)
-            row[K.L_TAU] = g.tau_m_ms / dt
-            row[K.L_REST], row[K.L_RESET], row[K.L_TH] = g.v_rest_mV, g.v_reset_mV, \
-                g.v_th_mV
-            row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
-            row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
-            row[K.L_EE], row[K.L_EI] = g.e_e_mV, g.e_i_mV
-            row[K.L_COND] = 1.0 if g.model == "conductance" else 0.0
-            # steps skipped after the spike step: v is held for t_ref, i.e. it is
-            # integrated again t_ref after the spike (Brian2's timestep() rounding)
-            row[K.L_REF] = max(int(g.t_ref_ms / dt + 1e-3) - 1, 0)
-            row[K.L_AM] = math.exp(-dt / g.tau_m_ms)
-            row[K.L_KE] = step_response(dt, g.tau_m_ms, g.tau_e_ms)
-            row[K.L_KI] = step_response(dt, g.tau_m_ms, g.tau_i_ms)
-            lif_rows.append(np.tile(row, (g.n, 1)))
-            v0.append(np.full(g.n, g.v_rest_mV if g.v_init_mV is None else g.v_init_mV))
-            u0.append(np.zeros(g.n))
-            n_lif += g.n
+            row, v, u = _lif_row(g, dt)
         elif g.kind == "izhikevich":
             lif_off[name] = n_lif
-            row = np.zeros(K.N_LCOLS)
-            row[K.L_IZH] = 1.0
-            row[K.L_RESET], row[K.L_TH] = g.c, g.v_peak_mV
-            row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
-            row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
-            row[K.L_A], row[K.L_B], row[K.L_D] = g.a, g.b, g.d
-            row[K.L_IEXT], row[K.L_DT] = g.i_ext, dt
-            row[K.L_NOISE] = g.noise
-            row[K.L_METH] = 1.0 if g.method == "izhikevich2007" else 0.0
-            row[K.L_GSC] = 1.0
-            if g.synapse == "delta":  # input used up in one step, as a current w/dt
-                row[K.L_DEC_E] = row[K.L_DEC_I] = 0.0
-                row[K.L_GSC] = 1.0 / dt
-            lif_rows.append(np.tile(row, (g.n, 1)))
-            v0.append(np.full(g.n, float(g.v0)))
-            u0.append(np.full(g.n, float(g.u0)))
-            n_lif += g.n
+            row, v, u = _izhikevich_row(g, dt)
         elif g.kind == "two_compartment":
             lif_off[name], tc_off[name] = n_lif, n_tc
-            row = np.zeros(K.N_LCOLS)
-            row[K.L_TC] = len(tc_rows) + 1
-            row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
-            row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
-            row[K.L_EE], row[K.L_EI], row[K.L_DT] = g.E_E, g.E_I, dt
-            lif_rows.append(np.tile(row, (g.n, 1)))
-            v0.append(np.full(g.n, float(g.U_init)))
-            u0.append(np.zeros(g.n))
-            tp = np.zeros(K.N_TCOLS)
-            tp[K.T_L0], tp[K.T_SOFF], tp[K.T_N] = n_lif, n_tc, g.n
-            tp[K.T_GL], tp[K.T_GD] = g.g_L, g.g_D
-            tp[K.T_AL] = math.exp(-dt / g.tau_L_ms)
-            tp[K.T_AS] = math.exp(-dt / g.tau_s_ms)
-            tp[K.T_NORM] = 1.0 / (g.tau_L_ms - g.tau_s_ms)
-            tp[K.T_CPL] = g.coupling
-            tp[K.T_PMAX], tp[K.T_K], tp[K.T_BETA], tp[K.T_THETA] = g.phi_max, g.k, \
-                g.beta, g.theta
-            for key, c_off, c_per in (("g_E_timed", K.T_EOFF, K.T_EPER),
-                                      ("g_I_timed", K.T_IOFF, K.T_IPER)):
-                table = g.timed(key)
-                if table is not None:  # (P, n) row-major: step t's row at t % P
-                    tp[c_off], tp[c_per] = n_timed, table.shape[0]
-                    timed.append(table.ravel())
-                    n_timed += table.size
+            row, v, u, tp, tables = _two_compartment_rows(g, dt, len(tc_rows), n_lif, n_tc,
+                                                          n_timed)
             tc_rows.append(tp)
-            n_lif += g.n
+            timed.extend(tables)
+            n_timed += sum(t.size for t in tables)
             n_tc += g.n
-        elif g.kind == "generator" and g.indices:
+        if neurons:
+            lif_rows.append(np.tile(row, (g.n, 1)))
+            v0.append(v)
+            u0.append(u)
+            n_lif += g.n
+        if g.kind == "generator" and g.indices:
             steps = np.rint(np.asarray(g.times_ms) / dt).astype(np.int64)
             gen_steps.append(steps)
             gen_ids.append(offsets[name] + np.asarray(g.indices, dtype=np.int64))
@@ -173,6 +124,72 @@ def pack_groups(net, recording):
         out["gen_ids"] = np.zeros(0, np.int64)
     out["gen_ptr"] = np.zeros(1, np.int64)
     return out, lif_off, tc_off
+
+
+def _lif_row(g, dt):
+    """The ``lif_par`` row of a LIF group and its initial ``v`` and ``u``."""
+    row = np.zeros(K.N_LCOLS)
+    row[K.L_TAU] = g.tau_m_ms / dt
+    row[K.L_REST], row[K.L_RESET], row[K.L_TH] = g.v_rest_mV, g.v_reset_mV, g.v_th_mV
+    row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
+    row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
+    row[K.L_EE], row[K.L_EI] = g.e_e_mV, g.e_i_mV
+    row[K.L_COND] = 1.0 if g.model == "conductance" else 0.0
+    # steps skipped after the spike step: v is held for t_ref, i.e. it is
+    # integrated again t_ref after the spike (Brian2's timestep() rounding)
+    row[K.L_REF] = max(int(g.t_ref_ms / dt + 1e-3) - 1, 0)
+    row[K.L_AM] = math.exp(-dt / g.tau_m_ms)
+    row[K.L_KE] = step_response(dt, g.tau_m_ms, g.tau_e_ms)
+    row[K.L_KI] = step_response(dt, g.tau_m_ms, g.tau_i_ms)
+    v0 = np.full(g.n, g.v_rest_mV if g.v_init_mV is None else g.v_init_mV)
+    return row, v0, np.zeros(g.n)
+
+
+def _izhikevich_row(g, dt):
+    """The ``lif_par`` row of an Izhikevich group and its initial ``v`` and ``u``."""
+    row = np.zeros(K.N_LCOLS)
+    row[K.L_IZH] = 1.0
+    row[K.L_RESET], row[K.L_TH] = g.c, g.v_peak_mV
+    row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
+    row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
+    row[K.L_A], row[K.L_B], row[K.L_D] = g.a, g.b, g.d
+    row[K.L_IEXT], row[K.L_DT] = g.i_ext, dt
+    row[K.L_NOISE] = g.noise
+    row[K.L_METH] = 1.0 if g.method == "izhikevich2007" else 0.0
+    row[K.L_GSC] = 1.0
+    if g.synapse == "delta":  # input used up in one step, as a current w/dt
+        row[K.L_DEC_E] = row[K.L_DEC_I] = 0.0
+        row[K.L_GSC] = 1.0 / dt
+    return row, np.full(g.n, float(g.v0)), np.full(g.n, float(g.u0))
+
+
+def _two_compartment_rows(g, dt, index, n_lif, n_tc, n_timed):
+    """The ``lif_par`` row of the ``index``-th two-compartment group (its first neuron
+    ``n_lif`` in the per-neuron arrays, ``n_tc`` in ``tc_state``), its initial ``U`` and
+    ``u``, its ``tc_par`` row, and its teacher tables (flattened, to be appended to
+    ``timed`` after its first ``n_timed`` values)."""
+    row = np.zeros(K.N_LCOLS)
+    row[K.L_TC] = index + 1
+    row[K.L_DEC_E] = math.exp(-dt / g.tau_e_ms)
+    row[K.L_DEC_I] = math.exp(-dt / g.tau_i_ms)
+    row[K.L_EE], row[K.L_EI], row[K.L_DT] = g.E_E, g.E_I, dt
+    tp = np.zeros(K.N_TCOLS)
+    tp[K.T_L0], tp[K.T_SOFF], tp[K.T_N] = n_lif, n_tc, g.n
+    tp[K.T_GL], tp[K.T_GD] = g.g_L, g.g_D
+    tp[K.T_AL] = math.exp(-dt / g.tau_L_ms)
+    tp[K.T_AS] = math.exp(-dt / g.tau_s_ms)
+    tp[K.T_NORM] = 1.0 / (g.tau_L_ms - g.tau_s_ms)
+    tp[K.T_CPL] = g.coupling
+    tp[K.T_PMAX], tp[K.T_K], tp[K.T_BETA], tp[K.T_THETA] = g.phi_max, g.k, g.beta, g.theta
+    tables = []
+    for key, c_off, c_per in (("g_E_timed", K.T_EOFF, K.T_EPER),
+                              ("g_I_timed", K.T_IOFF, K.T_IPER)):
+        table = g.timed(key)
+        if table is not None:  # (P, n) row-major: step t's row at t % P
+            tp[c_off], tp[c_per] = n_timed, table.shape[0]
+            tables.append(table.ravel())
+            n_timed += table.size
+    return row, np.full(g.n, float(g.U_init)), np.zeros(g.n), tp, tables
 
 
 def pack_projections(net, lif_off, tc_off, initial, conn):
