@@ -98,25 +98,30 @@ measures every 10th update, 40 records per rule and seed, 200 in all, as many as
 single seed measured before (every 2nd of its 400 updates); the full preset runs 5 seeds
 of 2,000 updates measured every 20th.
 
-Observed (quick preset, seeds 0-3): node perturbation aligns weakly (mean cosine
-0.04-0.12 per single-trial update, CI above 0 for every seed, lower end 0.007-0.07) and
-lowers the loss for seeds 0-2 (by 6-26 %; for seed 3 it is unchanged within its SE); additive
-STDP potentiates the causal inputs, the output rates run away from the targets and its
-cosine is clearly negative; the random direction's mean is within about 0.02 of 0.
-``oracle_self_cos`` ranged from 0.61 to 0.99 over those seeds (the gradient at the
-matched initial weights is small for some draws of the targets); raise ``n_trials``
-where it is low.
+Observed (quick preset, run seeds 0-3, 5 seeds each; intervals over seeds): node
+perturbation aligns weakly, ``cos_mean`` 0.097 [0.002, 0.192], 0.072 [0.019, 0.126],
+0.116 [0.067, 0.165] and 0.074 [0.035, 0.112], the interval above 0 for every run seed;
+its 20 per-seed means range from -0.025 to 0.166 (the spread between initial weights is
+larger than a seed's own within-run interval on 40 records), and the loss falls on
+average for every run seed (7.66 -> 6.56, 5.37 -> 5.12, 5.23 -> 4.20, 6.10 -> 5.60; by up
+to 29 % for single seeds, for three of the 20 it is unchanged within about 3 %).
+Additive STDP potentiates the causal inputs, the output rates run away from the targets
+and its cosine is clearly negative: -0.352 [-0.379, -0.324], -0.407 [-0.443, -0.372],
+-0.297 [-0.355, -0.238], -0.300 [-0.336, -0.264]. The random direction's interval holds 0
+for every run seed (means -0.023 to 0.015). ``oracle_self_cos`` (mean over seeds) was
+0.93, 0.76, 0.96 and 0.93, 0.61 to 0.99 for single seeds (the gradient at the matched
+initial weights is small for some of them); raise ``n_trials`` where it is low. A run
+takes 12.5-13.5 s of CPU.
 
-Observed on Brian2 (quick preset, seeds 0-3, same initial weights and oracle as on Numba
-for each seed): node perturbation's mean cosine 0.065-0.165 (Numba: 0.044-0.123), CI
-above 0 for every seed (lower end 0.025-0.12); the loss falls by 21, 5 and 24 % for seeds
-0-2 (Numba: 20, 6 and 26 %) and is unchanged within its SE for seed 3 (as on Numba);
-STDP's cosine -0.29 to -0.39 (Numba: -0.31 to -0.38); the random direction's mean within
-0.02 of 0. Seed 0: node perturbation 0.165 [0.119, 0.210] against 0.107 [0.058, 0.154],
-loss 8.90 -> 7.03 (SE 0.17) against 8.90 -> 7.10 (SE 0.17). The differences between the
-backends are those of different random spikes (the CIs overlap). A Brian2 trial costs
-about 45 ms of Python and code-object set-up in runtime mode (Cython), so the quick
-preset takes about 1 min of CPU on Brian2 against 17 s on Numba.
+Observed on Brian2 (quick preset, run seed 0, 5 seeds with the same initial weights and
+oracles as on Numba): node perturbation 0.117 [0.052, 0.181] against 0.097 [0.002, 0.192]
+on Numba (per seed 0.060-0.188 against -0.025-0.155), loss 7.66 -> 6.52 against 7.66 ->
+6.56 (mean over seeds); STDP -0.361 [-0.414, -0.309] against -0.352 [-0.379, -0.324]; the
+random direction -0.002 [-0.034, 0.030] against -0.003 [-0.037, 0.031]. The differences
+between the backends are those of different random spikes (the intervals overlap). A
+Brian2 trial costs about 25-45 ms of Python and code-object set-up in runtime mode
+(Cython), and every seed learns its own 3 x 400 trials, so the quick preset takes about
+2.8 min of CPU on Brian2 (1 min with the single seed it had before) against 13 s on Numba.
 
 References
 ----------
