@@ -38,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from plasticity.errors import ProblemError
 from plasticity.problems.base import Problem
 
 __all__ = ["BanditProblem", "BanditTrials", "score_function_gradient"]
@@ -123,26 +122,11 @@ class BanditProblem(Problem):
     def __init__(self, task, *, init_scale=0.0):
         from plasticity.rl.bandit import BanditTask
 
-        if not isinstance(task, BanditTask):
-            raise ProblemError(f"Problem {self.name!r} needs a BanditTask; got "
-                               f"{type(task).__name__}.")
-        init_scale = float(init_scale)
-        if not (np.isfinite(init_scale) and init_scale >= 0):
-            raise ProblemError(f"Problem {self.name!r}: init_scale must be finite and >= 0; "
-                               f"got {init_scale!r}.")
-        self.task, self.init_scale = task, init_scale
+        self.task = self._require(task, BanditTask)
+        self.init_scale = self._non_negative("init_scale", init_scale)
 
     def _params(self, params) -> dict:
-        if not isinstance(params, dict) or "W_out" not in params:
-            raise ProblemError(f"Problem {self.name!r}: params must be a dict with 'W_out' "
-                               f"of shape ({self.task.k}, {self.task.n_in}).")
-        return params
-
-    def _trials(self, batch) -> BanditTrials:
-        if not isinstance(batch, BanditTrials) or len(batch) < 1:
-            raise ProblemError(f"Problem {self.name!r}: a batch must be BanditTrials of at "
-                               f"least one trial (from batch()).")
-        return batch
+        return self._weights(params, "W_out", (self.task.k, self.task.n_in))
 
     def play(self, params, batch) -> tuple[np.ndarray, np.ndarray]:
         """The batch's trials realised at ``params``.
@@ -154,7 +138,7 @@ class BanditProblem(Problem):
             (reward units)
         """
         p = self._params(params)
-        seeds = self._trials(batch).seeds
+        seeds = self._trials(batch, BanditTrials).seeds
         actions = np.empty(len(seeds), dtype=np.int64)
         rewards = np.empty(len(seeds))
         for k, seed in enumerate(seeds):
@@ -169,10 +153,8 @@ class BanditProblem(Problem):
 
     def batch(self, n, rng) -> BanditTrials:
         """``n`` trials' seeds, drawn from ``rng``; realised at the parameters later."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ProblemError(f"Problem {self.name!r}: the batch size must be an integer "
-                               f">= 1; got {n!r}.")
-        return BanditTrials(seeds=np.random.default_rng(rng).integers(2**62, size=int(n)))
+        n = self._batch_size(n)
+        return BanditTrials(seeds=np.random.default_rng(rng).integers(2**62, size=n))
 
     def signals(self, params, batch) -> dict:
         """The rule's signals of the trials and their ``reward`` (see the class notes)."""

@@ -87,6 +87,42 @@ class Problem:
         """``params -> loss(params, batch)``: the ``loss_fn`` a perturbation rule gets."""
         return lambda p: self.loss(p, batch)
 
+    # -- shared checks of the concrete problems' input (one line each, naming the problem)
+    def _fail(self, detail: str):
+        raise ProblemError(f"Problem {self.name!r}{detail}")
+
+    def _require(self, task, kind: type):
+        """``task`` if it is a ``kind``, else one line naming what was given."""
+        if not isinstance(task, kind):
+            self._fail(f" needs a {kind.__name__}; got {type(task).__name__}.")
+        return task
+
+    def _non_negative(self, name: str, value) -> float:
+        """``value`` as a finite float >= 0 (an initial scale, a noise level)."""
+        value = float(value)
+        if not (np.isfinite(value) and value >= 0):
+            self._fail(f": {name} must be finite and >= 0; got {value!r}.")
+        return value
+
+    def _batch_size(self, n) -> int:
+        """``n`` as a positive int (the ``n`` of :meth:`batch`)."""
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
+            self._fail(f": the batch size must be an integer >= 1; got {n!r}.")
+        return int(n)
+
+    def _trials(self, batch, kind: type):
+        """``batch`` if it is a non-empty ``kind`` (made by :meth:`batch`)."""
+        if not isinstance(batch, kind) or len(batch) < 1:
+            self._fail(f": a batch must be {kind.__name__} of at least one trial "
+                       f"(from batch()).")
+        return batch
+
+    def _weights(self, params, key: str, shape: tuple) -> dict:
+        """``params`` if it is a dict holding ``key`` (of ``shape``, for the message)."""
+        if not isinstance(params, dict) or key not in params:
+            self._fail(f": params must be a dict with {key!r} of shape {shape}.")
+        return params
+
 
 def _who(problem) -> str:
     return getattr(problem, "name", None) or type(problem).__name__

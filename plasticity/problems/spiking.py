@@ -124,9 +124,7 @@ class SpikingEscapeProblem(Problem):
         from plasticity.spiking.oracle import SpikingGradientOracle
         from plasticity.tasks.spiking import SpikeCountTask
 
-        if not isinstance(task, SpikeCountTask):
-            raise ProblemError(f"Problem {self.name!r} needs a SpikeCountTask; got "
-                               f"{type(task).__name__}.")
+        self._require(task, SpikeCountTask)
         if noise not in ("common", "fresh"):
             raise ProblemError(f"Problem {self.name!r}: noise must be 'common' or 'fresh'; "
                                f"got {noise!r}.")
@@ -146,22 +144,13 @@ class SpikingEscapeProblem(Problem):
         return self.oracle.n_trials
 
     def _params(self, params) -> dict:
-        if not isinstance(params, dict) or "W_out" not in params:
-            raise ProblemError(f"Problem {self.name!r}: params must be a dict with 'W_out' "
-                               f"of shape ({self.task.n_outputs}, {self.task.n_inputs}).")
-        return params
-
-    def _trials(self, batch) -> SpikeTrials:
-        if not isinstance(batch, SpikeTrials) or len(batch) < 1:
-            raise ProblemError(f"Problem {self.name!r}: a batch must be SpikeTrials of at "
-                               f"least one trial (from batch()).")
-        return batch
+        return self._weights(params, "W_out", (self.task.n_outputs, self.task.n_inputs))
 
     def run(self, params, batch) -> list:
         """The batch's trials simulated at ``params``: one
         :class:`~plasticity.tasks.spiking.TrialBatch` per trial."""
         p = self._params(params)
-        b = self._trials(batch)
+        b = self._trials(batch, SpikeTrials)
         return [self.task.trial(p, int(s), pattern=int(m), stdp=self.stdp)
                 for m, s in zip(b.patterns, b.seeds, strict=True)]
 
@@ -184,9 +173,7 @@ class SpikingEscapeProblem(Problem):
 
     def batch(self, n, rng) -> SpikeTrials:
         """``n`` trials: for each, a uniform pattern and then a noise seed from ``rng``."""
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1:
-            raise ProblemError(f"Problem {self.name!r}: the batch size must be an integer "
-                               f">= 1; got {n!r}.")
+        n = self._batch_size(n)
         rng = np.random.default_rng(rng)
         patterns = np.empty(int(n), dtype=np.int64)
         seeds = np.empty(int(n), dtype=np.int64)

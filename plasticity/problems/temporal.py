@@ -102,14 +102,8 @@ class TemporalPredictionProblem(Problem):
     def __init__(self, task, *, init_std=0.0):
         from plasticity.tasks.sequences import LinearDynamics
 
-        if not isinstance(task, LinearDynamics):
-            raise ProblemError(f"Problem {self.name!r} needs a LinearDynamics task; got "
-                               f"{type(task).__name__}.")
-        init_std = float(init_std)
-        if not (np.isfinite(init_std) and init_std >= 0):
-            raise ProblemError(f"Problem {self.name!r}: init_std must be finite and >= 0; "
-                               f"got {init_std!r}.")
-        self.task, self.init_std = task, init_std
+        self.task = self._require(task, LinearDynamics)
+        self.init_std = self._non_negative("init_std", init_std)
 
     @property
     def n(self) -> int:
