@@ -125,7 +125,32 @@ class _Hebbian(Rule):
         return {self.target: W_new - np.asarray(params[self.target], dtype=np.float64)}
 
 
-class Hebb(_Hebbian):
+class _StatelessHebbian(_Hebbian):
+    """A Hebbian rule without state whose whole update is one kernel over the window:
+    ``kernel(W, X, Y, given, eta, *extra)`` updates ``W`` in place, sample by sample.
+
+    Notes
+    -----
+    Such a rule keeps no state: :meth:`init` returns ``None``.
+    """
+
+    #: The name of the kernel in :mod:`plasticity._kernels.hebbian`.
+    _kernel: ClassVar[str]
+
+    def _extra(self) -> tuple:
+        """Further scalar arguments of the kernel (none by default)."""
+        return ()
+
+    def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+        """Process the window ``signals[pre]``; return ``({target: dW}, None)``."""
+        from plasticity._kernels import hebbian as _k
+
+        W, X, Y, given = self._window(signals, params)
+        getattr(_k, self._kernel)(W, X, Y, given, float(self.eta), *self._extra())
+        return self._delta(W, params), None
+
+
+class Hebb(_StatelessHebbian):
     """Plain Hebbian learning, ``dW = eta y x^T`` per sample.
 
     Parameters
@@ -139,26 +164,18 @@ class Hebb(_Hebbian):
         weights is conserved. Plain Hebb with ``"none"`` grows without bound.
     target, pre, post : str
         Names of the weights and signals, see the module docstring.
-
-    Notes
-    -----
-    The rule keeps no state: :meth:`init` returns ``None``.
     """
 
     name: ClassVar[str] = "hebb"
     substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
+    _kernel: ClassVar[str] = "hebb"
     normalize: Literal["none", "multiplicative", "subtractive"] = "none"
 
-    def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
-        """Process the window ``signals[pre]``; return ``({target: dW}, None)``."""
-        from plasticity._kernels import hebbian as _k
-
-        W, X, Y, given = self._window(signals, params)
-        _k.hebb(W, X, Y, given, float(self.eta), _NORM_CODES[self.normalize])
-        return self._delta(W, params), None
+    def _extra(self) -> tuple:
+        return (_NORM_CODES[self.normalize],)
 
 
-class Oja(_Hebbian):
+class Oja(_StatelessHebbian):
     """Oja's (1982) rule, ``dw = eta y (x - y w)`` for each output row on its own.
 
     For zero-mean inputs with covariance ``C`` and small ``eta``, a row converges to the
@@ -171,25 +188,14 @@ class Oja(_Hebbian):
         Learning rate per sample.
     target, pre, post : str
         Names of the weights and signals, see the module docstring.
-
-    Notes
-    -----
-    The rule keeps no state: :meth:`init` returns ``None``.
     """
 
     name: ClassVar[str] = "oja"
     substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
-
-    def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
-        """Process the window ``signals[pre]``; return ``({target: dW}, None)``."""
-        from plasticity._kernels import hebbian as _k
-
-        W, X, Y, given = self._window(signals, params)
-        _k.oja(W, X, Y, given, float(self.eta))
-        return self._delta(W, params), None
+    _kernel: ClassVar[str] = "oja"
 
 
-class Sanger(_Hebbian):
+class Sanger(_StatelessHebbian):
     """Sanger's (1989) generalized Hebbian algorithm (GHA).
 
     ``dW = eta (y x^T - LT[y y^T] W)`` with ``LT`` the lower triangle including the
@@ -202,22 +208,11 @@ class Sanger(_Hebbian):
         Learning rate per sample.
     target, pre, post : str
         Names of the weights and signals, see the module docstring.
-
-    Notes
-    -----
-    The rule keeps no state: :meth:`init` returns ``None``.
     """
 
     name: ClassVar[str] = "gha"
     substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
-
-    def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
-        """Process the window ``signals[pre]``; return ``({target: dW}, None)``."""
-        from plasticity._kernels import hebbian as _k
-
-        W, X, Y, given = self._window(signals, params)
-        _k.gha(W, X, Y, given, float(self.eta))
-        return self._delta(W, params), None
+    _kernel: ClassVar[str] = "gha"
 
 
 class BCM(_Hebbian):
