@@ -108,7 +108,7 @@ def _numba_network(p):
 
 def worker_numba(p, dur_s, seed, out):
     from plasticity.spiking import Recording
-    from plasticity.spiking.engine import NumbaSimulator
+    from plasticity.spiking.numba import NumbaSimulator
 
     rec = Recording(spikes=("neuron",))
     t0 = time.perf_counter()

@@ -306,7 +306,7 @@ def _kernel_presentations(cfg, X, g_E, g_I, w, spike_rng):
 def _engine_presentations(cfg, X, g_E, g_I, w, spike_rng):
     """Yield the presentations on the spiking engine; the final weights come last."""
     from plasticity.spiking import Recording
-    from plasticity.spiking.engine import NumbaSimulator
+    from plasticity.spiking.numba import NumbaSimulator
 
     net = engine_network(cfg, X, g_E, g_I)
     sim = NumbaSimulator(net, seed=int(spike_rng.integers(2**63)), recording=Recording(

@@ -202,7 +202,7 @@ def _rank_stats(w_all, w_syn):
 
 def run(cfg: DistalRewardConfig, ctx):
     from plasticity.spiking import Recording
-    from plasticity.spiking.engine import NumbaSimulator
+    from plasticity.spiking.numba import NumbaSimulator
 
     net = cfg.network()
     sim = NumbaSimulator(net, seed=[ctx.seed, 0],

@@ -244,7 +244,7 @@ def test_unserialisable_state_refused_with_its_path():
 
 def test_numba_state_restores_into_fresh_simulator():
     from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
-    from plasticity.spiking.engine import NumbaSimulator
+    from plasticity.spiking.numba import NumbaSimulator
 
     net = Network(groups={"in": PoissonGroup(n=50, rate_hz=30.0), "out": LIF(n=2)},
                   synapses=[Synapses(source="in", target="out", w_init=(0.0, 1.0),

@@ -4,7 +4,7 @@ After Fremaux, Sprekeler & Gerstner (2013): critic and actor are spiking neurons
 synapses from place cells onto them keep an STDP eligibility trace, and the TD error,
 computed from the critic's spiking and the reward, is the third factor that turns the
 eligibility into weight change. Everything is simulated by the project's Numba engine
-(:class:`~plasticity.spiking.engine.NumbaSimulator`); the plasticity is its
+(:class:`~plasticity.spiking.numba.NumbaSimulator`); the plasticity is its
 :class:`~plasticity.spiking.network.RewardSTDP` with ``a_minus = 0`` by default: the
 eligibility counts only causal pre-before-post coincidences, the "LTP" of TD-LTP.
 
@@ -273,7 +273,7 @@ class SpikingActorCritic(SpikingActorCriticParams):
         from gymnasium import spaces
 
         from plasticity.spiking import Recording
-        from plasticity.spiking.engine import NumbaSimulator
+        from plasticity.spiking.numba import NumbaSimulator
 
         obs, act = env.observation_space, env.action_space
         if not (isinstance(obs, spaces.Discrete) and isinstance(act, spaces.Discrete)):
@@ -294,7 +294,7 @@ class SpikingActorCritic(SpikingActorCriticParams):
 
     @property
     def simulator(self):
-        """The :class:`~plasticity.spiking.engine.NumbaSimulator` (None before
+        """The :class:`~plasticity.spiking.numba.NumbaSimulator` (None before
         :meth:`build`)."""
         return self._sim
 
