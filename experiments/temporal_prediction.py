@@ -67,9 +67,10 @@ weight snapshots are seed 0's, whose per-update rows are ``/alignment/total`` (s
 
 The quick preset runs 3 seeds and measures every third update (``align_every=3``), 6,667
 measured updates per seed and 20,000 in all, as many as the single seed measured before;
-measuring is about two thirds of an update's cost, so three seeds cost about 1.1 times
-the CPU time of one seed measured at every update (n_eff is about 6,000 per seed, the
-cosines being nearly uncorrelated at this spacing). The full preset runs 5 seeds.
+measuring is most of an update's cost, so the run takes 1.2 times the time of one seed
+measured at every update (1.18-1.21 times the CPU time, 1.14-1.23 times the wall time in
+paired runs; n_eff is about 6,000 per seed, the cosines being nearly uncorrelated at this
+spacing). The full preset runs 5 seeds.
 
 Observed (quick preset, seed 0): ``cos_mean`` 0.0742 [0.0730, 0.0754] over 3 seeds (per
 seed 0.0745, 0.0745, 0.0737, each within-run interval about +-0.004);
