@@ -26,7 +26,7 @@ Backends
 --------
 ``backend`` (with ``brian2_target``) chooses the simulator of the rules' learning trials:
 the Numba kernel (:mod:`plasticity._kernels.escape`) or Brian2
-(:mod:`plasticity.spiking.escape_brian2`: the same neurons as a ``NeuronGroup`` with the
+(:mod:`plasticity.spiking.brian2.escape`: the same neurons as a ``NeuronGroup`` with the
 escape noise as its threshold, driven by the frozen input trains through a
 ``SpikeGeneratorGroup``, one reused ``Network``; runtime targets only, ``cpp_standalone``
 is refused because a standalone build runs once and every update needs a new trial with
@@ -311,7 +311,7 @@ def _one_seed(cfg, ctx, task, trials, loss_oracle, index, bar):
     from plasticity.engine import train
     from plasticity.problems import SpikingEscapeProblem
     from plasticity.rules.spiking import PairSTDPTrial
-    from plasticity.spiking.escape_brian2 import brian2_trial
+    from plasticity.spiking.brian2.escape import brian2_trial
 
     spread = ctx.child_rng().normal(0.0, cfg.w_sd_mv, size=(cfg.n_outputs, cfg.n_inputs))
     w_mean = cfg.w_mean_mv
@@ -399,7 +399,7 @@ def run(cfg: SpikingAlignmentConfig, ctx):
                           target_rate_hz=(cfg.target_rate_low_hz, cfg.target_rate_high_hz))
     trials = None
     if cfg.backend == "brian2":
-        from plasticity.spiking.escape_brian2 import Brian2EscapeTrials
+        from plasticity.spiking.brian2.escape import Brian2EscapeTrials
 
         trials = Brian2EscapeTrials(task.neuron, task.n_inputs, task.n_outputs,
                                     task.n_steps, target=cfg.brian2_target)
