@@ -117,12 +117,16 @@ def combine(results):
         replicates), the averaged extra keys present in every replicate, and
         ``seeds_cos_mean``, ``seeds_cos_low``, ``seeds_cos_high``, ``seeds_cos_n``.
     """
-    from plasticity.analysis.stats import seeds_summary
+    from plasticity.analysis import combine_seeds, seeds_summary
 
-    if len(results) == 1:
-        out = dict(results[0])
-        out.update(seeds_summary([out["cos_mean"]]))
-        return out
+    averaged = [k for k in _AVERAGED if all(k in r for r in results)]
+    out = combine_seeds(results, averaged)
+    if len(results) > 1:
+        ceiling = seeds_summary([r["sgd_ceiling"] for r in results
+                                 if np.isfinite(r["sgd_ceiling"])], prefix="sgd")
+        out.update(sgd_ceiling=ceiling["sgd_mean"], sgd_ceiling_ci_low=ceiling["sgd_low"],
+                   sgd_ceiling_ci_high=ceiling["sgd_high"], reference=results[0]["reference"])
+    return out
     cos = [r["cos_mean"] for r in results]
     sgd = [r["sgd_ceiling"] for r in results]
     finite = [c for c in cos if np.isfinite(c)]

@@ -201,18 +201,9 @@ def _over_seeds(per_seed):
     :data:`_AVERAGED` are averaged. With one seed: that seed's own keys (the within-run
     interval) and ``seeds_cos_*`` with NaN bounds.
     """
-    from plasticity.analysis import seeds_summary
+    from plasticity.analysis import combine_seeds
 
-    cos = [r["cos_mean"] for r in per_seed if np.isfinite(r["cos_mean"])]
-    seeds = seeds_summary(cos)
-    if len(per_seed) == 1:
-        return {**per_seed[0], **seeds}
-    return {"cos_mean": seeds["seeds_cos_mean"], "cos_ci_low": seeds["seeds_cos_low"],
-            "cos_ci_high": seeds["seeds_cos_high"],
-            "ci_method": f"t over {len(cos)} seeds (within each: "
-                         f"{per_seed[0]['ci_method']})",
-            "n_measured": int(sum(r["n_measured"] for r in per_seed)), **seeds,
-            **{k: float(np.mean([r[k] for r in per_seed])) for k in _AVERAGED}}
+    return combine_seeds(per_seed, _AVERAGED)
 
 
 #: Per-seed results averaged over seeds (the cosine's interval is recomputed).

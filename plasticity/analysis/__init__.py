@@ -41,6 +41,7 @@ from plasticity.analysis.geometry import abs_cosine, cosine, subspace_cosines
 from plasticity.analysis.intervals import (
     batch_means_ci,
     block_bootstrap_ci,
+    combine_seeds,
     seeds_interval,
     seeds_summary,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "batch_means_ci",
     "block_bootstrap_ci",
     "bootstrap_ci",
+    "combine_seeds",
     "cos_se_for_draws",
     "draws_for_snr",
     "effective_sample_size",

@@ -27,6 +27,7 @@ __all__ = [
     "batch_means_ci",
     "batch_size",
     "block_bootstrap_ci",
+    "combine_seeds",
     "seeds_interval",
     "seeds_summary",
 ]
@@ -357,3 +358,44 @@ def seeds_summary(per_seed_means, level=0.95, prefix="seeds_cos") -> dict:
     mean, low, high = seeds_interval(per_seed_means, level)
     return {f"{prefix}_mean": mean, f"{prefix}_low": low, f"{prefix}_high": high,
             f"{prefix}_n": int(np.asarray(per_seed_means).size)}
+
+
+def combine_seeds(per_seed, averaged=()) -> dict:
+    """One rule's summary from its per-seed summaries: the across-seed interval first.
+
+    Parameters
+    ----------
+    per_seed : sequence of dict
+        Each with ``cos_mean``, ``ci_method`` and ``n_measured`` (the keys of one seed's
+        measurement), and the keys named in ``averaged``.
+    averaged : sequence of str
+        Per-seed values reported as their mean over seeds.
+
+    Returns
+    -------
+    dict
+        With several seeds: ``cos_mean``, ``cos_ci_low``, ``cos_ci_high`` are the
+        t-interval over the seeds' finite ``cos_mean`` (:func:`seeds_summary`, also as
+        ``seeds_cos_*``), ``ci_method`` says so and names the within-seed method,
+        ``n_measured`` is summed and the ``averaged`` keys are averaged. With one seed:
+        that seed's own keys (its within-run interval) and ``seeds_cos_*`` with NaN
+        bounds.
+
+    Examples
+    --------
+    >>> out = combine_seeds([{"cos_mean": 0.2, "ci_method": "batch_means", "n_measured": 5},
+    ...                      {"cos_mean": 0.4, "ci_method": "batch_means", "n_measured": 5}])
+    >>> round(out["cos_mean"], 3), out["n_measured"], out["ci_method"]
+    (0.3, 10, 't over 2 seeds (within each: batch_means)')
+    """
+    per_seed = list(per_seed)
+    cos = [r["cos_mean"] for r in per_seed if np.isfinite(r["cos_mean"])]
+    seeds = seeds_summary(cos)
+    if len(per_seed) == 1:
+        return {**per_seed[0], **seeds}
+    return {"cos_mean": seeds["seeds_cos_mean"], "cos_ci_low": seeds["seeds_cos_low"],
+            "cos_ci_high": seeds["seeds_cos_high"],
+            "ci_method": f"t over {len(cos)} seeds (within each: "
+                         f"{per_seed[0]['ci_method']})",
+            "n_measured": int(sum(r["n_measured"] for r in per_seed)), **seeds,
+            **{k: float(np.mean([r[k] for r in per_seed])) for k in averaged}}
