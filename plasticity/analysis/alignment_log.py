@@ -126,7 +126,9 @@ def _measure(log, step, params, delta, grad, se, loss_before, loss_of, metric, k
     """
     extra = None
     if reference is None:
-        result = align(delta, grad, metric)
+        # an estimated gradient (with standard errors) is corrected for its noise, as a
+        # reference is (the correction is Euclidean: with a metric it is left out)
+        result = align(delta, grad, metric, se=se if metric is None else None)
     else:
         g_pop, se_pop = reference
         result = align(delta, g_pop, None if se_pop is not None else metric, se=se_pop)
