@@ -8,8 +8,8 @@ any change of behaviour moves a value by far more. With another Numba the spikin
 need not be bit-reproducible, so there each comparison is skipped with the reason. Wall
 times and paths are not compared.
 
-The experiments whose quick preset took under :data:`FAST_S` seconds when the golden file
-was made run in the fast suite; the rest are marked slow.
+The experiments of :data:`FAST` (quick presets under 5 s) run in the fast suite; the rest
+are marked slow.
 """
 
 import importlib.util
@@ -25,10 +25,12 @@ spec.loader.exec_module(qs)
 
 GOLDEN = qs.load()
 ENTRIES = GOLDEN["experiments"]
-#: Wall seconds (the whole command, interpreter start included) under which an
-#: experiment's check runs in the fast suite.
-FAST_S = 5.0
-FAST = sorted(n for n, e in ENTRIES.items() if e["generated"]["run_s"] < FAST_S)
+#: The experiments checked in the fast suite: those whose quick preset (the whole command,
+#: interpreter start included) took under 5 s on the busy 2-core machine when the golden
+#: values were made (2.1-4.8 s; 1-2 s when it is idle). A fixed list, because the recorded
+#: ``run_s`` follows the machine's load: temporal-prediction took 13.3 s busy and 4.4 s idle.
+FAST = ("bcm-selectivity", "feedback-alignment", "hebb-instability", "oja-pca",
+        "replicator-selection", "stdp-window", "td-conditioning", "triplet-frequency")
 SLOW = sorted(n for n in ENTRIES if n not in FAST)
 
 
@@ -58,6 +60,7 @@ def test_quick_summary(name, tmp_path):
 
 
 def test_golden_file_covers_every_experiment():
+    assert set(FAST) <= set(ENTRIES), sorted(set(FAST) - set(ENTRIES))
     names = qs.experiment_names()
     assert sorted(ENTRIES) == sorted(names), (
         "experiments without golden values (python scripts/quick_summaries.py --only NAME): "
