@@ -41,7 +41,12 @@ docs/statistics.md, and knows no experiment by name. Per rule it gives, under
   means where the source ran several seeds (the interval the figure draws when present);
 - ``sgd_ceiling``: the cosine the exact minibatch gradient reaches against the population
   gradient at the same states and batch size (the best any minibatch rule could do);
-  ``cos_batch_mean``: the same-minibatch cosine (secondary);
+  ``cos_batch_mean``: the same-minibatch cosine (secondary). The bandit and spiking rows
+  have neither (NaN): a batch of bandit pulls or of spike trials has a realised loss
+  with no pathwise gradient (it is flat in the weights between the points where an
+  action or a spike flips), so there is no exact minibatch gradient to compare with,
+  only likelihood-ratio estimates, which are rules themselves (REINFORCE, node
+  perturbation);
 - ``expected_cos``: the cosine of the expected update (debiased; NaN where the source
   does not measure it), ``baseline``, ``loss``, ``reference`` and ``source`` (its run
   file).

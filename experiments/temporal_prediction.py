@@ -207,11 +207,12 @@ def _over_seeds(per_seed):
 
 
 #: Per-seed results averaged over seeds (the cosine's interval is recomputed).
-_AVERAGED = ("frac_positive", "n_eff", "cos_mean_early", "prediction_loss_ratio",
-             "final_loss", "initial_loss_ratio", "weight_error")
+_AVERAGED = ("frac_positive", "n_eff", "cos_batch_mean", "sgd_ceiling", "cos_mean_early",
+             "prediction_loss_ratio", "final_loss", "initial_loss_ratio", "weight_error")
 
 _SEED_UNITS = {"cos_mean": "1", "cos_ci_low": "1", "cos_ci_high": "1",
-               "frac_positive": "1", "n_measured": "1", "cos_mean_early": "1",
+               "frac_positive": "1", "n_measured": "1", "cos_batch_mean": "1",
+               "sgd_ceiling": "1", "cos_mean_early": "1",
                "prediction_loss_ratio": "1", "final_loss": "state^2",
                "initial_loss_ratio": "1", "weight_error": "1"}
 
@@ -246,6 +247,7 @@ def _replicate(cfg, task, problem, rule, seq_rng, init_rng, rec, bar, index):
     """
     from plasticity.analysis import measured, summarize
     from plasticity.engine import Batch, Probe, train
+    from plasticity.problems.temporal import SequenceBatch
 
     main = index == 0
     W0 = problem.init_params(init_rng)["W"]
@@ -256,6 +258,8 @@ def _replicate(cfg, task, problem, rule, seq_rng, init_rng, rec, bar, index):
     def next_batch(step):
         k = min(cfg.window, cfg.n_samples - cursor["seen"])
         X = task.simulate(k, seq_rng, cursor["x"])
+        # the window's pairs start from the state before it (the rule keeps it as state)
+        cursor["pairs"] = SequenceBatch(x=np.vstack([cursor["x"][None], X]))
         cursor["x"], cursor["seen"] = X[-1], cursor["seen"] + k
         return Batch(x=X)
 
@@ -272,8 +276,10 @@ def _replicate(cfg, task, problem, rule, seq_rng, init_rng, rec, bar, index):
     if main:
         rec.snapshot("W", 0, W0)
         rec.append("training", 0, units=units, samples=0, loss=L0, loss_ratio=L0 / L_opt)
-    # the reference: the problem's exact population gradient and loss
-    wrapped = measured(rule, lambda p, s: problem.population_gradient(p)[0],
+    # the reference: the problem's exact population gradient and loss; the window's own
+    # pairs give the same-batch gradient (cos_batch) and the SGD ceiling (sgd_cos)
+    wrapped = measured(rule, lambda p, s: problem.batch_gradient(p, cursor["pairs"]),
+                       reference_fn=problem.population_gradient,
                        loss_fn=lambda p, s: problem.population_loss(p),
                        every=cfg.align_every, recorder=rec,
                        prefix="/alignment" if main else f"/alignment/seed{index}",
@@ -289,6 +295,8 @@ def _replicate(cfg, task, problem, rule, seq_rng, init_rng, rec, bar, index):
     cos, inner = total["cos"][keep], total["inner"][keep]
     early = max(1, cos.size // 10)
     return {**_stats_summary(summarize(cos, inner, rng=0)),
+            "cos_batch_mean": float(np.mean(total["cos_batch"][keep])) if cos.size else np.nan,
+            "sgd_ceiling": float(np.mean(total["sgd_cos"][keep])) if cos.size else np.nan,
             "cos_mean_early": float(np.mean(cos[:early])) if cos.size else np.nan,
             "prediction_loss_ratio": task.loss(W) / L_opt, "final_loss": task.loss(W),
             "initial_loss_ratio": L0 / L_opt,
