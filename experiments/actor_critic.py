@@ -15,7 +15,7 @@ The agent is :class:`plasticity.rl.actor_critic.ActorCritic`: fixed features ``p
 observation for CartPole, 256 features), a critic ``V = v . phi`` learned by TD(lambda)
 whose prediction error ``delta`` is the dopamine signal, and an actor with action
 preferences ``W phi`` and a softmax policy whose weights follow the three-factor rule
-``dW = alpha_actor delta E``, ``E = gamma lam_actor E + (e_a - pi) phi^T`` (presynaptic
+``dW = eta_actor delta E``, ``E = gamma lam_actor E + (e_a - pi) phi^T`` (presynaptic
 features x centred postsynaptic action, gated by dopamine). Everything is online, one
 update per environment step, from zero weights (a uniform random policy).
 
@@ -40,7 +40,7 @@ gridworld ``return_optimal`` and ``steps_optimal`` (the shortest path).
 Measured (quick preset, CartPole-v1, 150 episodes, 8-16 s each on 2 cores), seeds 0-4:
 ``return_last50`` = 500 (the time limit) for every seed, ``return_random`` = 22.9, 21.5,
 22.3, 21.1, 23.1, ``ratio`` = 21.8, 23.3, 22.4, 23.7, 21.6. Gridworld (``n_episodes =
-500``, ``alpha_critic = alpha_actor = 0.5``, ``gamma = 0.9``), seeds 0-4: ``return_last50``
+500``, ``eta_critic = eta_actor = 0.5``, ``gamma = 0.9``), seeds 0-4: ``return_last50``
 = 1 (optimal), ``steps_last50`` = 8.96, 8.78, 9.0, 9.0, 9.0 (optimal 8), ``return_random``
 = 0.35, 0.30, 0.41, 0.36, 0.21.
 
@@ -80,7 +80,9 @@ from plasticity.rl.spiking_actor_critic import SpikingActorCriticParams
 #: defaults of the spiking agent where they differ from the rate agent's (or the
 #: experiment's), filled in when
 #: ``agent = "spiking"`` and the key is not given (preset, config file or --set)
-SPIKING_DEFAULTS = {"gamma": 0.9, "n_episodes": 250}
+# The spiking agent's defaults where the two agents share a key: its discount and
+# episodes, and its learning rates (the rate agent's eta_* default to 0.01).
+SPIKING_DEFAULTS = {"gamma": 0.9, "n_episodes": 250, "eta_critic": 1.0, "eta_actor": 1.0}
 
 
 class ActorCriticConfig(ActorCriticParams, SpikingActorCriticParams, Config):

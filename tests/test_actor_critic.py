@@ -6,7 +6,7 @@ Tolerances
   issue's criterion; random CartPole returns about 22, so this needs >= ~110; measured
   ratios for seeds 0-4: 21.8, 23.3, 22.4, 23.7, 21.6, return_last50 = 500 each).
 * gridworld (5 x 5, optimal return 1 in 8 steps, truncated after 50 steps): after 500
-  episodes with ``alpha = 0.5``, ``gamma = 0.9``, every one of the last 50 episodes
+  episodes with ``eta = 0.5``, ``gamma = 0.9``, every one of the last 50 episodes
   reaches the goal up to one miss (``return_last50 >= 0.98``) and the mean episode length
   is within 25% of the shortest path (``steps_last50 <= 10``; the softmax policy keeps
   exploring, measured 8.78-9.0 over seeds 0-4).
@@ -107,8 +107,8 @@ def test_features_and_hyperparameters():
     assert x.shape == (256,) and x[0] == 1.0 and np.all(np.abs(x) <= 1)
     g = feature_map(GridWorld().observation_space)
     np.testing.assert_array_equal(g(7), np.eye(25)[7])
-    for bad in ({"gamma": 1.5}, {"lam_actor": -0.1}, {"alpha_critic": 0},
-                {"alpha_actor": -1}, {"beta": 0}):
+    for bad in ({"gamma": 1.5}, {"lam_actor": -0.1}, {"eta_critic": 0},
+                {"eta_actor": -1}, {"beta": 0}):
         with pytest.raises(InvalidParameterError):
             ActorCritic(**bad)
 
@@ -138,7 +138,7 @@ def test_cartpole_quick_learns(cli, tmp_path):
 
 def test_gridworld_learns(cli, tmp_path):
     run = _run(cli, tmp_path / "gw.h5", "env=gridworld", "n_episodes=500",
-               "alpha_critic=0.5", "alpha_actor=0.5", "gamma=0.9")
+               "eta_critic=0.5", "eta_actor=0.5", "gamma=0.9")
     s = run.summary
     assert s["env"] == "gridworld" and s["return_optimal"] == 1.0 and s["steps_optimal"] == 8
     assert s["return_last50"] >= 0.98, s
@@ -157,3 +157,13 @@ def test_bad_env(cli, tmp_path, env, words):
     for w in words:
         assert w in err
     assert not out.exists()
+
+
+def test_old_learning_rate_names_still_work_with_a_warning():
+    from plasticity.rl.actor_critic import ActorCriticParams
+
+    with pytest.warns(DeprecationWarning, match="'alpha_(critic|actor)' is deprecated"):
+        old = ActorCriticParams(alpha_critic=0.3, alpha_actor=0.2)
+    assert (old.eta_critic, old.eta_actor) == (0.3, 0.2)
+    with pytest.raises(Exception, match="give 'eta_actor' only"):
+        ActorCriticParams(alpha_actor=0.2, eta_actor=0.2)

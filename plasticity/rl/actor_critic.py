@@ -27,7 +27,7 @@ Critic (value neurons)
 with ``V(s_{t+1}) = 0`` when the episode *terminated* (but the bootstrapped value when it
 was only *truncated* by a time limit), and
 
-    z_t = gamma lam_critic z_{t-1} + phi_t,      v <- v + alpha_critic delta_t z_t.
+    z_t = gamma lam_critic z_{t-1} + phi_t,      v <- v + eta_critic delta_t z_t.
 
 Actor (action neurons)
 ----------------------
@@ -37,7 +37,7 @@ softmax(beta h)``. The actor's eligibility trace is pre x centred post,
     E_t = gamma lam_actor E_{t-1} + (e_{a_t} - pi_t) phi_t^T,
 
 and the third factor, the same dopamine ``delta_t``, turns it into a weight change,
-``W <- W + alpha_actor delta_t E_t``. Since ``d log pi_a / dW = beta (e_a - pi) phi^T``
+``W <- W + eta_actor delta_t E_t``. Since ``d log pi_a / dW = beta (e_a - pi) phi^T``
 the trace is ``1 / beta`` times the REINFORCE eligibility, and the rule is the
 actor-critic policy-gradient step with eligibility traces (Sutton & Barto 2018, sec. 13.5,
 without the ``gamma^t`` factor, as is usual in practice). Both traces are reset at the
@@ -58,11 +58,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from plasticity.errors import InvalidParameterError
 from plasticity.rl.bandit import softmax
-from plasticity.validation import Hyperparameters
+from plasticity.validation import Hyperparameters, renamed_field
 
 __all__ = ["ActorCritic", "FeatureMap", "feature_map", "softmax", "actor_trace_step"]
 
@@ -170,8 +170,10 @@ class ActorCriticParams(Hyperparameters):
         Discount per step.
     lam_critic, lam_actor : float in [0, 1]
         Trace decays of the critic and the actor.
-    alpha_critic, alpha_actor : float > 0
-        Learning rates (before the per-feature scaling of the Fourier basis).
+    eta_critic, eta_actor : float > 0
+        Learning rates (before the per-feature scaling of the Fourier basis); the old
+        names ``alpha_critic`` and ``alpha_actor`` are accepted for one release, with a
+        DeprecationWarning.
     beta : float > 0
         Inverse temperature of the softmax policy.
     fourier_order : int >= 1
@@ -181,12 +183,19 @@ class ActorCriticParams(Hyperparameters):
     gamma: float = Field(0.99, ge=0, le=1, description="discount per step")
     lam_critic: float = Field(0.8, ge=0, le=1, description="critic trace decay")
     lam_actor: float = Field(0.8, ge=0, le=1, description="actor trace decay")
-    alpha_critic: float = Field(0.01, gt=0, allow_inf_nan=False,
-                                description="critic learning rate")
-    alpha_actor: float = Field(0.01, gt=0, allow_inf_nan=False,
-                               description="actor learning rate")
+    eta_critic: float = Field(0.01, gt=0, allow_inf_nan=False,
+                              description="critic learning rate")
+    eta_actor: float = Field(0.01, gt=0, allow_inf_nan=False,
+                             description="actor learning rate")
     beta: float = Field(1.0, gt=0, allow_inf_nan=False, description="inverse temperature")
     fourier_order: int = Field(3, ge=1, le=10, description="Fourier basis order (Box obs)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_names(cls, data):
+        # eta is every learning rate's name; the old alpha_* keep working for one release
+        data = renamed_field(data, "alpha_critic", "eta_critic", cls.__name__)
+        return renamed_field(data, "alpha_actor", "eta_actor", cls.__name__)
 
 
 class ActorCritic(ActorCriticParams):
@@ -209,8 +218,8 @@ class ActorCritic(ActorCriticParams):
         steps : int
         """
         n_actions = W.shape[0]
-        lr_v = self.alpha_critic * features.lr_scale
-        lr_w = self.alpha_actor * features.lr_scale
+        lr_v = self.eta_critic * features.lr_scale
+        lr_w = self.eta_actor * features.lr_scale
         gl_v = self.gamma * self.lam_critic
         gl_w = self.gamma * self.lam_actor
         z = np.zeros_like(v)
