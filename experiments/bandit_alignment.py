@@ -1,5 +1,8 @@
 """REINFORCE and three-factor rules on a k-armed bandit, against the exact policy gradient.
 
+One file (about 400 lines) by design: DESIGN.md keeps each experiment in one file; its
+problem (:mod:`plasticity.problems.bandit`) and rules live in the library.
+
 A softmax policy over linear action preferences (``pi = softmax(beta W_out x)``, one fixed
 context ``x = [1]``) plays a k-armed bandit; its expected return ``R = sum_a pi_a mu_a``
 and the gradient ``grad R = beta (pi * (mu - R)) x^T`` are exact finite sums

@@ -1,9 +1,10 @@
-"""A dendrite learns to predict somatic spiking (Urbanczik & Senn 2014). One file (over
-400 lines) by design: DESIGN.md keeps each experiment in one file, so that the study reads
-top to bottom; its reusable problem (the somatic teacher, the PSPs of a presentation, the
-gradient oracle of the losses) lives in :mod:`plasticity.problems.dendritic`, and what
-stays here is the study's own: config, setup, the presentation loops of its two
-simulators, summaries and figure.
+"""A dendrite learns to predict somatic spiking (Urbanczik & Senn 2014).
+
+One file (over 400 lines) by design: DESIGN.md keeps each experiment in one file, so
+that the study reads top to bottom; its reusable problem (the somatic teacher, the PSPs
+of a presentation, the gradient oracle of the losses) lives in
+:mod:`plasticity.problems.dendritic`, and what stays here is the study's own: config,
+setup, the presentation loops of its two simulators, summaries and figure.
 
 Setting: ``n_inputs`` Poisson spike trains at ``input_rate`` Hz form one frozen pattern
 of ``pattern_ms`` ms, presented ``n_reps`` times back to back to the two-compartment

@@ -1,10 +1,11 @@
 """The gradient-field test, Euclidean and in other geometries, on fourteen mean update fields.
+
 One file (over 400 lines) by design: DESIGN.md keeps each experiment in one file, and
 most of this one is the derivation of what each field must show (below); the tests are
-library tools (:mod:`plasticity.analysis.field`, :mod:`~plasticity.analysis.field_metric`,
-:mod:`~plasticity.analysis.field_descent`), as are the field builders
-(:mod:`plasticity.analysis.mean_field`); what stays here is the study's choice of
-fields, states and candidate objectives, its summaries and its figure.
+library tools (:mod:`plasticity.analysis.field`,
+:mod:`~plasticity.analysis.field_metric`, :mod:`~plasticity.analysis.field_descent`), as
+are the field builders (:mod:`plasticity.analysis.mean_field`); what stays here is the
+study's choice of fields, states and candidate objectives, its summaries and its figure.
 
 Question, stated narrowly: is a rule's *mean update field* ``F(theta)`` a gradient field,
 and in which geometry? Three tests, each claiming only what it shows:

@@ -1,5 +1,10 @@
 """Predictive coding against backprop: the update converges to backprop's.
 
+One file (over 400 lines) by design: DESIGN.md keeps each experiment in one file so that
+the study reads top to bottom; its problem (the digits squared error, exact over the
+training set) lives in :mod:`plasticity.problems.predictive_coding`, its rule and kernel
+in the library.
+
 Reproduces the central claim of J. C. R. Whittington & R. Bogacz (2017), "An
 approximation of the error backpropagation algorithm in a predictive coding network with
 local Hebbian synaptic plasticity", Neural Comput. 29:1229. A predictive coding (PC)

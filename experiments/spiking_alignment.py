@@ -1,5 +1,9 @@
 """STDP and node perturbation on a supervised spiking task, judged by a gradient oracle.
 
+One file (over 400 lines) by design: DESIGN.md keeps each experiment in one file so that
+the study reads top to bottom; its problem (:mod:`plasticity.problems.spiking`), oracle
+and rules live in the library, and what stays here is the study: config, seeds, figure.
+
 The task (:class:`plasticity.tasks.spiking.SpikeCountTask`): ``n_outputs`` escape-noise
 LIF neurons receive one of ``n_patterns`` frozen Poisson input patterns per trial and must
 fire a target number of spikes for each; the loss is the expected squared count error,

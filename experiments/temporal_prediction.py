@@ -1,5 +1,10 @@
 """A local rule learns to predict the next input of a linear dynamical system.
 
+One file (over 400 lines) by design: DESIGN.md keeps each experiment in one file so that
+the study reads top to bottom; its problem (:mod:`plasticity.problems.temporal`), rule
+and mean field live in the library, and what stays here is the study: config, seeds,
+figure.
+
 Task (:class:`~plasticity.tasks.sequences.LinearDynamics`): ``x_{t+1} = A x_t + xi_t``,
 ``xi_t ~ N(0, noise_std^2 I)``, ``A`` a random ``n x n`` matrix rescaled to spectral
 radius ``spectral_radius < 1`` (or a given ``transition``), fully observed, started in
