@@ -106,3 +106,13 @@ def pytest_runtest_makereport(item, call):
     report = outcome.get_result()
     if _IN_CI and _missing_import(report):
         report.outcome = "failed"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    """Close every pyplot figure a test opened (pyplot keeps them until closed, and many
+    figure tests in one process exhaust memory and warn)."""
+    yield
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.close("all")
