@@ -261,17 +261,9 @@ _SETUP_UNITS = {"w_mean_mv": "mV", "oracle_self_cos": "1", "loss_first": "spikes
 
 
 def _over_seeds(per_seed):
-    """One rule's result from its per-seed results (dicts with the keys of
-    :func:`_stats_summary` without prefix, :data:`_AVERAGED` and ``loss_last_se``), as
-    alignment-atlas combines its replicates.
-
-    With several seeds: ``cos_mean``, ``cos_ci_low``, ``cos_ci_high`` are the t-interval
-    over the seeds' ``cos_mean`` (:func:`plasticity.analysis.seeds_summary`, also as
-    ``seeds_cos_*``), ``ci_method`` says so, ``n_measured`` is summed, the keys of
-    :data:`_AVERAGED` are averaged and ``loss_last_se`` is the oracle's standard error of
-    the averaged ``loss_last``. With one seed: that seed's own keys (the within-run
-    interval) and ``seeds_cos_*`` with NaN bounds.
-    """
+    """One rule's result from its per-seed results: :func:`plasticity.analysis.combine_seeds`
+    (the t-interval over seeds first), averaging :data:`_AVERAGED` (and ``loss_last_se``, the
+    oracle's standard error of the averaged ``loss_last``)."""
     from plasticity.analysis import combine_seeds
 
     out = combine_seeds(per_seed, _AVERAGED)

@@ -196,16 +196,8 @@ def _expected(rule, problem, W, n_draws, rng):
 
 
 def _over_seeds(per_seed):
-    """One result from the per-seed results (dicts with the keys of
-    :func:`_stats_summary` and :data:`_AVERAGED`), as alignment-atlas combines its
-    replicates.
-
-    With several seeds: ``cos_mean``, ``cos_ci_low``, ``cos_ci_high`` are the t-interval
-    over the seeds' ``cos_mean`` (:func:`plasticity.analysis.seeds_summary`, also as
-    ``seeds_cos_*``), ``ci_method`` says so, ``n_measured`` is summed and the keys of
-    :data:`_AVERAGED` are averaged. With one seed: that seed's own keys (the within-run
-    interval) and ``seeds_cos_*`` with NaN bounds.
-    """
+    """One rule's result from its per-seed results: :func:`plasticity.analysis.combine_seeds`
+    (the t-interval over seeds first), averaging :data:`_AVERAGED`."""
     from plasticity.analysis import combine_seeds
 
     return combine_seeds(per_seed, _AVERAGED)
