@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -116,3 +117,22 @@ def _close_figures():
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is not None:
         plt.close("all")
+
+
+def assert_seed_contract(one, two, rule=None):
+    """The across-seed contract of an alignment experiment's summary, for ``rule`` (keys
+    ``<rule>.<key>``; unprefixed when None): ``one`` is a run with ``seeds=1`` (no
+    interval over seeds, the within-run interval instead) and ``two`` the same run with
+    ``seeds=2`` (an interval over seeds), whose seed 0 draws from the same streams."""
+    k = "" if rule is None else f"{rule}."
+    s1, s2 = one.summary, two.summary
+    assert np.isnan(s1[f"{k}seeds_cos_low"]) and np.isnan(s1[f"{k}seeds_cos_high"])
+    assert s1[f"{k}seeds_cos_mean"] == s1[f"{k}cos_mean"]
+    assert s1[f"{k}seeds_cos_n"] == 1
+    # with one seed the interval is the within-run one
+    assert s1[f"{k}ci_method"] == "batch_means"
+    # seed 0 draws from the same streams whatever the number of seeds: its per-seed row
+    # in the two-seed run is the one-seed run's value, read back from the file
+    table = "seeds" if rule is None else f"seeds/{rule}"
+    assert two.series[table]["cos_mean"][0] == s1[f"{k}cos_mean"]
+    assert np.isfinite(s2[f"{k}seeds_cos_low"]) and s2[f"{k}seeds_cos_n"] == 2

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import assert_seed_contract
 
 from plasticity.testing import check_grads
 
@@ -243,15 +244,9 @@ def small_runs(tmp_path_factory):
 
 
 def test_one_seed_has_no_interval_over_seeds_and_seed_0_is_unchanged(small_runs):
-    one, two = small_runs[1].summary, small_runs[2].summary
-    assert np.isnan(one["seeds_cos_low"]) and np.isnan(one["seeds_cos_high"])
-    assert one["seeds_cos_n"] == 1 and one["seeds_cos_mean"] == one["cos_mean"]
-    # with one seed the interval is the within-run one
-    assert one["ci_method"] == "batch_means"
+    assert_seed_contract(small_runs[1], small_runs[2])
+    one = small_runs[1].summary
     assert one["cos_ci_low"] < one["cos_mean"] < one["cos_ci_high"]
-    # seed 0 draws from the same generators whatever the number of seeds
-    assert small_runs[2].series["seeds"]["cos_mean"][0] == one["cos_mean"]
-    assert np.isfinite(two["seeds_cos_low"]) and two["seeds_cos_n"] == 2
 
 
 @pytest.mark.parametrize("settings, words", [
