@@ -136,3 +136,20 @@ def assert_seed_contract(one, two, rule=None):
     table = "seeds" if rule is None else f"seeds/{rule}"
     assert two.series[table]["cos_mean"][0] == s1[f"{k}cos_mean"]
     assert np.isfinite(s2[f"{k}seeds_cos_low"]) and s2[f"{k}seeds_cos_n"] == 2
+
+
+def assert_seeds_interval(summary, per_seed_cos, rule=None):
+    """``seeds_cos_mean/low/high`` of ``summary`` (for ``rule``, keys ``<rule>.<key>``) are
+    the 95% t-interval over ``per_seed_cos``, the per-seed means read from the run file,
+    and the seeds are independent replicates, not copies."""
+    from scipy.stats import t
+
+    k = "" if rule is None else f"{rule}."
+    cos = np.asarray(per_seed_cos, dtype=float)
+    n = cos.size
+    assert n >= 2 and summary[f"{k}seeds_cos_n"] == n
+    assert len(set(cos.round(12))) == n  # independent seeds, not copies
+    half = t.ppf(0.975, n - 1) * cos.std(ddof=1) / np.sqrt(n)
+    assert summary[f"{k}seeds_cos_mean"] == pytest.approx(cos.mean(), rel=1e-12)
+    assert summary[f"{k}seeds_cos_low"] == pytest.approx(cos.mean() - half, rel=1e-9)
+    assert summary[f"{k}seeds_cos_high"] == pytest.approx(cos.mean() + half, rel=1e-9)

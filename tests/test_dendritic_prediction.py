@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from conftest import assert_seeds_interval
 
 try:
     from tests.conftest import module_run
@@ -317,18 +318,10 @@ def test_seeds_give_a_t_interval_over_per_seed_means(cli, tmp_path):
                        "--set", "align_every=5", "--set", "seeds=3")
     assert code == 0, err
     run = pl.open_run(out)
-    s, per_seed = run.summary, run.series["seeds"]
-    r = "dendritic_prediction"
-    cos = np.asarray(per_seed["cos_mean"])
-    assert cos.size == 3 and s[f"{r}.seeds_cos_n"] == 3
-    assert cos[0] == pytest.approx(s[f"{r}.cos_mean"], rel=1e-12)
-    assert len(set(cos.round(12))) == 3  # independent seeds, not copies
-    from scipy.stats import t
-
-    half = t.ppf(0.975, 2) * cos.std(ddof=1) / np.sqrt(3)
-    assert s[f"{r}.seeds_cos_mean"] == pytest.approx(cos.mean(), rel=1e-12)
-    assert s[f"{r}.seeds_cos_low"] == pytest.approx(cos.mean() - half, rel=1e-9)
-    assert s[f"{r}.seeds_cos_high"] == pytest.approx(cos.mean() + half, rel=1e-9)
+    s, cos = run.summary, np.asarray(run.series["seeds"]["cos_mean"])
+    assert cos.size == 3
+    assert cos[0] == pytest.approx(s["dendritic_prediction.cos_mean"], rel=1e-12)
+    assert_seeds_interval(s, cos, "dendritic_prediction")
 
 
 def test_run_file_records(quick_run):
