@@ -89,11 +89,16 @@ def _call_gradient(gradient_fn, gradient_se_fn, params, data):
     if not isinstance(out, dict):
         raise TypeError(f"gradient_fn returned a {type(out).__name__}; expected a dict "
                         "of arrays keyed like the parameters.")
-    for k, g in out.items():
-        if k in params and np.shape(g) != np.shape(params[k]):
-            raise ValueError(f"gradient_fn returned '{k}' of shape {np.shape(g)}; the "
-                             f"parameter has shape {np.shape(params[k])}.")
+    _check_shapes("gradient_fn", out, params)
     return out, se
+
+
+def _check_shapes(who, grad, params):
+    """Raise ValueError when an array of ``grad`` is shaped unlike its parameter."""
+    for k, g in grad.items():
+        if k in params and np.shape(g) != np.shape(params[k]):
+            raise ValueError(f"{who} returned '{k}' of shape {np.shape(g)}; the "
+                             f"parameter has shape {np.shape(params[k])}.")
 
 
 def _call_reference(reference_fn, params):
@@ -108,10 +113,7 @@ def _call_reference(reference_fn, params):
     if not isinstance(out, dict):
         raise TypeError(f"reference_fn returned a {type(out).__name__}; expected a dict "
                         "of arrays keyed like the parameters (or (grad, se)).")
-    for k, g in out.items():
-        if k in params and np.shape(g) != np.shape(params[k]):
-            raise ValueError(f"reference_fn returned '{k}' of shape {np.shape(g)}; the "
-                             f"parameter has shape {np.shape(params[k])}.")
+    _check_shapes("reference_fn", out, params)
     return out, se
 
 
