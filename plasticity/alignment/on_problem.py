@@ -123,7 +123,8 @@ def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recor
     Raises
     ------
     RuleError
-        When the rule breaks the protocol (the message names the rule and the array).
+        When the rule breaks the protocol (the message names the rule and the array), or
+        does not apply to the problem's substrate (its ``substrates`` ClassVar).
     ProblemError
         When a gradient of the problem has the wrong keys or shapes, or NaN.
     Diverged
@@ -131,6 +132,10 @@ def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recor
     """
     from threadpoolctl import threadpool_limits
 
+    from plasticity.rules.base import check_applies
+
+    check_applies(rule, getattr(problem, "substrate", None),
+                  f"problem {getattr(problem, 'name', type(problem).__name__)!r}")
     # The arrays here (at most the evaluation set times a layer's width) are too small
     # for threaded BLAS to pay: on the 2-core test machine under load, two BLAS threads
     # made a 200-update backprop measurement 7x slower (13.6 s against 1.9 s).

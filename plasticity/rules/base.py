@@ -18,7 +18,7 @@ import numpy as np
 from plasticity.errors import RuleError
 from plasticity.validation import Hyperparameters
 
-__all__ = ["Rule", "RuleProtocol", "check_delta", "rule_name"]
+__all__ = ["Rule", "RuleProtocol", "check_applies", "check_delta", "rule_name"]
 
 Params = dict  # dict[str, np.ndarray]: the substrate's parameters, flat
 
@@ -53,6 +53,20 @@ class Rule(Hyperparameters):
 def rule_name(rule) -> str:
     """The rule's short name: its ``name`` attribute, else its class name."""
     return getattr(rule, "name", None) or type(rule).__name__
+
+
+def check_applies(rule, substrate: str, problem_name: str = "the problem") -> None:
+    """Refuse a rule on a kind of problem it does not declare (one line, a RuleError).
+
+    A rule's ``substrates`` ClassVar lists the kinds of problem it applies to (e.g.
+    e-prop: ``("recurrent",)``); a researcher's own rule that declares none applies
+    anywhere.
+    """
+    declared = getattr(rule, "substrates", None)
+    if declared is None or substrate in declared:
+        return
+    raise RuleError(f"Rule {rule_name(rule)} applies to {', '.join(declared)} problems; "
+                    f"{problem_name} is a {substrate} problem.")
 
 
 def check_delta(rule, delta, params: Params) -> dict:
