@@ -75,7 +75,7 @@ def _noise_factor(g, se):
 
 def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recorder=None,
                     prefix="/alignment", expected_draws=100, record_every=1,
-                    record_tables=None):
+                    record_tables=None, probes=()):
     """Train ``rule`` on ``problem`` from ``params`` and measure its alignment.
 
     Every measured update ``d`` is compared with the population gradient ``g`` at the
@@ -108,6 +108,8 @@ def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recor
         Measure every ``record_every``-th update.
     record_tables : collection of str, optional
         The tables written to ``recorder`` (e.g. ``("total",)``); all when None.
+    probes : sequence of plasticity.engine.Probe
+        Called after updates during training (e.g. to record a learning curve).
 
     Returns
     -------
@@ -143,11 +145,12 @@ def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recor
         return _measure_problem(rule, problem, params, n_updates=n_updates,
                                 batch_size=batch_size, seed=seed, recorder=recorder,
                                 prefix=prefix, expected_draws=expected_draws,
-                                record_every=record_every, record_tables=record_tables)
+                                record_every=record_every, record_tables=record_tables,
+                                probes=probes)
 
 
 def _measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recorder,
-                     prefix, expected_draws, record_every, record_tables):
+                     prefix, expected_draws, record_every, record_tables, probes):
     from plasticity.analysis import expected_cosine, measured
     from plasticity.engine import train
     from plasticity.problems.base import check_gradient
@@ -181,7 +184,8 @@ def _measure_problem(rule, problem, params, *, n_updates, batch_size, seed, reco
                        prefix=prefix, reference_fn=lambda p: _reference(problem, p),
                        record_tables=record_tables)
     final, _ = train(wrapped, params, n_updates=n_updates, next_batch=next_batch,
-                     signals=problem.signals, loss=problem.loss, rng=rule_rng)
+                     signals=problem.signals, loss=problem.loss, rng=rule_rng,
+                     probes=probes)
     try:
         final_loss = float(problem.population_loss(final))
     except NotImplementedError:
