@@ -8,7 +8,7 @@ setup, the presentation loops of its two simulators, summaries and figure.
 
 Setting: ``n_inputs`` Poisson spike trains at ``input_rate`` Hz form one frozen pattern
 of ``pattern_ms`` ms, presented ``n_reps`` times back to back to the two-compartment
-neuron of :class:`~plasticity.rules.DendriticPrediction` (PSPs and soma carry over from
+neuron of :class:`~plasticity.rules.DendriticPredictionTrial` (PSPs and soma carry over from
 one presentation to the next). A teacher at the soma: a target weight vector ``w*``
 (i.i.d. ``N(target_mean, target_std^2)``) defines the target potential
 ``U_M(t) = V*_{w*}(t)`` on the same PSPs, clipped into ``(E_I, E_E)``, and the teacher's
@@ -178,16 +178,16 @@ class DendriticPredictionConfig(Config):
         try:
             _rule(self)
         except InvalidParameterError as exc:
-            raise ValueError(str(exc).removeprefix("DendriticPrediction: ")) from None
+            raise ValueError(str(exc).removeprefix("DendriticPredictionTrial: ")) from None
         return self
 
 
 def _rule(cfg):
-    from plasticity.rules.dendritic_prediction import DendriticPrediction
+    from plasticity.rules.dendritic_prediction import DendriticPredictionTrial
 
-    return DendriticPrediction(eta=cfg.eta, model=cfg.model, dt=cfg.dt, tau_L=cfg.tau_L,
-                               tau_s=cfg.tau_s, g_L=cfg.g_L, g_D=cfg.g_D,
-                               tau_delta=cfg.tau_delta)
+    return DendriticPredictionTrial(eta=cfg.eta, model=cfg.model, dt=cfg.dt, tau_L=cfg.tau_L,
+                                    tau_s=cfg.tau_s, g_L=cfg.g_L, g_D=cfg.g_D,
+                                    tau_delta=cfg.tau_delta)
 
 
 def setup(cfg, pattern_rng, target_rng, init_rng):

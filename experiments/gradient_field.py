@@ -118,7 +118,7 @@ sampling noise:
   steps, where ``x`` still depends on ``theta`` off the minimum: not a Euclidean
   gradient field.
 * ``dendritic_prediction``: the rate model of
-  :class:`~plasticity.rules.dendritic_prediction.DendriticPrediction` (Urbanczik & Senn
+  :class:`~plasticity.rules.dendritic_prediction.DendriticPredictionTrial` (Urbanczik & Senn
   2014) on one fixed trial (``dend_inputs`` frozen Poisson trains at 10 Hz for
   ``dend_ms`` ms, a teacher built as in the dendritic-prediction experiment from random
   target weights, scaled by ``200 / dend_inputs`` so that the potentials are on the
@@ -555,9 +555,9 @@ def _pc_fields(cfg, net, like, batch):
 def _dendritic_fields(cfg, rng):
     """The rate-model dendritic fields on one fixed trial, and the formula's error."""
     from plasticity.problems.dendritic import teacher_conductances
-    from plasticity.rules.dendritic_prediction import DendriticPrediction, simulate_trial
+    from plasticity.rules.dendritic_prediction import DendriticPredictionTrial, simulate_trial
 
-    rule = DendriticPrediction(eta=cfg.eta, model="rate")
+    rule = DendriticPredictionTrial(eta=cfg.eta, model="rate")
     n, T = cfg.dend_inputs, int(round(cfg.dend_ms / rule.dt))
     X = (rng.random((T, n)) < 10.0 * 1e-3 * rule.dt).astype(float)  # 10 Hz Poisson
     psp = rule.psp(X)

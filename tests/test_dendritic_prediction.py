@@ -17,7 +17,7 @@ import plasticity as pl
 from plasticity._kernels import dendritic as k
 from plasticity.errors import InvalidParameterError, RuleError
 from plasticity.rules.dendritic_prediction import (
-    DendriticPrediction,
+    DendriticPredictionTrial,
     rate_kl,
     simulate_trial,
     spike_nll,
@@ -53,7 +53,7 @@ def _args(rule):
 def test_kernel_matches_twin(model, tau_delta, learn):
     rng, X, w, g_E, g_I = _case()
     T, n = X.shape
-    rule = DendriticPrediction(eta=0.5, model=model, tau_delta=tau_delta)
+    rule = DendriticPredictionTrial(eta=0.5, model=model, tau_delta=tau_delta)
     noise = rng.random(T)
     state = [rng.random(n), rng.random(n), np.array([0.3]), 0.01 * rng.standard_normal(n)]
     got_w, got_state = w.copy(), [a.copy() for a in state]
@@ -74,7 +74,7 @@ def test_kernel_matches_twin(model, tau_delta, learn):
 
 def test_wrapper_chains_trials_and_leaves_inputs_alone():
     rng, X, w, g_E, g_I = _case()
-    rule = DendriticPrediction(eta=0.3, model="rate", tau_delta=20.0)
+    rule = DendriticPredictionTrial(eta=0.3, model="rate", tau_delta=20.0)
     w0 = w.copy()
     whole = simulate_trial(rule, w, X, g_E, g_I)
     first = simulate_trial(rule, w, X[:100], g_E[:100], g_I[:100])
@@ -87,7 +87,7 @@ def test_wrapper_chains_trials_and_leaves_inputs_alone():
 def test_without_teacher_the_soma_follows_the_dendrite():
     # no teacher: U relaxes to V* = g_D/(g_D+g_L) V_w with time constant 1/(g_L+g_D)
     _, X, w, g_E, g_I = _case(T=2000, teacher=False)
-    rule = DendriticPrediction(model="rate", dt=0.05)
+    rule = DendriticPredictionTrial(model="rate", dt=0.05)
     tr = simulate_trial(rule, w, X, g_E, g_I, learn=False)
     assert np.max(np.abs(tr.U[200:] - tr.V_star[200:])) < 0.05 * np.ptp(tr.V_star)
     np.testing.assert_allclose(tr.V_star, rule.coupling * rule.psp(X) @ w, rtol=1e-12,
@@ -101,7 +101,7 @@ def test_one_step_is_the_formula(model):
     # one step from a given state: dw = eta dt (target - phi(V*)) h(V*) PSP
     rng = np.random.default_rng(3)
     n = 5
-    rule = DendriticPrediction(eta=0.7, model=model, dt=0.25)
+    rule = DendriticPredictionTrial(eta=0.7, model=model, dt=0.25)
     w = rng.normal(3.0, 1.0, n)
     state = {"x_L": rng.random(n) * 3, "x_s": rng.random(n), "U": np.array([1.1]),
              "D": np.zeros(n)}
@@ -137,7 +137,7 @@ def test_passes_check_rule():
     from plasticity.rules.checks import check_rule
 
     _, X, w, g_E, g_I = _case(T=50)
-    report = check_rule(DendriticPrediction(model="rate"), params={"w": w},
+    report = check_rule(DendriticPredictionTrial(model="rate"), params={"w": w},
                         signals={"input": X, "g_E": g_E, "g_I": g_I})
     assert report["passed"]
 
@@ -148,7 +148,7 @@ def test_update_is_minus_gradient_of_the_loss(model):
     # tiny eta is -(eta / c) grad of the spike NLL (spiking) or the Poisson KL (rate)
     rng, X, w, g_E, g_I = _case(T=400, n=6, seed=4)
     eta = 1e-5
-    rule = DendriticPrediction(eta=eta, model=model)
+    rule = DendriticPredictionTrial(eta=eta, model=model)
     noise = rng.random(len(X))
     tr = simulate_trial(rule, w, X, 3 * g_E, g_I, noise=noise)
     # the same trial at twice the rate: Richardson extrapolation removes the O(eta)
@@ -178,7 +178,7 @@ def test_update_is_minus_gradient_of_the_loss(model):
 
 
 def test_rate_kl_is_zero_only_at_the_soma():
-    rule = DendriticPrediction(model="rate")
+    rule = DendriticPredictionTrial(model="rate")
     psp = np.eye(3)
     U = np.array([0.2, 1.0, 1.7])
     assert rate_kl(rule, U / rule.coupling, psp, U) == pytest.approx(0.0, abs=1e-15)
@@ -198,9 +198,42 @@ def test_rate_kl_is_zero_only_at_the_soma():
 ])
 def test_bad_hyperparameters(kwargs, words):
     with pytest.raises(InvalidParameterError) as err:
-        DendriticPrediction(**kwargs)
+        DendriticPredictionTrial(**kwargs)
     for word in words:
         assert word in str(err.value)
+
+
+def test_old_name_is_a_deprecated_alias():
+    """``DendriticPrediction`` (the name before ``DendriticPredictionTrial``) still imports
+    from the package and the module for one release, warning with the new name."""
+    import plasticity.rules
+    import plasticity.rules.dendritic_prediction as module
+
+    for owner in (plasticity.rules, module):
+        with pytest.warns(DeprecationWarning, match="use DendriticPredictionTrial"):
+            cls = owner.DendriticPrediction
+        assert cls is DendriticPredictionTrial
+    assert "DendriticPrediction" not in plasticity.rules.__all__
+    assert DendriticPredictionTrial.name == "dendritic_prediction"  # summary keys unchanged
+
+
+def test_eta_and_filter_are_the_network_kinds_declarations():
+    """The trial rule's ``eta`` and ``tau_delta`` are the network kind's ``eta`` and
+    ``tau_delta_ms``: the same constraints, defaults and descriptions, and the same one-line
+    errors."""
+    from plasticity.spiking import DendriticPrediction as NetworkKind
+
+    trial, kind = DendriticPredictionTrial.model_fields, NetworkKind.model_fields
+    for mine, theirs in (("eta", "eta"), ("tau_delta", "tau_delta_ms")):
+        assert trial[mine].metadata == kind[theirs].metadata
+        assert trial[mine].default == kind[theirs].default
+        assert trial[mine].description == kind[theirs].description
+    for cls, key in ((DendriticPredictionTrial, "tau_delta"), (NetworkKind, "tau_delta_ms")):
+        with pytest.raises(InvalidParameterError, match=f"'{key}' parameter .* greater than "
+                           "or equal to 0"):
+            cls(**{key: -1.0})
+        with pytest.raises(InvalidParameterError, match="'eta' parameter .* finite"):
+            cls(eta=float("inf"))
 
 
 @pytest.mark.parametrize("change, words", [
@@ -218,13 +251,13 @@ def test_bad_trial_input(change, words):
             "g_I": np.zeros(20), "noise": np.full(20, 0.5), "state": None}
     args.update(change)
     with pytest.raises(InvalidParameterError) as err:
-        simulate_trial(DendriticPrediction(), args.pop("w"), args.pop("X"), **args)
+        simulate_trial(DendriticPredictionTrial(), args.pop("w"), args.pop("X"), **args)
     for word in words:
         assert word in str(err.value)
 
 
 def test_bad_rule_input():
-    rule = DendriticPrediction()
+    rule = DendriticPredictionTrial()
     with pytest.raises(RuleError, match="'w'"):
         rule.update({"input": np.zeros((5, 2))}, None, {"W": np.zeros(2)},
                     rng=np.random.default_rng(0))
@@ -290,7 +323,7 @@ def test_population_gradient_is_the_spike_average_of_the_own_gradient():
     from experiments.dendritic_prediction import minus_gradients
 
     rng, X, w, g_E, g_I = _case(T=300, n=8, seed=5)
-    rule = DendriticPrediction(model="spiking", dt=0.4)  # learn=False: eta unused
+    rule = DendriticPredictionTrial(model="spiking", dt=0.4)  # learn=False: eta unused
     psp = rule.psp(X)
     draws = []
     for _ in range(3000):

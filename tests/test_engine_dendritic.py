@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from plasticity.errors import InvalidParameterError
-from plasticity.rules.dendritic_prediction import DendriticPrediction as TrialRule
+from plasticity.rules.dendritic_prediction import DendriticPredictionTrial as TrialRule
 from plasticity.rules.dendritic_prediction import simulate_trial
 from plasticity.spiking import (
     DendriticPrediction,

@@ -1,4 +1,4 @@
-"""DendriticPrediction against NEST's Urbanczik-Senn neuron and synapse (benchmark extra:
+"""DendriticPredictionTrial against NEST's Urbanczik-Senn neuron and synapse (benchmark extra:
 skipped without NEST).
 
 Same inputs in both simulators: ``N_IN`` = 40 Poisson inputs (10 Hz) form a frozen 200 ms
@@ -91,14 +91,14 @@ else:  # pragma: no cover
     nest.set_verbosity("M_ERROR")
 
 from plasticity.rules.dendritic_prediction import (  # noqa: E402
-    DendriticPrediction,
+    DendriticPredictionTrial,
     simulate_trial,
 )
 
 # the unit of potential (mV) and the rest (mV): NEST's defaults are the paper's numbers
 SCALE, E_L = 15.0, -70.0
 C_S, C_D = 300.0, 300.0  # pF
-RULE = DendriticPrediction(eta=0.6, tau_delta=100.0)  # dt is set per run (defaults: the
+RULE = DendriticPredictionTrial(eta=0.6, tau_delta=100.0)  # dt is set per run (defaults: the
 # paper's neuron; tau_delta = NEST's default tau_Delta)
 NEST_ETA = RULE.eta * C_D * SCALE / (15.0 * (RULE.tau_L * RULE.tau_s) ** 2)
 W_TO_NEST = C_D * SCALE / (RULE.tau_L * RULE.tau_s)  # pA per unit of our weight

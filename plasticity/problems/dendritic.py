@@ -3,7 +3,7 @@ a repeated presentation, and the negative gradients of the losses the rule is ju
 
 Used by the ``dendritic-prediction`` experiment (which describes the study) and by the
 ``gradient-field`` experiment's dendritic field; ``rule`` is a
-:class:`~plasticity.rules.dendritic_prediction.DendriticPrediction` (its ``psp``, ``phi``,
+:class:`~plasticity.rules.dendritic_prediction.DendriticPredictionTrial` (its ``psp``, ``phi``,
 ``coupling``, ``beta``, ``phi_max``, ``dt``, ``tau_L``, ``tau_s`` and ``model``).
 """
 
@@ -26,7 +26,7 @@ class PresentationPSPs:
 
     The traces obey ``x(t) = a x(t - 1) + X[t]``, so from ``x(-1) = x0`` they are the
     traces from rest plus ``a^(t + 1) x0``: the pattern's PSPs from rest are computed once
-    (:meth:`DendriticPrediction.psp`) and each presentation adds the decay of its
+    (:meth:`DendriticPredictionTrial.psp`) and each presentation adds the decay of its
     starting traces (equal to stepping the recursion, up to rounding).
     """
 
@@ -65,7 +65,7 @@ def minus_gradients(rule, psp, w0, trial):
 
     Parameters
     ----------
-    rule : DendriticPrediction
+    rule : DendriticPredictionTrial
     psp : ndarray, shape (T, n)
         The presentation's PSPs (1/ms).
     w0 : ndarray, shape (n,)

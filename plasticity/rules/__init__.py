@@ -44,9 +44,18 @@ from plasticity.rules.predictive_coding import PredictiveCoding  # noqa: E402
 __all__ += ["PredictiveCoding"]
 
 # Dendritic prediction (Urbanczik & Senn 2014): a dendrite learns to predict the soma.
-from plasticity.rules.dendritic_prediction import DendriticPrediction  # noqa: E402
+from plasticity.rules.dendritic_prediction import DendriticPredictionTrial  # noqa: E402
 
-__all__ += ["DendriticPrediction"]
+__all__ += ["DendriticPredictionTrial"]
+
+
+def __getattr__(name):
+    # Renamed rules: the old name works for one release, with a DeprecationWarning.
+    if name == "DendriticPrediction":
+        from plasticity.rules.dendritic_prediction import _old_name
+
+        return _old_name()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # Every exported rule with the substrates it applies to and a small valid example.
 from plasticity.rules.registry import all_rules  # noqa: E402

@@ -72,6 +72,7 @@ Urbanczik, R., & Senn, W. (2014). Learning by the dendritic prediction of somati
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
@@ -80,9 +81,29 @@ from pydantic import Field, model_validator
 
 from plasticity.errors import InvalidParameterError, RuleError
 from plasticity.rules.base import Rule
+from plasticity.spiking.synapses import DendriticPrediction as _NetworkKind
+from plasticity.spiking.synapses import redeclared
 
-__all__ = ["DendriticPrediction", "Trial", "phi", "rate_kl", "simulate_trial",
+__all__ = ["DendriticPredictionTrial", "Trial", "phi", "rate_kl", "simulate_trial",
            "spike_nll"]
+
+
+def _old_name():
+    """``DendriticPredictionTrial``, with the DeprecationWarning of its old name; called by
+    the ``__getattr__`` of this module and of :mod:`plasticity.rules`."""
+    # stacklevel 3: the importer, past the module's __getattr__
+    warnings.warn("plasticity.rules.DendriticPrediction is deprecated and will be removed "
+                  "in the next release; use DendriticPredictionTrial (the trial rule; "
+                  "plasticity.spiking.DendriticPrediction is the network kind).",
+                  DeprecationWarning, stacklevel=3)
+    return DendriticPredictionTrial
+
+
+def __getattr__(name):
+    # The old name of DendriticPredictionTrial, for one release.
+    if name == "DendriticPrediction":
+        return _old_name()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass
@@ -115,8 +136,17 @@ def phi(v, phi_max=0.15, k=0.5, beta=5.0, theta=1.0):
     return phi_max * np.exp(-np.logaddexp(0.0, z))
 
 
-class DendriticPrediction(Rule):
+class DendriticPredictionTrial(Rule):
     """Urbanczik-Senn dendritic prediction of somatic spiking (module docstring).
+
+    The trial rule: one two-compartment neuron simulated trial by trial (spiking or rate
+    model) under the :class:`~plasticity.rules.base.Rule` protocol. The same rule on a
+    projection of a simulated spiking network is the network kind
+    :class:`plasticity.spiking.DendriticPrediction` (spiking model; the neuron's
+    parameters belong to its :class:`~plasticity.spiking.TwoCompartment` group there):
+    ``eta`` and ``tau_delta`` here are its declarations of ``eta`` and ``tau_delta_ms``.
+    Called ``DendriticPrediction`` before (that name still works for one release, with a
+    DeprecationWarning).
 
     ``signals[pre]`` holds the presynaptic spike counts of a trial, shape ``(T, n)``
     (steps of ``dt``); ``signals["g_E"]`` and ``signals["g_I"]`` the teacher conductances,
@@ -151,7 +181,7 @@ class DendriticPrediction(Rule):
 
     name: ClassVar[str] = "dendritic_prediction"
     substrates: ClassVar[tuple[str, ...]] = ("spiking",)
-    eta: float = Field(0.1, gt=0, allow_inf_nan=False, description="learning rate")
+    eta: float = redeclared(_NetworkKind, "eta")
     model: Literal["spiking", "rate"] = Field("spiking", description="somatic target")
     dt: float = Field(0.2, gt=0, allow_inf_nan=False, description="time step (ms)")
     tau_L: float = Field(10.0, gt=0, allow_inf_nan=False, description="slow PSP tau (ms)")
@@ -164,8 +194,7 @@ class DendriticPrediction(Rule):
     k: float = Field(0.5, gt=0, allow_inf_nan=False, description="rate function k")
     beta: float = Field(5.0, gt=0, allow_inf_nan=False, description="rate function slope")
     theta: float = Field(1.0, allow_inf_nan=False, description="rate function threshold")
-    tau_delta: float = Field(0.0, ge=0, allow_inf_nan=False,
-                             description="filter of the change (ms), 0: none")
+    tau_delta: float = redeclared(_NetworkKind, "tau_delta_ms")
     target: str = Field("w", description="the weight vector, shape (n,)")
     pre: str = Field("input", description="signal holding the spike counts (T, n)")
 
@@ -243,13 +272,13 @@ def _array(name, value, shape):
     return np.ascontiguousarray(a).copy()
 
 
-def simulate_trial(rule: DendriticPrediction, w, X, g_E=None, g_I=None, *, noise=None,
+def simulate_trial(rule: DendriticPredictionTrial, w, X, g_E=None, g_I=None, *, noise=None,
                    state=None, learn=True) -> Trial:
     """Run one trial of the neuron with ``rule``'s parameters (validated wrapper).
 
     Parameters
     ----------
-    rule : DendriticPrediction
+    rule : DendriticPredictionTrial
         Neuron and rule parameters.
     w : array_like, shape (n,)
         Dendritic weights before the trial (not modified).
@@ -270,8 +299,8 @@ def simulate_trial(rule: DendriticPrediction, w, X, g_E=None, g_I=None, *, noise
     """
     from plasticity._kernels.dendritic import MODEL_RATE, MODEL_SPIKING, dendritic_trial
 
-    if not isinstance(rule, DendriticPrediction):
-        raise InvalidParameterError(f"rule must be a DendriticPrediction, got "
+    if not isinstance(rule, DendriticPredictionTrial):
+        raise InvalidParameterError(f"rule must be a DendriticPredictionTrial, got "
                                     f"{type(rule).__name__}.")
     w = np.asarray(w, dtype=np.float64)
     if w.ndim != 1:
@@ -318,11 +347,11 @@ def simulate_trial(rule: DendriticPrediction, w, X, g_E=None, g_I=None, *, noise
     return Trial(w=w_out, state=st, U=U, V_star=V, S=S)
 
 
-def spike_nll(rule: DendriticPrediction, w, psp, spikes):
+def spike_nll(rule: DendriticPredictionTrial, w, psp, spikes):
     """``L_S(w)``: negative log-likelihood of the somatic spikes under the dendritic
     prediction, ``-sum_t [s_t log phi(V*_t) - phi(V*_t) dt]`` (dimensionless).
 
-    ``psp`` has shape (T, n) (:meth:`DendriticPrediction.psp`), ``spikes`` shape (T,)
+    ``psp`` has shape (T, n) (:meth:`DendriticPredictionTrial.psp`), ``spikes`` shape (T,)
     (0/1 per step). Its gradient is ``-c sum_t (s_t - phi dt) h psp_t``.
     """
     v = rule.coupling * (np.asarray(psp) @ np.asarray(w))
@@ -331,7 +360,7 @@ def spike_nll(rule: DendriticPrediction, w, psp, spikes):
     return float(-np.sum(np.asarray(spikes) * log_phi - np.exp(log_phi) * rule.dt))
 
 
-def rate_kl(rule: DendriticPrediction, w, psp, U):
+def rate_kl(rule: DendriticPredictionTrial, w, psp, U):
     """``KL(w)``: the Poisson KL divergence of the dendritic prediction from the somatic
     rate, ``sum_t dt [phi(U) log(phi(U) / phi(V*)) - phi(U) + phi(V*)]`` (dimensionless),
     with the somatic potentials ``U`` (shape (T,)) held fixed."""

@@ -81,15 +81,15 @@ def spiking_example(make_rule, *, warm=False):
 
 
 def dendritic_example(seed):
-    from plasticity.rules.dendritic_prediction import DendriticPrediction
+    from plasticity.rules.dendritic_prediction import DendriticPredictionTrial
 
     rng = np.random.default_rng([seed, 0])
     T, n = 100, 6
     X = (rng.random((T, n)) < 0.05).astype(float)  # 0.05 spikes per 0.2 ms step: 250 Hz
     signals = {"input": X, "g_E": rng.uniform(0, 1.5, T), "g_I": rng.uniform(0, 1.5, T)}
     params = {"w": rng.normal(1.0, 2.0, n)}
-    return RuleExample(DendriticPrediction(eta=0.1), params, signals, None, None, None,
-                       "spiking")
+    return RuleExample(DendriticPredictionTrial(eta=0.1), params, signals, None, None,
+                       None, "spiking")
 
 
 def bandit_example(make_rule):

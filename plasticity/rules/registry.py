@@ -136,7 +136,7 @@ def _examples() -> dict[str, Callable]:
         "Covariance": hebbian_example(Covariance, eta=1e-3, tau_mean=10.0),
         "PairSTDPTrial": spiking_example(PairSTDPTrial),
         "SpikeNodePerturbation": spiking_example(SpikeNodePerturbation, warm=True),
-        "DendriticPrediction": dendritic_example,
+        "DendriticPredictionTrial": dendritic_example,
         "Reinforce": bandit_example(lambda: Reinforce(eta=0.1, baseline_rate=0.2)),
         "ThreeFactor": bandit_example(lambda: ThreeFactor(eta=0.1, baseline_rate=0.2)),
         "TemporalPrediction": sequence_example,

@@ -180,7 +180,7 @@ def _timed_table(value, n, name):
 class TwoCompartment(Hyperparameters):
     """Two-compartment neurons of dendritic prediction (Urbanczik & Senn 2014, Neuron
     81:521), in the paper's units: time in ms, conductances in 1/ms, potentials
-    dimensionless. The same neuron as :class:`plasticity.rules.DendriticPrediction` and
+    dimensionless. The same neuron as :class:`plasticity.rules.DendriticPredictionTrial` and
     its kernel :mod:`plasticity._kernels.dendritic`::
 
         dU/dt = -g_L U + g_D (V_w - U) + g_E (E_E - U) + g_I (E_I - U)

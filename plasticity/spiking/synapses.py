@@ -3,6 +3,13 @@
 onto the dendrite of a two-compartment neuron, :class:`DendriticPrediction`. Plain
 validated data; every backend builds from them.
 
+Pair STDP's hyperparameters are declared once, in :class:`PairSTDPWindow`: the network
+kinds :class:`PairSTDP` and :class:`RewardSTDP` and the trial rule
+:class:`plasticity.rules.PairSTDPTrial` subclass it. The dendritic rule's ``eta`` and
+filter are declared once, in :class:`DendriticPrediction`, and the trial rule
+:class:`plasticity.rules.DendriticPredictionTrial` takes them from there
+(:func:`redeclared`).
+
 Weights are dimensionless conductances relative to the leak (conductance-based neurons,
 as in Song, Miller & Abbott 2000) or jumps of the synaptic current in mV (current-based
 neurons).
@@ -14,14 +21,70 @@ import math
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
+from pydantic.fields import FieldInfo
 
 from plasticity.validation import Hyperparameters
 
-__all__ = ["PairSTDP", "TripletSTDP", "RewardSTDP", "DendriticPrediction", "Plasticity",
-           "Synapses"]
+__all__ = ["PairSTDPWindow", "PairSTDP", "TripletSTDP", "RewardSTDP", "DendriticPrediction",
+           "Plasticity", "Synapses", "redeclared"]
 
 
-class PairSTDP(Hyperparameters):
+def redeclared(model, name, **changes) -> FieldInfo:
+    """The declaration of field ``name`` of ``model`` (its constraints and description),
+    with ``changes`` (e.g. ``default=17.0``), for a class that declares the same
+    hyperparameter under another name or default without restating its constraints.
+
+    Parameters
+    ----------
+    model : type of Hyperparameters
+        The class that declares the field.
+    name : str
+        The field's name there.
+    **changes
+        Attributes of the declaration to replace (``default``, ``description``).
+
+    Returns
+    -------
+    pydantic.fields.FieldInfo
+        A copy, to assign as the field's default in the class body.
+    """
+    return FieldInfo.merge_field_infos(model.model_fields[name], **changes)
+
+
+class PairSTDPWindow(Hyperparameters):
+    """Pair STDP's window: its time constants and amplitudes, declared once.
+
+    A presynaptic trace ``x`` (time constant ``tau_plus_ms``) and a postsynaptic trace
+    ``y`` (``tau_minus_ms``) jump at their neuron's spikes; a postsynaptic spike
+    potentiates by ``a_plus`` times ``x``, a presynaptic spike depresses by ``a_minus``
+    times ``y`` (the compiled change: :mod:`plasticity._kernels.stdp`). The base of the
+    network kinds :class:`PairSTDP` and :class:`RewardSTDP` and of the trial rule
+    :class:`plasticity.rules.PairSTDPTrial`, so the four hyperparameters and their
+    constraints (time constants finite and > 0, amplitudes finite and >= 0) are checked in
+    this one place. Defaults: Song, Miller & Abbott (2000), ``a_minus / a_plus = 1.05``.
+    """
+
+    tau_plus_ms: float = Field(20.0, gt=0, allow_inf_nan=False,
+                               description="presynaptic trace time constant (ms)")
+    tau_minus_ms: float = Field(20.0, gt=0, allow_inf_nan=False,
+                                description="postsynaptic trace time constant (ms)")
+    a_plus: float = Field(0.01, ge=0, allow_inf_nan=False,
+                          description="potentiation amplitude per pair")
+    a_minus: float = Field(0.0105, ge=0, allow_inf_nan=False,
+                           description="depression amplitude per pair (magnitude)")
+
+    def stdp_params(self) -> dict[str, float]:
+        """The window as a dict: ``tau_plus_ms``, ``tau_minus_ms``, ``a_plus``, ``a_minus``
+        (what the compiled kernels take)."""
+        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms,
+                "a_plus": self.a_plus, "a_minus": self.a_minus}
+
+    def time_constants(self) -> dict[str, float]:
+        """The traces' time constants (ms), by name."""
+        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms}
+
+
+class PairSTDP(PairSTDPWindow):
     """Pair-based STDP (Song, Miller & Abbott 2000; van Rossum et al. 2000).
 
     With a presynaptic trace ``x`` (time constant ``tau_plus``) and a postsynaptic trace
@@ -36,18 +99,17 @@ class PairSTDP(Hyperparameters):
     nearest spike of the other side only, Morrison et al. 2008 symmetric nearest-spike).
     Spikes in the same step count as pre-before-post (potentiation), as in Brian2 where the
     presynaptic pathway runs first.
+
+    The window (``tau_plus_ms``, ``tau_minus_ms``, ``a_plus``, ``a_minus``) is
+    :class:`PairSTDPWindow`'s. The same rule, applied as the net change over one trial of
+    escape-noise neurons under the trial :class:`~plasticity.rules.base.Rule` protocol, is
+    :class:`plasticity.rules.PairSTDPTrial` (additive, all-to-all, ``w_max = 1``); both
+    compute the change with :mod:`plasticity._kernels.stdp`.
     """
 
     kind: Literal["pair"] = "pair"
-    tau_plus_ms: float = Field(20.0, gt=0, description="presynaptic trace time constant")
-    tau_minus_ms: float = Field(20.0, gt=0, description="postsynaptic trace time constant")
-    a_plus: float = Field(0.01, ge=0, description="potentiation amplitude")
-    a_minus: float = Field(0.0105, ge=0, description="depression amplitude (magnitude)")
     pairing: Literal["all", "nearest"] = "all"
     weight_dependence: Literal["additive", "multiplicative"] = "additive"
-
-    def time_constants(self) -> dict[str, float]:
-        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms}
 
 
 class TripletSTDP(Hyperparameters):
@@ -77,7 +139,7 @@ class TripletSTDP(Hyperparameters):
                 "tau_x_ms": self.tau_x_ms, "tau_y_ms": self.tau_y_ms}
 
 
-class RewardSTDP(Hyperparameters):
+class RewardSTDP(PairSTDPWindow):
     """Dopamine-modulated STDP with an eligibility trace (Izhikevich 2007, Cereb Cortex
     17:2443; a three-factor rule in the canonical form of Fremaux & Gerstner 2016).
 
@@ -88,7 +150,8 @@ class RewardSTDP(Hyperparameters):
         dc/dt = -c / tau_c        dd/dt = -d / tau_d        dw/dt = eta * (d + d_tonic) * c
 
     with the traces ``x`` (presynaptic, ``tau_plus``) and ``y`` (postsynaptic,
-    ``tau_minus``) of :class:`PairSTDP`, and ``w`` clipped to ``[w_min, w_max]`` at every
+    ``tau_minus``) and the window of :class:`PairSTDPWindow` (additive pair STDP onto
+    ``c``), and ``w`` clipped to ``[w_min, w_max]`` at every
     weight update. ``d`` jumps by ``d_jump`` at every spike of the group named
     ``modulator`` (dopaminergic neurons, NEST's volume transmitter), and a simulator can
     also set it directly (``set_modulator``: a reward delivered by the experiment, or a
@@ -106,10 +169,6 @@ class RewardSTDP(Hyperparameters):
     """
 
     kind: Literal["reward"] = "reward"
-    tau_plus_ms: float = Field(20.0, gt=0, description="presynaptic trace time constant")
-    tau_minus_ms: float = Field(20.0, gt=0, description="postsynaptic trace time constant")
-    a_plus: float = Field(0.01, ge=0, description="eligibility jump on post (x w_max)")
-    a_minus: float = Field(0.0105, ge=0, description="eligibility drop on pre (x w_max)")
     pairing: Literal["all", "nearest"] = "all"
     tau_c_ms: float = Field(1000.0, gt=0, description="eligibility time constant (ms)")
     tau_d_ms: float = Field(200.0, gt=0, description="dopamine time constant (ms)")
@@ -121,8 +180,8 @@ class RewardSTDP(Hyperparameters):
                                           "weight updates (ms); default every step")
 
     def time_constants(self) -> dict[str, float]:
-        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms,
-                "tau_c_ms": self.tau_c_ms, "tau_d_ms": self.tau_d_ms}
+        return {**super().time_constants(), "tau_c_ms": self.tau_c_ms,
+                "tau_d_ms": self.tau_d_ms}
 
 
 class DendriticPrediction(Hyperparameters):
@@ -138,8 +197,13 @@ class DendriticPrediction(Hyperparameters):
     low-pass filtered per synapse, ``D <- b D + (1 - b) (S / dt - phi(V*)) h(V*) PSP_i``
     (``b = exp(-dt / tau_delta)``), and ``w <- w + eta dt D``: the update of
     :mod:`plasticity._kernels.dendritic` (the rate version, with ``phi(U)`` as target,
-    exists only there). Not the same class as :class:`plasticity.rules.DendriticPrediction`,
-    the rule of the rate/trial simulations; this one configures the spiking engine.
+    exists only there).
+
+    This class configures a projection of a simulated network. The same rule on one
+    two-compartment neuron, trial by trial under the :class:`~plasticity.rules.base.Rule`
+    protocol (with the neuron's parameters and the rate model), is
+    :class:`plasticity.rules.DendriticPredictionTrial`; its ``eta`` and ``tau_delta`` are
+    the declarations of ``eta`` and ``tau_delta_ms`` here.
     """
 
     kind: Literal["dendritic"] = "dendritic"
