@@ -8,7 +8,9 @@ from plasticity.problems.bandit import BanditProblem
 from plasticity.problems.base import Problem, check_gradient, check_problem
 from plasticity.problems.feedforward import FeedForwardProblem
 from plasticity.problems.spiking import SpikingEscapeProblem
+from plasticity.problems.spiking_recurrent import RecurrentSpikingProblem
 from plasticity.problems.temporal import TemporalPredictionProblem
 
-__all__ = ["BanditProblem", "FeedForwardProblem", "Problem", "SpikingEscapeProblem",
+__all__ = ["BanditProblem", "FeedForwardProblem", "Problem", "RecurrentSpikingProblem",
+           "SpikingEscapeProblem",
            "TemporalPredictionProblem", "check_gradient", "check_problem"]

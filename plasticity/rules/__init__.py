@@ -57,6 +57,11 @@ def __getattr__(name):
         return _old_name()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+# Recurrent spiking networks: e-prop and surrogate-gradient BPTT (Bellec et al. 2020).
+from plasticity.rules.eprop_spiking import EPropSpiking, SurrogateBPTT  # noqa: E402
+
+__all__ += ["EPropSpiking", "SurrogateBPTT"]
+
 # Every exported rule with the substrates it applies to and a small valid example.
 from plasticity.rules.registry import all_rules  # noqa: E402
 

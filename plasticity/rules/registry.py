@@ -38,6 +38,10 @@ What the substrates mean
     A softmax policy over linear action preferences, ``reward`` of the chosen action.
 ``"sequence"``
     Prediction of the next input of a sequence.
+``"recurrent_spiking"``
+    A recurrent escape-noise LIF/ALIF network with a leaky readout
+    (:class:`~plasticity.problems.RecurrentSpikingProblem`): per-step spikes, membranes,
+    adaptation and readout errors of whole trials.
 
 The black-box rules (weight perturbation, evolution strategies, hill climbing,
 annealing, the genetic algorithm) see only ``loss_fn(params)``, so they apply wherever
@@ -71,7 +75,8 @@ from plasticity.rules.rule_example import RuleExample
 __all__ = ["SUBSTRATES", "RuleExample", "RuleInfo", "all_rules", "rule_example"]
 
 #: The kinds of problem a rule can declare (``Problem.substrate``).
-SUBSTRATES: tuple[str, ...] = ("feedforward", "recurrent", "spiking", "bandit", "sequence")
+SUBSTRATES: tuple[str, ...] = ("feedforward", "recurrent", "spiking", "bandit", "sequence",
+                               "recurrent_spiking")
 
 
 @dataclass(frozen=True)
@@ -99,6 +104,8 @@ def _seed(seed):
 
 def _examples() -> dict[str, Callable]:
     """Class name -> ``build(seed) -> RuleExample``; exactly one per built-in rule."""
+    from plasticity.rules._recurrent_spiking_example import recurrent_spiking_example
+    from plasticity.rules.eprop_spiking import EPropSpiking, SurrogateBPTT
     from plasticity.rules.gradient import Backprop, FeedbackAlignment
     from plasticity.rules.hebbian import BCM, Covariance, Hebb, Oja, Sanger
     from plasticity.rules.perturbation import NodePerturbation, WeightPerturbation
@@ -140,6 +147,9 @@ def _examples() -> dict[str, Callable]:
         "Reinforce": bandit_example(lambda: Reinforce(eta=0.1, baseline_rate=0.2)),
         "ThreeFactor": bandit_example(lambda: ThreeFactor(eta=0.1, baseline_rate=0.2)),
         "TemporalPrediction": sequence_example,
+        "EPropSpiking": recurrent_spiking_example(
+            lambda s: EPropSpiking(eta=1e-3, feedback="random", seed=s)),
+        "SurrogateBPTT": recurrent_spiking_example(lambda s: SurrogateBPTT(eta=1e-3)),
     }
 
 
