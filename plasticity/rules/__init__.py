@@ -62,6 +62,16 @@ from plasticity.rules.eprop_spiking import EPropSpiking, SurrogateBPTT  # noqa: 
 
 __all__ += ["EPropSpiking", "SurrogateBPTT"]
 
+# Online rules of the leaky rate RNN: exact and truncated BPTT, e-prop/RFLO, UORO and
+# KF-RTRL, node perturbation in time, and the readout-only baseline.
+from plasticity.rules.eprop import RFLO, EProp  # noqa: E402
+from plasticity.rules.rnn_exact import BPTT, ReadoutOnly, TruncatedBPTT  # noqa: E402
+from plasticity.rules.rnn_perturbation import NodePerturbationInTime  # noqa: E402
+from plasticity.rules.rnn_unbiased import KFRTRL, UORO  # noqa: E402
+
+__all__ += ["BPTT", "KFRTRL", "RFLO", "UORO", "EProp", "NodePerturbationInTime",
+            "ReadoutOnly", "TruncatedBPTT"]
+
 # Every exported rule with the substrates it applies to and a small valid example.
 from plasticity.rules.registry import all_rules  # noqa: E402
 

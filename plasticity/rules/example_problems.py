@@ -6,12 +6,15 @@ one to every rule class is :func:`plasticity.rules.registry._examples`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from plasticity.rules.rule_example import _FROM_INIT, RuleExample
 
-__all__ = ["bandit_example", "dendritic_example", "feedforward_problem", "ff_example",
-           "hebbian_example", "sequence_example", "spiking_example"]
+__all__ = ["DelayedCopy", "bandit_example", "dendritic_example", "feedforward_problem",
+           "ff_example", "hebbian_example", "recurrent_example", "recurrent_problem",
+           "sequence_example", "spiking_example"]
 
 
 def feedforward_problem(seed, *, loss_kind="mse"):
@@ -118,3 +121,69 @@ def sequence_example(seed):
                        lambda p: task.loss(p["W"]), None, {"W": task.gradient(W)},
                        "sequence")
 
+
+
+@dataclass(frozen=True)
+class _SequenceBatch:
+    x: np.ndarray       # (B, T, n_in)
+    target: np.ndarray  # (B, T, n_out)
+    mask: np.ndarray    # (B, T)
+
+
+@dataclass(frozen=True)
+class DelayedCopy:
+    """A tiny memory task for the recurrent rule examples: reproduce an input ``delay``
+    steps later.
+
+    Inputs ``x_t ~ N(0, 1)`` (``n_in`` channels), target ``y*_t = x_{t - delay, 0}``
+    (one output, mean-squared error); the first ``delay`` steps have no target (mask 0).
+    """
+
+    n_in: int = 2
+    n_out: int = 1
+    length: int = 6
+    delay: int = 2
+    loss: str = "mse"
+    name: str = "delayed_copy"
+
+    def batch(self, n, rng):
+        """``n`` sequences: ``x`` (n, T, n_in), ``target`` (n, T, 1), ``mask`` (n, T)."""
+        rng = np.random.default_rng(rng)
+        x = rng.standard_normal((n, self.length, self.n_in))
+        target = np.zeros((n, self.length, 1))
+        target[:, self.delay:, 0] = x[:, :-self.delay, 0]
+        mask = np.zeros((n, self.length))
+        mask[:, self.delay:] = 1.0
+        return _SequenceBatch(x, target, mask)
+
+
+def recurrent_problem(seed, *, n_hidden=3, alpha=0.5, batch_size=2, g=1.5):
+    """A :class:`~plasticity.problems.recurrent.RecurrentProblem` on :class:`DelayedCopy`
+    (n = 3 leaky tanh units, alpha = 0.5), its parameters, a batch and its signals.
+
+    Returns ``(problem, params, batch, signals, loss_fn, grad)`` with ``grad`` the exact
+    (BPTT) gradient of ``loss_fn`` (the batch loss) at ``params``.
+    """
+    from plasticity.problems.recurrent import RecurrentProblem
+
+    problem = RecurrentProblem(DelayedCopy(), n_hidden=n_hidden, alpha=alpha, g=g,
+                               n_eval=8)
+    params = problem.init_params(np.random.default_rng([seed, 0]))
+    # a nonzero bias, so that every parameter array has a generic gradient
+    params["b"] = 0.1 * np.random.default_rng([seed, 2]).standard_normal(n_hidden)
+    batch = problem.batch(batch_size, np.random.default_rng([seed, 1]))
+    signals = problem.signals(params, batch)
+
+    def loss_fn(p):
+        return problem.loss(p, batch)
+
+    return problem, params, batch, signals, loss_fn, problem.batch_gradient(params, batch)
+
+
+def recurrent_example(make_rule):
+    """An example builder for a rate-RNN rule; ``make_rule(net, seed)``."""
+    def build(seed):
+        problem, params, _, signals, loss_fn, grad = recurrent_problem(seed)
+        return RuleExample(make_rule(problem.net, seed), params, signals, loss_fn,
+                           -float(loss_fn(params)), grad, "recurrent")
+    return build

@@ -67,6 +67,7 @@ from plasticity.rules.example_problems import (
     dendritic_example,
     ff_example,
     hebbian_example,
+    recurrent_example,
     sequence_example,
     spiking_example,
 )
@@ -105,12 +106,16 @@ def _seed(seed):
 def _examples() -> dict[str, Callable]:
     """Class name -> ``build(seed) -> RuleExample``; exactly one per built-in rule."""
     from plasticity.rules._recurrent_spiking_example import recurrent_spiking_example
+    from plasticity.rules.eprop import RFLO, EProp
     from plasticity.rules.eprop_spiking import EPropSpiking, SurrogateBPTT
     from plasticity.rules.gradient import Backprop, FeedbackAlignment
     from plasticity.rules.hebbian import BCM, Covariance, Hebb, Oja, Sanger
     from plasticity.rules.perturbation import NodePerturbation, WeightPerturbation
     from plasticity.rules.predictive_coding import PredictiveCoding
     from plasticity.rules.reward import Reinforce, ThreeFactor
+    from plasticity.rules.rnn_exact import BPTT, ReadoutOnly, TruncatedBPTT
+    from plasticity.rules.rnn_perturbation import NodePerturbationInTime
+    from plasticity.rules.rnn_unbiased import KFRTRL, UORO
     from plasticity.rules.selection import (
         EvolutionStrategies,
         GeneticAlgorithm,
@@ -150,6 +155,17 @@ def _examples() -> dict[str, Callable]:
         "EPropSpiking": recurrent_spiking_example(
             lambda s: EPropSpiking(eta=1e-3, feedback="random", seed=s)),
         "SurrogateBPTT": recurrent_spiking_example(lambda s: SurrogateBPTT(eta=1e-3)),
+        # the online rules of the leaky rate RNN (issue 17), on a tiny delayed-copy task
+        "BPTT": recurrent_example(lambda net, s: BPTT(net=net, eta=0.1)),
+        "TruncatedBPTT": recurrent_example(lambda net, s: TruncatedBPTT(net=net, k=2)),
+        "ReadoutOnly": recurrent_example(lambda net, s: ReadoutOnly(net=net)),
+        "EProp": recurrent_example(
+            lambda net, s: EProp(net=net, feedback="random", seed=s)),
+        "RFLO": recurrent_example(lambda net, s: RFLO(net=net, seed=s)),
+        "UORO": recurrent_example(lambda net, s: UORO(net=net)),
+        "KFRTRL": recurrent_example(lambda net, s: KFRTRL(net=net)),
+        "NodePerturbationInTime": recurrent_example(
+            lambda net, s: NodePerturbationInTime(net=net, sigma=1e-3)),
     }
 
 
