@@ -178,6 +178,9 @@ class RateRNN(Hyperparameters):
             raise InvalidParameterError(
                 f"RateRNN noise must have shape (B, T, n) = {(B, T, self.n_hidden)}; "
                 f"got {np.shape(noise)}.")
+        # This stays in NumPy: its per-step matmul over the batch (BLAS) and vectorised
+        # activation are as fast as the compiled kernel at n = 32 and up to 2x faster at
+        # n = 64 (plasticity._kernels.rnn.rnn_forward; benchmarks/rnn_kernels.py).
         f = get_activation(self.activation).f
         n = self.n_hidden
         a = np.empty((B, T, n))
@@ -256,25 +259,32 @@ class RateRNN(Hyperparameters):
         delta : ndarray, shape (B, T, n)
             ``dL/dh_t``, the total derivative through all later steps.
         """
-        df = get_activation(self.activation).df
-        alpha = self.alpha
+        # The batch loop runs in a compiled kernel (benchmarks/rnn_kernels.py: 1.3-3x
+        # faster than BLAS over the batch at B = 16..256, n = 32..64); f'(a) is computed
+        # here, where NumPy's vectorised tanh is several times faster than a scalar loop.
+        from plasticity._kernels.rnn import rnn_backward
+
+        self.check_params(params)
         B, T, n = rnn_pass.h.shape
-        readout = error @ params["W_out"]                      # W_out^T e_t, (B, T, n)
-        delta = np.empty((B, T, n))
-        da = np.empty((B, T, n))
-        carry = np.zeros((B, n))
-        for t in range(T - 1, -1, -1):
-            delta[:, t] = readout[:, t] + carry
-            da[:, t] = alpha * df(rnn_pass.a[:, t]) * delta[:, t]
-            # what h_t passes back to h_{t-1}: its own leak and the recurrent synapses
-            carry = (1.0 - alpha) * delta[:, t] + da[:, t] @ params["W_rec"]
-        grad = {
-            "W_in": np.einsum("bti,btj->ij", da, rnn_pass.x),
-            "W_rec": np.einsum("bti,btj->ij", da, rnn_pass.h_prev),
-            "b": da.sum(axis=(0, 1)),
-            "W_out": np.einsum("bto,btj->oj", error, rnn_pass.h),
-            "c": error.sum(axis=(0, 1)),
-        }
+        # the kernel does not check bounds: every array must match before it runs
+        if (n != self.n_hidden or rnn_pass.x.shape != (B, T, self.n_in)
+                or rnn_pass.a.shape != (B, T, n) or rnn_pass.h_prev.shape != (B, T, n)):
+            raise InvalidParameterError(
+                f"RateRNN.backward needs the forward pass of this network (n = "
+                f"{self.n_hidden}, n_in = {self.n_in}); got h {rnn_pass.h.shape}, "
+                f"x {rnn_pass.x.shape}.")
+        error = np.ascontiguousarray(error, dtype=np.float64)
+        if error.shape != (B, T, self.n_out):
+            raise InvalidParameterError(
+                f"RateRNN error must have shape (B, T, n_out) = {(B, T, self.n_out)}; "
+                f"got {error.shape}.")
+        c64 = np.ascontiguousarray
+        fprime = get_activation(self.activation).df(rnn_pass.a)
+        g_in, g_rec, g_b, g_out, g_c, delta = rnn_backward(
+            c64(params["W_rec"], dtype=np.float64), c64(params["W_out"], dtype=np.float64),
+            c64(rnn_pass.x), c64(fprime), c64(rnn_pass.h), c64(rnn_pass.h_prev), error,
+            float(self.alpha))
+        grad = {"W_in": g_in, "W_rec": g_rec, "b": g_b, "W_out": g_out, "c": g_c}
         return grad, delta
 
     def loss_and_grad(self, params, x, target, mask=None) -> tuple[float, dict]:

@@ -11,7 +11,6 @@ import numpy as np
 from plasticity.substrates.activations import ACTIVATIONS
 
 _F = {act.code: act.f for act in ACTIVATIONS.values()}
-_DF = {act.code: act.df for act in ACTIVATIONS.values()}
 
 
 def rnn_forward(W_in, W_rec, b, W_out, c, x, noise, has_noise, alpha, code):
@@ -36,12 +35,11 @@ def rnn_forward(W_in, W_rec, b, W_out, c, x, noise, has_noise, alpha, code):
     return a, h, h_prev, y
 
 
-def rnn_backward(W_rec, W_out, x, a, h, h_prev, error, alpha, code):
+def rnn_backward(W_rec, W_out, x, fprime, h, h_prev, error, alpha):
     """Twin of :func:`plasticity._kernels.rnn.rnn_backward`.
 
     Returns ``(g_in, g_rec, g_b, g_out, g_c, delta)``.
     """
-    df = _DF[code]
     B, T, n = h.shape
     readout = error @ W_out                                # W_out^T e_t, (B, T, n)
     delta = np.empty((B, T, n))
@@ -49,7 +47,7 @@ def rnn_backward(W_rec, W_out, x, a, h, h_prev, error, alpha, code):
     carry = np.zeros((B, n))
     for t in range(T - 1, -1, -1):
         delta[:, t] = readout[:, t] + carry
-        da[:, t] = alpha * df(a[:, t]) * delta[:, t]
+        da[:, t] = alpha * fprime[:, t] * delta[:, t]
         # what h_t passes back to h_{t-1}: its own leak and the recurrent synapses
         carry = (1.0 - alpha) * delta[:, t] + da[:, t] @ W_rec
     return (np.einsum("bti,btj->ij", da, x),
@@ -60,11 +58,11 @@ def rnn_backward(W_rec, W_out, x, a, h, h_prev, error, alpha, code):
             delta)
 
 
-def immediate_influence(a_t, h_prev_t, x_t, alpha, code):
+def immediate_influence(fprime_t, h_prev_t, x_t, alpha):
     """``Mbar_t = d h_t / d theta`` at fixed ``h_{t-1}``, shape (B, n, P)."""
-    B, n = a_t.shape
+    B, n = fprime_t.shape
     n_in = x_t.shape[1]
-    g = alpha * _DF[code](a_t)                              # (B, n)
+    g = alpha * fprime_t                                    # (B, n)
     eye = np.eye(n)
     # row i of each block is g_i times (x_t, h_{t-1}, 1) in row i's own parameters
     m_in = np.einsum("bi,ik,bj->bikj", g, eye, x_t).reshape(B, n, n * n_in)
@@ -73,14 +71,14 @@ def immediate_influence(a_t, h_prev_t, x_t, alpha, code):
     return np.concatenate([m_in, m_rec, m_b], axis=2)
 
 
-def rtrl_step(M, W_rec, a_t, h_prev_t, x_t, alpha, code):
+def rtrl_step(M, W_rec, fprime_t, h_prev_t, x_t, alpha):
     """One RTRL step for a batch: ``J_t M + Mbar_t`` with ``M`` (B, n, P); returns it."""
-    g = alpha * _DF[code](a_t)                              # (B, n)
+    g = alpha * fprime_t                                    # (B, n)
     return ((1.0 - alpha) * M + g[:, :, None] * (W_rec @ M)
-            + immediate_influence(a_t, h_prev_t, x_t, alpha, code))
+            + immediate_influence(fprime_t, h_prev_t, x_t, alpha))
 
 
-def rtrl_gradient(W_rec, W_out, x, a, h_prev, error, alpha, code):
+def rtrl_gradient(W_rec, W_out, x, fprime, h_prev, error, alpha):
     """Twin of :func:`plasticity._kernels.rnn.rtrl_gradient`; returns the (P,) gradient."""
     B, T, n_in = x.shape
     n = W_rec.shape[0]
@@ -88,6 +86,6 @@ def rtrl_gradient(W_rec, W_out, x, a, h_prev, error, alpha, code):
     M = np.zeros((B, n, P))
     grad = np.zeros(P)
     for t in range(T):
-        M = rtrl_step(M, W_rec, a[:, t], h_prev[:, t], x[:, t], alpha, code)
+        M = rtrl_step(M, W_rec, fprime[:, t], h_prev[:, t], x[:, t], alpha)
         grad += np.einsum("bi,bip->p", error[:, t] @ W_out, M)
     return grad
