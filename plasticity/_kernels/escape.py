@@ -37,7 +37,9 @@ All-to-all additive pair STDP accumulated over the trial:
 - a_minus exp(-(t_j - t_i)/tau_minus) [t_j > t_i]``, with a presynaptic trace (decay
 ``tau_plus``, read at post spikes, including pre spikes of the same step) and a
 postsynaptic trace (decay ``tau_minus``, read at pre spikes, before the post spikes of
-the same step are added).
+the same step are added). Each pair's change is the network engine's additive pair STDP
+with ``w_max = 1``: both call :mod:`plasticity._kernels.stdp` (after changing that file,
+clear ``plasticity/_kernels/__pycache__``: Numba caches these kernels by this file only).
 
 The score of given spikes
 -------------------------
@@ -56,6 +58,7 @@ import math
 import numpy as np
 
 from plasticity._config import jit
+from plasticity._kernels.stdp import pair_depression, pair_potentiation
 
 __all__ = ["simulate", "score_given_spikes", "stdp_pair_change"]
 
@@ -163,10 +166,12 @@ def simulate(W, X, U, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u, rho0, re
                     yi = decay_minus * ypost[i]
                     for j in range(n_in):
                         if X[t, j] != 0.0:
-                            stdp[k, i, j] -= a_minus * yi * X[t, j]
+                            stdp[k, i, j] += pair_depression(0.0, a_minus, 1.0, yi,
+                                                             False) * X[t, j]
                     if s:
                         for j in range(n_in):
-                            stdp[k, i, j] += a_plus * xpre[j]
+                            stdp[k, i, j] += pair_potentiation(0.0, a_plus, 1.0, xpre[j],
+                                                               False)
                         yi += 1.0
                     ypost[i] = yi
                 if s and reset:
@@ -276,10 +281,11 @@ def stdp_pair_change(pre, post, dt, tau_plus, tau_minus, a_plus, a_minus, out):
             yi = decay_minus * ypost[i]
             for j in range(n_in):
                 if pre[t, j] != 0.0:
-                    out[i, j] -= a_minus * yi * pre[t, j]
+                    out[i, j] += pair_depression(0.0, a_minus, 1.0, yi, False) * pre[t, j]
             si = post[t, i]
             if si != 0.0:
                 for j in range(n_in):
-                    out[i, j] += a_plus * si * xpre[j]
+                    # one pair's change times the spike count (normally 1)
+                    out[i, j] += pair_potentiation(0.0, a_plus, 1.0, xpre[j], False) * si
                 yi += si
             ypost[i] = yi

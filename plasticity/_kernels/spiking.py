@@ -13,9 +13,11 @@ a helper or a constant in another file would leave the stale machine code of ``s
 in ``__pycache__`` and run it silently (Numba's documented caching limitation; globals
 are frozen into the cached code as constants). Splitting the loop across files would
 therefore trade a shorter file for wrong numbers after an edit; passing the helpers in
-as arguments would put an indirection into the hot path. The one jitted import from
-another file, :func:`plasticity._kernels.dendritic._phi_h`, is the exception that proves
-the point: after changing it, clear ``plasticity/_kernels/__pycache__``.
+as arguments would put an indirection into the hot path. The jitted imports from other
+files are the exceptions that prove the point: :func:`plasticity._kernels.dendritic._phi_h`
+and pair STDP's weight change (:mod:`plasticity._kernels.stdp`, shared with the
+escape-noise trials so that the rule is written once). After changing either, clear
+``plasticity/_kernels/__pycache__``.
 
 Order within a step (the same as Brian2's default schedule, so both backends agree):
 traces decay; LIF neurons integrate (conductance-based: exponential Euler with the
@@ -104,6 +106,7 @@ import numpy as np
 
 from plasticity._config import jit
 from plasticity._kernels.dendritic import _phi_h
+from plasticity._kernels.stdp import pair_depression, pair_potentiation
 
 # group kinds
 LIF, POISSON, GENERATOR, IZH, TC = 0, 1, 2, 3, 4
@@ -158,10 +161,7 @@ def _clip(w, lo, hi):
 def _depress(w, p, pf, y1, r2):
     """Weight after a presynaptic event, given the post traces and the own pre trace."""
     if p[P_PLASTIC] == PAIR:
-        if p[P_MULT]:
-            w = w - pf[F_AM] * w * y1
-        else:
-            w = w - pf[F_AM] * pf[F_WMAX] * y1
+        w = w + pair_depression(w, pf[F_AM], pf[F_WMAX], y1, p[P_MULT] != 0)
     else:
         w = w - pf[F_WMAX] * y1 * (pf[F_A2M] + pf[F_A3M] * r2)
     return _clip(w, pf[F_WMIN], pf[F_WMAX])
@@ -171,10 +171,7 @@ def _depress(w, p, pf, y1, r2):
 def _potentiate(w, p, pf, x1, o2):
     """Weight after a postsynaptic event, given the pre trace and the own post trace."""
     if p[P_PLASTIC] == PAIR:
-        if p[P_MULT]:
-            w = w + pf[F_AP] * (pf[F_WMAX] - w) * x1
-        else:
-            w = w + pf[F_AP] * pf[F_WMAX] * x1
+        w = w + pair_potentiation(w, pf[F_AP], pf[F_WMAX], x1, p[P_MULT] != 0)
     else:
         w = w + pf[F_WMAX] * x1 * (pf[F_A2P] + pf[F_A3P] * o2)
     return _clip(w, pf[F_WMIN], pf[F_WMAX])
@@ -227,7 +224,7 @@ def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
     reward = plastic == REWARD
     dend, tden = p[P_COMP] == 1, p[P_TDEN]
     stdp = plastic != 0 and not dend
-    coff, amw = p[P_COFF], pf[F_AM] * pf[F_WMAX]
+    coff, am, wmax = p[P_COFF], pf[F_AM], pf[F_WMAX]
     for q in range(n_ids):
         j = ids[q] - src0
         if j < 0 or j >= nsrc:
@@ -246,8 +243,8 @@ def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
                 continue
             if tgt_lif >= 0:
                 g[tgt_lif + i] += w
-            if reward:
-                cel[coff + s] -= amw * tr_post1[trpost + i]
+            if reward:  # additive pair STDP onto the eligibility trace
+                cel[coff + s] += pair_depression(0.0, am, wmax, tr_post1[trpost + i], False)
             elif plastic:
                 W[woff + s] = _depress(w, p, pf, tr_post1[trpost + i], r2)
         if plastic or dend:
@@ -263,7 +260,7 @@ def _post_events(p, pf, ids, n_ids, W, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_po
     tgt0, ntgt, nsrc, woff = p[P_TGT], p[P_NTGT], p[P_NSRC], p[P_WOFF]
     trpre, trpost = p[P_TRPRE], p[P_TRPOST]
     reward = p[P_PLASTIC] == REWARD
-    coff, apw = p[P_COFF], pf[F_AP] * pf[F_WMAX]
+    coff, ap, wmax = p[P_COFF], pf[F_AP], pf[F_WMAX]
     for q in range(n_ids):
         i = ids[q] - tgt0
         if i < 0 or i >= ntgt:
@@ -273,14 +270,16 @@ def _post_events(p, pf, ids, n_ids, W, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_po
             c0 = p[P_CSC]
             for s in range(csc_ptr[c0 + i], csc_ptr[c0 + i + 1]):
                 if reward:
-                    cel[coff + csc_syn[s]] += apw * tr_pre1[trpre + csc_pre[s]]
+                    cel[coff + csc_syn[s]] += pair_potentiation(
+                        0.0, ap, wmax, tr_pre1[trpre + csc_pre[s]], False)
                 else:
                     syn = woff + csc_syn[s]
                     W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + csc_pre[s]], o2)
         else:
             for j in range(nsrc):
                 if reward:
-                    cel[coff + j * ntgt + i] += apw * tr_pre1[trpre + j]
+                    cel[coff + j * ntgt + i] += pair_potentiation(0.0, ap, wmax,
+                                                                  tr_pre1[trpre + j], False)
                 else:
                     syn = woff + j * ntgt + i
                     W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + j], o2)
@@ -310,7 +309,7 @@ def _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre
     tb, tbn, dp = p[P_TBL], p[P_TBLN], pf[F_DP]
     wmin, wmax = pf[F_WMIN], pf[F_WMAX]
     mode = 2 if p[P_PLASTIC] != PAIR else (1 if p[P_MULT] else 0)
-    ap, apw, a2p, a3p = pf[F_AP], pf[F_AP] * wmax, pf[F_A2P], pf[F_A3P]
+    ap, a2p, a3p = pf[F_AP], pf[F_A2P], pf[F_A3P]
     wr = W[row:row + p[P_NTGT]]
     evi = ev_i[base:base + mask + 1]
     pos = b0 & mask
@@ -323,7 +322,7 @@ def _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre
         cnt = (st_e[base + pos] if blk + 1 < b1 else n_ev) - e
         e &= mask
         if mode == 0:
-            c = apw * x1
+            c = pair_potentiation(0.0, ap, wmax, x1, False)  # the same for every target
             for _ in range(cnt):
                 s = evi[e]
                 wr[s] = _clip(wr[s] + c, wmin, wmax)
@@ -332,7 +331,7 @@ def _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre
             for _ in range(cnt):
                 s = evi[e]
                 w = wr[s]
-                wr[s] = _clip(w + ap * (wmax - w) * x1, wmin, wmax)
+                wr[s] = _clip(w + pair_potentiation(w, ap, wmax, x1, True), wmin, wmax)
                 e = (e + 1) & mask
         else:
             c = wmax * x1
@@ -407,17 +406,18 @@ def _pre_events_deferred(t, pi, p, pf, ids, n_ids, W, ge, gi, tr_pre1, tr_pre2, 
             gr = g[tgt_lif:tgt_lif + ntgt]
             for i in range(ntgt):
                 gr[i] += wr[i]
-        # depression (same evaluation order as _depress), one loop per rule
+        # depression (as in _depress), one loop per weight dependence
         if kind == PAIR:
+            am = pf[F_AM]
             if mult:
-                am = pf[F_AM]
                 for i in range(ntgt):
                     w = wr[i]
-                    wr[i] = _clip(w - am * w * y1[i], wmin, wmax)
+                    wr[i] = _clip(w + pair_depression(w, am, wmax, y1[i], True), wmin, wmax)
             else:
-                amw = pf[F_AM] * wmax
                 for i in range(ntgt):
-                    wr[i] = _clip(wr[i] - amw * y1[i], wmin, wmax)
+                    w = wr[i]
+                    wr[i] = _clip(w + pair_depression(w, am, wmax, y1[i], False), wmin,
+                                  wmax)
         else:
             c = pf[F_A2M] + pf[F_A3M] * r2
             for i in range(ntgt):

@@ -53,6 +53,7 @@ from pydantic import Field
 
 from plasticity.errors import RuleError
 from plasticity.rules.base import Rule
+from plasticity.spiking.synapses import PairSTDPWindow, redeclared
 
 __all__ = ["PairSTDPTrial", "SpikeNodePerturbation", "stdp_pair_change"]
 
@@ -111,13 +112,22 @@ def stdp_pair_change(pre, post, dt_ms, tau_plus_ms, tau_minus_ms, a_plus, a_minu
     return out
 
 
-class PairSTDPTrial(Rule):
+class PairSTDPTrial(Rule, PairSTDPWindow):
     """Additive all-to-all pair STDP, applied as the net change over one trial.
 
     ``delta W_ij = eta * sum_{pairs} a_plus exp(-(t_i - t_j)/tau_plus) [t_i >= t_j]
     - a_minus exp(-(t_j - t_i)/tau_minus) [t_j > t_i]`` over all pairs of input spikes
     ``t_j`` and output spikes ``t_i`` of the trial (Song, Miller & Abbott 2000). It is
     unsupervised: it sees only the spike timing, never the target or the loss.
+
+    The same rule as the network kind :class:`plasticity.spiking.PairSTDP` (additive,
+    ``pairing="all"``, ``w_max = 1`` and no clipping), for the trial
+    :class:`~plasticity.rules.base.Rule` protocol: the network kind configures a
+    projection of a simulated network, this class returns one trial's net change to the
+    engine and the alignment analysis. Both take their window from
+    :class:`~plasticity.spiking.synapses.PairSTDPWindow` (the constraints are checked
+    there) and compute the change with :mod:`plasticity._kernels.stdp`; only the defaults
+    differ.
 
     Parameters
     ----------
@@ -131,22 +141,17 @@ class PairSTDPTrial(Rule):
     Notes
     -----
     Reads ``pre_spikes``, ``post_spikes`` and ``dt_ms``, or the kernel's ``stdp`` when
-    ``stdp_params`` equals this rule's parameters. State: ``None``.
+    ``stdp_params`` equals this rule's :meth:`stdp_params`. State: ``None``.
     """
 
     name: ClassVar[str] = "stdp"
     substrates: ClassVar[tuple[str, ...]] = ("spiking",)
 
-    tau_plus_ms: float = Field(17.0, gt=0, allow_inf_nan=False)
-    tau_minus_ms: float = Field(34.0, gt=0, allow_inf_nan=False)
-    a_plus: float = Field(0.01, ge=0, allow_inf_nan=False)
-    a_minus: float = Field(0.0055, ge=0, allow_inf_nan=False)
+    # the window's declarations with this rule's defaults (Bi & Poo 1998 fits, in mV)
+    tau_plus_ms: float = redeclared(PairSTDPWindow, "tau_plus_ms", default=17.0)
+    tau_minus_ms: float = redeclared(PairSTDPWindow, "tau_minus_ms", default=34.0)
+    a_minus: float = redeclared(PairSTDPWindow, "a_minus", default=0.0055)
     eta: float = Field(1.0, gt=0, allow_inf_nan=False)
-
-    def stdp_params(self) -> dict:
-        """The parameters the simulation kernel needs to compute this rule's change."""
-        return {"tau_plus_ms": self.tau_plus_ms, "tau_minus_ms": self.tau_minus_ms,
-                "a_plus": self.a_plus, "a_minus": self.a_minus}
 
     def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
         """Return ``({"W_out": eta * net pair-STDP change}, state)``."""

@@ -7,6 +7,11 @@ scalars). Twins return new arrays instead of filling outputs.
 
 import numpy as np
 
+try:
+    from tests.twins.stdp import pair_depression, pair_potentiation
+except ImportError:  # pragma: no cover - run from inside tests/
+    from twins.stdp import pair_depression, pair_potentiation
+
 
 def simulate(W, X, U, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u, rho0, reset,
              tau_plus=20.0, tau_minus=20.0, a_plus=0.0, a_minus=0.0):
@@ -40,8 +45,8 @@ def simulate(W, X, U, dt, tau_m, tau_s, v_rest, v_reset, v_th, delta_u, rho0, re
             score[k] += dlogl[:, None] * q
             xpre = dp * xpre + x
             ypost = dm * ypost
-            stdp[k] -= a_minus * np.outer(ypost, x)
-            stdp[k] += a_plus * np.outer(s, xpre)
+            stdp[k] += pair_depression(0.0, a_minus, 1.0, np.outer(ypost, x), False)
+            stdp[k] += np.outer(s, pair_potentiation(0.0, a_plus, 1.0, xpre, False))
             ypost = ypost + s
             if reset:
                 v = np.where(s, v_reset, v)
@@ -90,7 +95,8 @@ def score_given_spikes(W, X, spikes, dt, tau_m, tau_s, v_rest, v_reset, v_th, de
 
 
 def stdp_pair_change(pre, post, dt, tau_plus, tau_minus, a_plus, a_minus):
-    """The pair sum of the module docstring, written as two trace recursions."""
+    """The pair sum of the module docstring, written as two trace recursions; each pair's
+    change is the network's additive pair STDP with ``w_max = 1``."""
     pre = np.asarray(pre, dtype=float)
     post = np.asarray(post, dtype=float)
     xpre = np.zeros(pre.shape[1])
@@ -99,6 +105,7 @@ def stdp_pair_change(pre, post, dt, tau_plus, tau_minus, a_plus, a_minus):
     for t in range(pre.shape[0]):
         xpre = np.exp(-dt / tau_plus) * xpre + pre[t]
         ypost = np.exp(-dt / tau_minus) * ypost
-        out += a_plus * np.outer(post[t], xpre) - a_minus * np.outer(ypost, pre[t])
+        out += (np.outer(post[t], pair_potentiation(0.0, a_plus, 1.0, xpre, False))
+                + pair_depression(0.0, a_minus, 1.0, np.outer(ypost, pre[t]), False))
         ypost = ypost + post[t]
     return out

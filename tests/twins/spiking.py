@@ -56,8 +56,10 @@ import numpy as np
 
 try:
     from tests.twins.dendritic import _h, _phi
+    from tests.twins.stdp import pair_depression, pair_potentiation
 except ImportError:  # pragma: no cover - run from inside tests/
     from twins.dendritic import _h, _phi
+    from twins.stdp import pair_depression, pair_potentiation
 
 
 class _Group:
@@ -294,17 +296,15 @@ class _Projection:
         if r is None:
             return
         s = self.syn
-        if r.kind == "reward":
-            self.C[rows] -= np.where(self.mask[rows], r.a_minus * s.w_max * self.y1[None, :],
-                                     0.0)
+        if r.kind == "reward":  # additive pair STDP onto the eligibility
+            self.C[rows] += np.where(self.mask[rows], pair_depression(
+                0.0, r.a_minus, s.w_max, self.y1[None, :], False), 0.0)
             self._jump((self.x1, self.x2), rows)
             return
         W = self.W[rows]
         if r.kind == "pair":
-            if r.weight_dependence == "additive":
-                W = W - r.a_minus * s.w_max * self.y1[None, :]
-            else:
-                W = W - r.a_minus * W * self.y1[None, :]
+            W = W + pair_depression(W, r.a_minus, s.w_max, self.y1[None, :],
+                                    r.weight_dependence == "multiplicative")
         else:
             W = W - s.w_max * self.y1[None, :] * (r.a2_minus + r.a3_minus * self.x2[rows, None])
         self.W[rows] = W
@@ -320,16 +320,14 @@ class _Projection:
             return
         s = self.syn
         if r.kind == "reward":
-            self.C[:, cols] += np.where(self.mask[:, cols],
-                                        r.a_plus * s.w_max * self.x1[:, None], 0.0)
+            self.C[:, cols] += np.where(self.mask[:, cols], pair_potentiation(
+                0.0, r.a_plus, s.w_max, self.x1[:, None], False), 0.0)
             self._jump((self.y1, self.y2), cols)
             return
         W = self.W[:, cols]
         if r.kind == "pair":
-            if r.weight_dependence == "additive":
-                W = W + r.a_plus * s.w_max * self.x1[:, None]
-            else:
-                W = W + r.a_plus * (s.w_max - W) * self.x1[:, None]
+            W = W + pair_potentiation(W, r.a_plus, s.w_max, self.x1[:, None],
+                                      r.weight_dependence == "multiplicative")
         else:
             W = W + s.w_max * self.x1[:, None] * (r.a2_plus + r.a3_plus * self.y2[None, cols])
         self.W[:, cols] = W
