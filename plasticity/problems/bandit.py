@@ -94,15 +94,6 @@ class BanditProblem(Problem):
         :meth:`init_params` draws ``W_out`` with i.i.d. ``N(0, init_scale^2)`` entries
         (zeros, a uniform policy, by default, as in ``bandit-alignment``).
 
-    Attributes
-    ----------
-    name : str
-        ``"bandit"``.
-    substrate : str
-        ``"bandit"``.
-    param_keys : tuple of str
-        ``("W_out",)``.
-
     Notes
     -----
     ``signals(params, batch)`` gives what the reward-modulated rules

@@ -72,15 +72,6 @@ class TemporalPredictionProblem(Problem):
         :meth:`init_params` draws ``W ~ N(0, init_std^2 / n)`` element-wise (zeros by
         default), as the ``temporal-prediction`` experiment does.
 
-    Attributes
-    ----------
-    name : str
-        ``"temporal-prediction"``.
-    substrate : str
-        ``"sequence"``.
-    param_keys : tuple of str
-        ``("W",)``.
-
     Notes
     -----
     ``batch(n, rng)`` starts a fresh stationary sequence (``x_0 ~ N(0, P)``) and returns

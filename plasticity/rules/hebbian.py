@@ -10,6 +10,22 @@ when ``rectify``), unless ``post`` names a signal, in which case ``signals[post]
 Weights are ``params[target]`` with shape ``(n_out, n_in)``. :meth:`update` returns
 ``({target: W_after - W_before}, new_state)`` and never modifies ``params`` or ``state``.
 
+Hyperparameters of every rule here
+----------------------------------
+Declared once (in ``_Hebbian``) and listed in each rule's docstring as "the family's":
+
+eta : float, > 0
+    Learning rate per sample.
+target : str, default "W_out"
+    The weight matrix learned, ``params[target]``, shape ``(n_out, n_in)``.
+pre : str, default "input"
+    The signal holding the presynaptic window, shape ``(T, n_in)``.
+post : str or None, default None
+    The signal holding the postsynaptic window, shape ``(T, n_out)``; ``None``: computed
+    as ``W x`` (see above).
+
+Every rule here applies to feedforward substrates.
+
 References
 ----------
 Hebb, D. O. (1949). The Organization of Behavior.
@@ -51,6 +67,7 @@ def _float_array(rule, what, value):
 class _Hebbian(Rule):
     """Shared hyperparameters and input checking of the Hebbian rules (not a rule itself)."""
 
+    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     eta: float = Field(0.01, gt=0, description="learning rate, per sample")
     target: str = Field("W_out", description="the weight matrix learned, shape (n_out, n_in)")
     pre: str = Field("input", description="signal holding the presynaptic window (T, n_in)")
@@ -155,19 +172,16 @@ class Hebb(_StatelessHebbian):
 
     Parameters
     ----------
-    eta : float, > 0
-        Learning rate per sample.
+    eta, target, pre, post
+        The family's (module docstring).
     normalize : {"none", "multiplicative", "subtractive"}
         ``"multiplicative"`` keeps each row's L2 norm at its value before the window:
         ``w <- (w + dw) |w| / |w + dw|``. ``"subtractive"`` (Miller & MacKay 1994)
         removes the mean of ``dw`` over the inputs, per row, so that each row's sum of
         weights is conserved. Plain Hebb with ``"none"`` grows without bound.
-    target, pre, post : str
-        Names of the weights and signals, see the module docstring.
     """
 
     name: ClassVar[str] = "hebb"
-    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     _kernel: ClassVar[str] = "hebb"
     normalize: Literal["none", "multiplicative", "subtractive"] = "none"
 
@@ -184,14 +198,11 @@ class Oja(_StatelessHebbian):
 
     Parameters
     ----------
-    eta : float, > 0
-        Learning rate per sample.
-    target, pre, post : str
-        Names of the weights and signals, see the module docstring.
+    eta, target, pre, post
+        The family's (module docstring).
     """
 
     name: ClassVar[str] = "oja"
-    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     _kernel: ClassVar[str] = "oja"
 
 
@@ -204,14 +215,11 @@ class Sanger(_StatelessHebbian):
 
     Parameters
     ----------
-    eta : float, > 0
-        Learning rate per sample.
-    target, pre, post : str
-        Names of the weights and signals, see the module docstring.
+    eta, target, pre, post
+        The family's (module docstring).
     """
 
     name: ClassVar[str] = "gha"
-    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     _kernel: ClassVar[str] = "gha"
 
 
@@ -228,8 +236,8 @@ class BCM(_Hebbian):
 
     Parameters
     ----------
-    eta : float, > 0
-        Learning rate per sample.
+    eta, target, pre, post
+        The family's (module docstring).
     tau_theta : float, >= 1
         Time constant of the threshold, in samples. It must be short compared with the
         time scale of the weights (about ``1 / (eta |x|^2 theta)``) for the selective
@@ -238,8 +246,6 @@ class BCM(_Hebbian):
         Initial threshold, the same for every output.
     rectify : bool
         Computed activity is the rate ``max(W x, 0)`` when true, ``W x`` otherwise.
-    target, pre, post : str
-        Names of the weights and signals, see the module docstring.
 
     Notes
     -----
@@ -248,7 +254,6 @@ class BCM(_Hebbian):
     """
 
     name: ClassVar[str] = "bcm"
-    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     tau_theta: float = Field(100.0, ge=1, description="threshold time constant, in samples")
     theta0: float = Field(0.0, ge=0, description="initial threshold")
     rectify: bool = True
@@ -283,12 +288,10 @@ class Covariance(_Hebbian):
 
     Parameters
     ----------
-    eta : float, > 0
-        Learning rate per sample.
+    eta, target, pre, post
+        The family's (module docstring).
     tau_mean : float, >= 1
         Time constant of the running means, in samples.
-    target, pre, post : str
-        Names of the weights and signals, see the module docstring.
 
     Notes
     -----
@@ -297,7 +300,6 @@ class Covariance(_Hebbian):
     """
 
     name: ClassVar[str] = "covariance"
-    substrates: ClassVar[tuple[str, ...]] = ("feedforward",)
     tau_mean: float = Field(100.0, ge=1, description="running-mean time constant, in samples")
 
     def init(self, params):
