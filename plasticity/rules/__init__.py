@@ -72,6 +72,23 @@ from plasticity.rules.rnn_unbiased import KFRTRL, UORO  # noqa: E402
 __all__ += ["BPTT", "KFRTRL", "RFLO", "UORO", "EProp", "NodePerturbationInTime",
             "ReadoutOnly", "TruncatedBPTT"]
 
+# The feedback family: substitutes for W.T in the backward pass, and target propagation.
+from plasticity.rules.feedback import (  # noqa: E402
+    DirectFeedbackAlignment,
+    KolenPollack,
+    SignSymmetry,
+    WeightMirror,
+)
+from plasticity.rules.target_prop import DifferenceTargetProp  # noqa: E402
+
+__all__ += ["DifferenceTargetProp", "DirectFeedbackAlignment", "KolenPollack", "SignSymmetry",
+            "WeightMirror"]
+
+# Equilibrium propagation (Scellier & Bengio 2017): contrast of free and nudged phases.
+from plasticity.rules.equilibrium_propagation import EquilibriumPropagation  # noqa: E402
+
+__all__ += ["EquilibriumPropagation"]
+
 # Every exported rule with the substrates it applies to and a small valid example.
 from plasticity.rules.registry import all_rules  # noqa: E402
 

@@ -12,24 +12,25 @@ import numpy as np
 
 from plasticity.rules.rule_example import _FROM_INIT, RuleExample
 
-__all__ = ["DelayedCopy", "bandit_example", "dendritic_example", "feedforward_problem",
-           "ff_example", "hebbian_example", "recurrent_example", "recurrent_problem",
-           "sequence_example", "spiking_example"]
+__all__ = ["DelayedCopy", "bandit_example", "dendritic_example", "energy_example",
+           "feedforward_problem", "ff_example", "hebbian_example", "recurrent_example",
+           "recurrent_problem", "sequence_example", "spiking_example"]
 
 
-def feedforward_problem(seed, *, loss_kind="mse"):
-    """A FeedForward [4, 5, 3] (tanh hidden, linear output), a batch of 8, MSE targets.
+def feedforward_problem(seed, *, loss_kind="mse", sizes=(4, 5, 3)):
+    """A FeedForward ``sizes`` (default [4, 5, 3]; tanh hidden, linear output), a batch of
+    8, MSE targets.
 
     Returns ``(net, params, signals, loss_fn, reward, grad)`` with ``grad`` the exact
     gradient of the batch-mean loss at ``params``.
     """
     from plasticity.substrates import FeedForward
 
-    net = FeedForward(sizes=[4, 5, 3])
+    net = FeedForward(sizes=list(sizes))
     rng = np.random.default_rng([seed, 0])
     params = net.init_params(rng)
-    x = rng.standard_normal((8, 4))
-    target = rng.standard_normal((8, 3))
+    x = rng.standard_normal((8, sizes[0]))
+    target = rng.standard_normal((8, sizes[-1]))
     signals = dict(net.signals(params, x))
     signals["target"] = target
 
@@ -40,10 +41,13 @@ def feedforward_problem(seed, *, loss_kind="mse"):
     return net, params, signals, loss_fn, -float(loss), grad
 
 
-def ff_example(make_rule):
-    """An example builder for a rule on the feedforward problem; ``make_rule(net, seed)``."""
+def ff_example(make_rule, *, sizes=(4, 5, 3)):
+    """An example builder for a rule on the feedforward problem; ``make_rule(net, seed)``.
+
+    ``sizes`` gives the network (e.g. two hidden layers for a rule whose backward pass
+    differs only below the last hidden layer)."""
     def build(seed):
-        net, params, signals, loss_fn, reward, grad = feedforward_problem(seed)
+        net, params, signals, loss_fn, reward, grad = feedforward_problem(seed, sizes=sizes)
         return RuleExample(make_rule(net, seed), params, signals, loss_fn, reward, grad,
                            "feedforward")
     return build
@@ -186,4 +190,24 @@ def recurrent_example(make_rule):
         problem, params, _, signals, loss_fn, grad = recurrent_problem(seed)
         return RuleExample(make_rule(problem.net, seed), params, signals, loss_fn,
                            -float(loss_fn(params)), grad, "recurrent")
+    return build
+
+
+def energy_example(make_rule):
+    """A rule on an energy network [4, 5, 3] (sigmoid) with a batch of 6 one-hot targets.
+
+    ``make_rule(net, seed)``; ``loss_fn`` is the free-phase cost and ``grad`` its exact
+    gradient (recurrent backprop), relaxed to a residual of 1e-10.
+    """
+    def build(seed):
+        from plasticity.substrates.energy import EnergyNetwork
+
+        net = EnergyNetwork(sizes=[4, 5, 3], tol=1e-10, max_steps=3000)
+        rng = np.random.default_rng([seed, 0])
+        params = net.init_params(rng)
+        x = rng.standard_normal((6, 4))
+        target = np.eye(3)[rng.integers(0, 3, 6)]
+        loss, grad, _ = net.loss_and_grad(params, x, target)
+        return RuleExample(make_rule(net, seed), params, {"input": x, "target": target},
+                           lambda p: net.loss(p, x, target), -loss, grad, "energy")
     return build

@@ -42,6 +42,9 @@ What the substrates mean
     A recurrent escape-noise LIF/ALIF network with a leaky readout
     (:class:`~plasticity.problems.RecurrentSpikingProblem`): per-step spikes, membranes,
     adaptation and readout errors of whole trials.
+``"energy"``
+    An energy-based (layered Hopfield) network relaxed to free and nudged fixed points
+    (:class:`~plasticity.substrates.energy.EnergyNetwork`; equilibrium propagation).
 
 The black-box rules (weight perturbation, evolution strategies, hill climbing,
 annealing, the genetic algorithm) see only ``loss_fn(params)``, so they apply wherever
@@ -77,7 +80,7 @@ __all__ = ["SUBSTRATES", "RuleExample", "RuleInfo", "all_rules", "rule_example"]
 
 #: The kinds of problem a rule can declare (``Problem.substrate``).
 SUBSTRATES: tuple[str, ...] = ("feedforward", "recurrent", "spiking", "bandit", "sequence",
-                               "recurrent_spiking")
+                               "recurrent_spiking", "energy")
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,14 @@ def _examples() -> dict[str, Callable]:
     from plasticity.rules._recurrent_spiking_example import recurrent_spiking_example
     from plasticity.rules.eprop import RFLO, EProp
     from plasticity.rules.eprop_spiking import EPropSpiking, SurrogateBPTT
+    from plasticity.rules.equilibrium_propagation import EquilibriumPropagation
+    from plasticity.rules.example_problems import energy_example
+    from plasticity.rules.feedback import (
+        DirectFeedbackAlignment,
+        KolenPollack,
+        SignSymmetry,
+        WeightMirror,
+    )
     from plasticity.rules.gradient import Backprop, FeedbackAlignment
     from plasticity.rules.hebbian import BCM, Covariance, Hebb, Oja, Sanger
     from plasticity.rules.perturbation import NodePerturbation, WeightPerturbation
@@ -123,11 +134,28 @@ def _examples() -> dict[str, Callable]:
         SimulatedAnnealing,
     )
     from plasticity.rules.spiking import PairSTDPTrial, SpikeNodePerturbation
+    from plasticity.rules.target_prop import DifferenceTargetProp
 
     return {
         "Backprop": ff_example(lambda net, s: Backprop(net=net, eta=0.05)),
         "FeedbackAlignment": ff_example(
             lambda net, s: FeedbackAlignment(net=net, eta=0.05, seed=s)),
+        # the feedback family on two hidden layers, where their backward passes differ
+        "DirectFeedbackAlignment": ff_example(
+            lambda net, s: DirectFeedbackAlignment(net=net, eta=0.05, seed=s),
+            sizes=(4, 6, 5, 3)),
+        "SignSymmetry": ff_example(
+            lambda net, s: SignSymmetry(net=net, variant="brSF", eta=0.05, seed=s),
+            sizes=(4, 6, 5, 3)),
+        "KolenPollack": ff_example(
+            lambda net, s: KolenPollack(net=net, eta=0.05, decay=0.1, seed=s),
+            sizes=(4, 6, 5, 3)),
+        "WeightMirror": ff_example(
+            lambda net, s: WeightMirror(net=net, eta=0.05, n_mirror=8, seed=s),
+            sizes=(4, 6, 5, 3)),
+        "DifferenceTargetProp": ff_example(
+            lambda net, s: DifferenceTargetProp(net=net, eta=0.05, sigma=0.1, seed=s),
+            sizes=(4, 6, 5, 3)),
         "NodePerturbation": ff_example(
             lambda net, s: NodePerturbation(net=net, eta=0.05, sigma=1e-3)),
         "WeightPerturbation": ff_example(
@@ -152,6 +180,8 @@ def _examples() -> dict[str, Callable]:
         "Reinforce": bandit_example(lambda: Reinforce(eta=0.1, baseline_rate=0.2)),
         "ThreeFactor": bandit_example(lambda: ThreeFactor(eta=0.1, baseline_rate=0.2)),
         "TemporalPrediction": sequence_example,
+        "EquilibriumPropagation": energy_example(
+            lambda net, s: EquilibriumPropagation(net=net, beta=0.01, eta=0.05)),
         "EPropSpiking": recurrent_spiking_example(
             lambda s: EPropSpiking(eta=1e-3, feedback="random", seed=s)),
         "SurrogateBPTT": recurrent_spiking_example(lambda s: SurrogateBPTT(eta=1e-3)),
