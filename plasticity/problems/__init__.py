@@ -6,11 +6,13 @@ wraps a supervised task and its student (:mod:`plasticity.problems.feedforward`)
 
 from plasticity.problems.bandit import BanditProblem
 from plasticity.problems.base import Problem, check_gradient, check_problem
+from plasticity.problems.eqprop import EqPropProblem
 from plasticity.problems.feedforward import FeedForwardProblem
 from plasticity.problems.spiking import SpikingEscapeProblem
 from plasticity.problems.spiking_recurrent import RecurrentSpikingProblem
 from plasticity.problems.temporal import TemporalPredictionProblem
 
-__all__ = ["BanditProblem", "FeedForwardProblem", "Problem", "RecurrentSpikingProblem",
+__all__ = ["BanditProblem", "EqPropProblem",
+           "FeedForwardProblem", "Problem", "RecurrentSpikingProblem",
            "SpikingEscapeProblem",
            "TemporalPredictionProblem", "check_gradient", "check_problem"]

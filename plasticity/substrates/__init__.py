@@ -10,6 +10,7 @@ from plasticity.substrates.activations import (
     activation_names,
     get_activation,
 )
+from plasticity.substrates.energy import EnergyNetwork
 from plasticity.substrates.feedforward import LOSS_KINDS, Activity, Backprop, FeedForward
 from plasticity.substrates.recurrent import RecurrentRate
 
@@ -19,6 +20,7 @@ __all__ = [
     "Activation",
     "Activity",
     "Backprop",
+    "EnergyNetwork",
     "FeedForward",
     "RecurrentRate",
     "activation_names",
