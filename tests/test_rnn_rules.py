@@ -16,6 +16,7 @@ from plasticity.rules import (
     BPTT,
     KFRTRL,
     RFLO,
+    RTRL,
     UORO,
     EProp,
     NodePerturbationInTime,
@@ -166,6 +167,14 @@ def test_bptt_rule_is_the_exact_gradient_step():
         np.testing.assert_allclose(delta[k], -0.3 * grad[k], rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_rtrl_rule_equals_bptt(alpha):
+    # forward and backward mode compute the same sums in another order: rounding only
+    problem, params, _, signals, grad = _setup(alpha=alpha)
+    est = _estimate(RTRL(net=problem.net), signals, params)
+    assert _rel_err(est, grad, keys=(*RECURRENT, "W_out", "c")) < 1e-10
+
+
 def test_readout_only_learns_the_readout_and_nothing_else():
     problem, params, _, signals, grad = _setup()
     delta, _ = ReadoutOnly(net=problem.net, eta=0.2).update(signals, None, params)
@@ -290,7 +299,7 @@ def test_noisy_rules_are_reproducible_from_their_generator():
 
 # -- the wrong problem --------------------------------------------------------------------
 
-@pytest.mark.parametrize("cls", [EProp, RFLO, UORO, KFRTRL, TruncatedBPTT, BPTT,
+@pytest.mark.parametrize("cls", [EProp, RFLO, UORO, KFRTRL, TruncatedBPTT, BPTT, RTRL,
                                  ReadoutOnly, NodePerturbationInTime])
 def test_rnn_rules_refuse_a_feedforward_problem(cls):
     problem, *_ = _setup()

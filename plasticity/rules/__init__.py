@@ -65,11 +65,11 @@ __all__ += ["EPropSpiking", "SurrogateBPTT"]
 # Online rules of the leaky rate RNN: exact and truncated BPTT, e-prop/RFLO, UORO and
 # KF-RTRL, node perturbation in time, and the readout-only baseline.
 from plasticity.rules.eprop import RFLO, EProp  # noqa: E402
-from plasticity.rules.rnn_exact import BPTT, ReadoutOnly, TruncatedBPTT  # noqa: E402
+from plasticity.rules.rnn_exact import BPTT, RTRL, ReadoutOnly, TruncatedBPTT  # noqa: E402
 from plasticity.rules.rnn_perturbation import NodePerturbationInTime  # noqa: E402
 from plasticity.rules.rnn_unbiased import KFRTRL, UORO  # noqa: E402
 
-__all__ += ["BPTT", "KFRTRL", "RFLO", "UORO", "EProp", "NodePerturbationInTime",
+__all__ += ["BPTT", "KFRTRL", "RFLO", "RTRL", "UORO", "EProp", "NodePerturbationInTime",
             "ReadoutOnly", "TruncatedBPTT"]
 
 # The feedback family: substitutes for W.T in the backward pass, and target propagation.

@@ -124,7 +124,7 @@ def _examples() -> dict[str, Callable]:
     from plasticity.rules.perturbation import NodePerturbation, WeightPerturbation
     from plasticity.rules.predictive_coding import PredictiveCoding
     from plasticity.rules.reward import Reinforce, ThreeFactor
-    from plasticity.rules.rnn_exact import BPTT, ReadoutOnly, TruncatedBPTT
+    from plasticity.rules.rnn_exact import BPTT, RTRL, ReadoutOnly, TruncatedBPTT
     from plasticity.rules.rnn_perturbation import NodePerturbationInTime
     from plasticity.rules.rnn_unbiased import KFRTRL, UORO
     from plasticity.rules.selection import (
@@ -187,6 +187,7 @@ def _examples() -> dict[str, Callable]:
         "SurrogateBPTT": recurrent_spiking_example(lambda s: SurrogateBPTT(eta=1e-3)),
         # the online rules of the leaky rate RNN (issue 17), on a tiny delayed-copy task
         "BPTT": recurrent_example(lambda net, s: BPTT(net=net, eta=0.1)),
+        "RTRL": recurrent_example(lambda net, s: RTRL(net=net, eta=0.1)),
         "TruncatedBPTT": recurrent_example(lambda net, s: TruncatedBPTT(net=net, k=2)),
         "ReadoutOnly": recurrent_example(lambda net, s: ReadoutOnly(net=net)),
         "EProp": recurrent_example(

@@ -8,6 +8,8 @@ the batch loss where the estimate is exact).
 
 - :class:`BPTT`: the exact gradient by backpropagation through time (the reference; not
   online: it needs the whole sequence before any credit is assigned).
+- :class:`RTRL`: the same exact gradient by real-time recurrent learning, forward in
+  time (online, at ``O(n^4)`` per step; Williams & Zipser 1989).
 - :class:`TruncatedBPTT`: each step's error back-propagated through at most ``k`` steps
   (Williams & Peng 1990).
 - :class:`ReadoutOnly`: the exact gradient of the readout, nothing for the recurrent
@@ -17,6 +19,8 @@ References
 ----------
 Werbos, P. J. (1990). Backpropagation through time: what it does and how to do it.
     Proc. IEEE 78, 1550-1560.
+Williams, R. J., & Zipser, D. (1989). A learning algorithm for continually running fully
+    recurrent neural networks. Neural Computation 1, 270-280.
 Williams, R. J., & Peng, J. (1990). An efficient gradient-based algorithm for on-line
     training of recurrent network trajectories. Neural Computation 2, 490-501.
 """
@@ -40,7 +44,7 @@ from plasticity.rules._rnn_common import (
 from plasticity.rules.base import Rule
 from plasticity.substrates.rnn import RateRNN, RNNPass
 
-__all__ = ["BPTT", "ReadoutOnly", "TruncatedBPTT", "truncated_bptt_estimate"]
+__all__ = ["BPTT", "RTRL", "ReadoutOnly", "TruncatedBPTT", "truncated_bptt_estimate"]
 
 
 class BPTT(Rule):
@@ -74,6 +78,42 @@ class BPTT(Rule):
         rnn_pass = RNNPass(x=sig["input"], a=sig["preact"], h=sig["hidden"],
                            h_prev=sig["hidden_prev"], y=y)
         grad, _ = self.net.backward(params, rnn_pass, sig["error"])
+        return step(self.eta, grad), state
+
+
+class RTRL(Rule):
+    """Real-time recurrent learning: ``delta = -eta * dL/dparams``, exact and online.
+
+    The influence matrix ``M_t = dh_t/dtheta`` is carried forward,
+    ``M_t = J_t M_{t-1} + Mbar_t``, and the gradient accumulated as
+    ``sum_t (W_out^T e_t) M_t`` (Williams & Zipser 1989), by
+    :func:`plasticity.substrates.rnn_rtrl.rtrl_gradient`; equal to :class:`BPTT` to
+    rounding. ``O(n^4)`` per step: the exact online reference for small networks.
+
+    Parameters
+    ----------
+    net : RateRNN
+    eta : float > 0, default 0.1
+        Learning rate.
+
+    Notes
+    -----
+    State: ``None``. Reads ``input``, ``target`` and ``mask`` (and checks the other
+    recurrent signals), and re-runs the forward pass at ``params``.
+    """
+
+    name: ClassVar[str] = "rtrl"
+    substrates: ClassVar[tuple[str, ...]] = ("recurrent",)
+
+    net: RateRNN
+    eta: float = Field(0.1, gt=0, allow_inf_nan=False, description="learning rate")
+
+    def update(self, signals, state, params, *, reward=None, loss_fn=None, rng=None):
+        """Return ``(-eta * RTRL gradient, state)``."""
+        from plasticity.substrates.rnn_rtrl import rtrl_gradient
+
+        sig = rnn_signals(self, signals, params, extra=("target", "mask"))
+        grad = rtrl_gradient(self.net, params, sig["input"], sig["target"], sig["mask"])
         return step(self.eta, grad), state
 
 
