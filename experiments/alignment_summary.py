@@ -73,7 +73,8 @@ Every rule class of the package not in the figure, with the reason:
   for its task (an expected reward over spike trains, delayed dopamine); its
   reward-modulated relatives are measured on the bandit as ``three_factor_*``.
 - ``DendriticPrediction`` as a spiking-network kind (``"dendritic"``): the same rule as
-  the one measured here through the trial kernel; not measured again on the engine.
+  the one measured here through the trial kernel (``DendriticPredictionTrial``); not
+  measured again on the engine.
 - ``ActorCritic``, ``SpikingActorCritic`` and ``TDCritic`` (:mod:`plasticity.rl`): no
   gradient oracle (the gridworld's and the conditioning task's policy gradients are not
   computed exactly, and TD's update is a semi-gradient of no fixed loss).
