@@ -92,21 +92,9 @@ class RecurrentProblem(Problem):
         return self.task.batch(self._batch_size(n), rng)
 
     def signals(self, params, batch) -> dict:
-        """The forward pass and the output error, everything an online rule reads.
-
-        Returns
-        -------
-        dict
-            ``"input"`` x (B, T, n_in), ``"preact"`` a (B, T, n), ``"hidden"`` h (B, T, n),
-            ``"hidden_prev"`` h_{t-1} (B, T, n), ``"output"`` y (B, T, n_out),
-            ``"error"`` dL/dy_t (B, T, n_out; mask and normalisation included),
-            ``"target"`` (B, T, n_out) and ``"mask"`` (B, T).
-        """
-        rnn_pass = self.net.forward(params, batch.x)
-        return {"input": rnn_pass.x, "preact": rnn_pass.a, "hidden": rnn_pass.h,
-                "hidden_prev": rnn_pass.h_prev, "output": rnn_pass.y,
-                "error": self.net.output_error(rnn_pass.y, batch.target, batch.mask),
-                "target": batch.target, "mask": batch.mask}
+        """:meth:`RateRNN.signals <plasticity.substrates.rnn.RateRNN.signals>` of ``batch``:
+        the forward pass and the output error, everything an online rule reads."""
+        return self.net.signals(params, batch.x, batch.target, batch.mask)
 
     def loss(self, params, batch) -> float:
         """The mask-weighted mean per-step loss on ``batch`` (task's units)."""

@@ -162,33 +162,38 @@ class DelayedCopy:
 
 
 def recurrent_problem(seed, *, n_hidden=3, alpha=0.5, batch_size=2, g=1.5):
-    """A :class:`~plasticity.problems.recurrent.RecurrentProblem` on :class:`DelayedCopy`
-    (n = 3 leaky tanh units, alpha = 0.5), its parameters, a batch and its signals.
+    """A :class:`~plasticity.substrates.rnn.RateRNN` on :class:`DelayedCopy` (n = 3 leaky
+    tanh units, alpha = 0.5), its parameters, a batch and its signals.
 
-    Returns ``(problem, params, batch, signals, loss_fn, grad)`` with ``grad`` the exact
+    Built from the substrate directly (rules sit below problems), with the signals a
+    :class:`~plasticity.problems.recurrent.RecurrentProblem` would give.
+
+    Returns ``(net, params, batch, signals, loss_fn, grad)`` with ``grad`` the exact
     (BPTT) gradient of ``loss_fn`` (the batch loss) at ``params``.
     """
-    from plasticity.problems.recurrent import RecurrentProblem
+    from plasticity.substrates.rnn import RateRNN
 
-    problem = RecurrentProblem(DelayedCopy(), n_hidden=n_hidden, alpha=alpha, g=g,
-                               n_eval=8)
-    params = problem.init_params(np.random.default_rng([seed, 0]))
+    task = DelayedCopy()
+    net = RateRNN(n_in=task.n_in, n_hidden=n_hidden, n_out=task.n_out, alpha=alpha,
+                  loss=task.loss)
+    params = net.init_params(np.random.default_rng([seed, 0]), g=g)
     # a nonzero bias, so that every parameter array has a generic gradient
     params["b"] = 0.1 * np.random.default_rng([seed, 2]).standard_normal(n_hidden)
-    batch = problem.batch(batch_size, np.random.default_rng([seed, 1]))
-    signals = problem.signals(params, batch)
+    batch = task.batch(batch_size, np.random.default_rng([seed, 1]))
+    signals = net.signals(params, batch.x, batch.target, batch.mask)
 
     def loss_fn(p):
-        return problem.loss(p, batch)
+        return net.loss_value(net.forward(p, batch.x).y, batch.target, batch.mask)
 
-    return problem, params, batch, signals, loss_fn, problem.batch_gradient(params, batch)
+    grad = net.loss_and_grad(params, batch.x, batch.target, batch.mask)[1]
+    return net, params, batch, signals, loss_fn, grad
 
 
 def recurrent_example(make_rule):
     """An example builder for a rate-RNN rule; ``make_rule(net, seed)``."""
     def build(seed):
-        problem, params, _, signals, loss_fn, grad = recurrent_problem(seed)
-        return RuleExample(make_rule(problem.net, seed), params, signals, loss_fn,
+        net, params, _, signals, loss_fn, grad = recurrent_problem(seed)
+        return RuleExample(make_rule(net, seed), params, signals, loss_fn,
                            -float(loss_fn(params)), grad, "recurrent")
     return build
 

@@ -287,6 +287,24 @@ class RateRNN(Hyperparameters):
         grad = {"W_in": g_in, "W_rec": g_rec, "b": g_b, "W_out": g_out, "c": g_c}
         return grad, delta
 
+    def signals(self, params, x, target, mask=None) -> dict:
+        """The local signals of one batch of sequences: everything an online rule reads.
+
+        Returns
+        -------
+        dict
+            ``"input"`` x (B, T, n_in), ``"preact"`` a (B, T, n), ``"hidden"`` h (B, T, n),
+            ``"hidden_prev"`` h_{t-1} (B, T, n), ``"output"`` y (B, T, n_out),
+            ``"error"`` dL/dy_t (B, T, n_out; mask and normalisation included),
+            ``"target"`` (B, T, n_out) and ``"mask"`` (B, T).
+        """
+        rnn_pass = self.forward(params, x)
+        mask = np.ones(rnn_pass.y.shape[:2]) if mask is None else mask
+        return {"input": rnn_pass.x, "preact": rnn_pass.a, "hidden": rnn_pass.h,
+                "hidden_prev": rnn_pass.h_prev, "output": rnn_pass.y,
+                "error": self.output_error(rnn_pass.y, target, mask),
+                "target": target, "mask": mask}
+
     def loss_and_grad(self, params, x, target, mask=None) -> tuple[float, dict]:
         """``(L, dL/dparams)`` on one batch of sequences, by BPTT."""
         rnn_pass = self.forward(params, x)
