@@ -96,7 +96,8 @@ class EPropSpikingConfig(Config):
     record_every: int = Field(3, ge=1, description="measure every k-th update")
     seeds: int = Field(3, ge=1, le=100, description="independent seeds")
     n_trials: int = Field(1000, ge=2, description="oracle trials per pattern")
-    eta: float = Field(0.5, gt=0, description="learning rate of every rule")
+    eta: float = Field(0.1, gt=0, description="learning rate of every rule (0.5 makes the "
+                     "readout step unstable and the quick preset diverge)")
     gamma: float = Field(0.3, gt=0, description="pseudo-derivative dampening")
     width_mv: float | None = Field(None, gt=0, description="pseudo-derivative half-width "
                                    "(mV); None: the threshold")
