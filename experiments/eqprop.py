@@ -265,7 +265,7 @@ def plot(run):
     ax2.set_xlabel(r"nudging strength $\beta$")
     ax2.set_ylabel("cos(EqProp update, -gradient)")
     ax2.legend(loc="lower left")
-    ax2.set_title("b  GDU: cosine with recurrent backprop", loc="left")
+    ax2.set_title("b  GDU: cosine with RBP", loc="left")
     dataset = run.config["datasets"][0]
     for i, name in enumerate(RULES):
         table = f"curve_{dataset}_{name}"
@@ -276,7 +276,7 @@ def plot(run):
                               f"%)")[0],
                x=src(f"series/{table}:step"), y=100 * src(f"series/{table}:test_accuracy"))
     ax3.set_xlabel("update")
-    ax3.set_ylabel("test accuracy (%), mean over seeds")
+    ax3.set_ylabel("test accuracy (%, seed mean)")
     ax3.legend(loc="lower right")
     ax3.set_title(f"c  learning on {dataset}", loc="left")
     return fig
