@@ -107,7 +107,8 @@ def train(rule, params, *, n_updates, next_batch, signals, loss=None, rng=None, 
         batch = next_batch(step)
         sig = signals(params, batch)
         loss_fn = (lambda p, _b=batch: loss(p, _b)) if loss is not None else None
-        delta, state = rule.update(sig, state, params, reward=batch.reward,
+        # a batch of any task: only reward-driven tasks' batches carry a reward
+        delta, state = rule.update(sig, state, params, reward=getattr(batch, "reward", None),
                                    loss_fn=loss_fn, rng=rng)
         delta = check_delta(rule, delta, params)
         params = apply_delta(params, delta)
