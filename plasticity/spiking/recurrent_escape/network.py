@@ -1,36 +1,16 @@
-"""A recurrent network of escape-noise LIF/ALIF neurons, a temporal task, and its oracle.
+"""The escape-noise LIF/ALIF network itself (Bellec et al. 2020, Methods).
 
-The network (:class:`RecurrentEscapeNet`) is Bellec et al. (2020)'s discrete-time LIF/ALIF
-network with reset by subtraction and a leaky readout, made stochastic by escape noise;
-the equations are in :mod:`plasticity._kernels.recurrent_escape`, which simulates ``K``
-trials and computes, per trial, the score ``d log P(spikes | W_in, W_rec) / dW`` and the
-exact readout gradient ``dl/dW_out`` given the spikes.
-
-The task (:class:`PatternTask`): ``n_patterns`` frozen Poisson input patterns, each with a
-target readout trace (a sum of three sinusoids, Bellec et al.'s pattern generation); the
-loss is the mean squared readout error over the masked steps of a trial.
-
-The reference gradient (:class:`RecurrentEscapeOracle`) is that of the *expected* trial
-loss over the neurons' escape noise, averaged over the patterns,
-
-    L(W) = (1/M) sum_m E[ l | pattern m, W ],
-
-estimated per pattern from ``K`` independent trials:
-
-* ``W_in``, ``W_rec``: the likelihood-ratio estimate with a leave-one-out baseline,
-  :func:`plasticity.spiking.oracle.lr_gradient` (unbiased; its bias and variance are
-  stated there), since the loss depends on these weights only through the spikes;
-* ``W_out``: the mean over trials of the exact pathwise ``dl/dW_out`` given the spikes,
-  ``E[dl/dW_out]`` being ``dL/dW_out`` because ``W_out`` does not change the spike
-  distribution; its standard error is the sample standard deviation over ``sqrt(K)``.
-
-Pattern means combine as ``g = (1/M) sum_m g_m`` and ``se = sqrt(sum_m se_m^2) / M``.
+:class:`RecurrentEscapeNet` is Bellec et al.'s discrete-time LIF/ALIF network with reset
+by subtraction and a leaky readout, made stochastic by escape noise; the equations are in
+:mod:`plasticity._kernels.recurrent_escape`, which simulates ``K`` trials and computes,
+per trial, the score ``d log P(spikes | W_in, W_rec) / dW`` and the exact readout gradient
+``dl/dW_out`` given the spikes. :meth:`RecurrentEscapeNet.replay` recomputes the
+deterministic quantities of given spike trains in plain NumPy.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -38,8 +18,7 @@ from pydantic import Field, model_validator
 from plasticity.errors import InvalidParameterError
 from plasticity.validation import Hyperparameters
 
-__all__ = ["PARAM_KEYS", "PatternTask", "RecurrentEscapeNet", "RecurrentEscapeOracle",
-           "RecurrentEstimate"]
+__all__ = ["PARAM_KEYS", "RecurrentEscapeNet"]
 
 #: The parameters of the network, in the order of the flattened vector (sorted).
 PARAM_KEYS = ("W_in", "W_out", "W_rec")
@@ -273,178 +252,3 @@ class RecurrentEscapeNet(Hyperparameters):
             err2 = np.sum((out["y"] - np.asarray(target)[None]) ** 2, axis=2)
             out["loss"] = (err2 @ m) / (m.sum() * self.n_out)
         return out
-
-
-@dataclass
-class PatternTask:
-    """Frozen Poisson input patterns and target readout traces (pattern generation).
-
-    Parameters
-    ----------
-    net : RecurrentEscapeNet
-    n_steps : int >= 1
-        Trial length ``T`` (steps of ``net.dt_ms``).
-    n_patterns : int >= 1
-    rate_hz : float > 0
-        Input rate of the frozen Poisson trains.
-    rng : int, sequence or Generator
-        Draws the patterns and the targets.
-    amplitude : float > 0
-        Scale of the target traces (readout units).
-    mask_from : int >= 0
-        Steps before it do not count in the loss (a transient).
-
-    Attributes
-    ----------
-    inputs : ndarray, shape (M, T, n_in)
-    targets : ndarray, shape (M, T, n_out)
-        ``sum_{f=1..3} A_f sin(2 pi f t / T + phi_f)`` per output and pattern, with
-        ``A_f ~ U(0.5, 1) amplitude / f`` and ``phi_f ~ U(0, 2 pi)``.
-    mask : ndarray, shape (T,)
-    """
-
-    net: RecurrentEscapeNet
-    n_steps: int
-    n_patterns: int = 1
-    rate_hz: float = 20.0
-    rng: object = 0
-    amplitude: float = 0.5
-    mask_from: int = 0
-
-    def __post_init__(self):
-        if not isinstance(self.net, RecurrentEscapeNet):
-            raise InvalidParameterError("PatternTask needs a RecurrentEscapeNet.")
-        for name in ("n_steps", "n_patterns"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise InvalidParameterError(f"The {name!r} of PatternTask must be an "
-                                            f"integer >= 1. Got {value!r}.")
-        if not (0 <= int(self.mask_from) < self.n_steps):
-            raise InvalidParameterError(f"mask_from must be in [0, n_steps); got "
-                                        f"{self.mask_from!r}.")
-        if not (self.rate_hz > 0 and self.amplitude > 0):
-            raise InvalidParameterError("rate_hz and amplitude must be > 0.")
-        rng = np.random.default_rng(self.rng)
-        net, T, M = self.net, int(self.n_steps), int(self.n_patterns)
-        p_spike = min(self.rate_hz * net.dt_ms * 1e-3, 1.0)
-        self.inputs = (rng.random((M, T, net.n_in)) < p_spike).astype(np.float64)
-        t = np.arange(T)
-        self.targets = np.zeros((M, T, net.n_out))
-        for f in (1, 2, 3):
-            amp = rng.uniform(0.5, 1.0, size=(M, 1, net.n_out)) * self.amplitude / f
-            phase = rng.uniform(0.0, 2 * np.pi, size=(M, 1, net.n_out))
-            self.targets += amp * np.sin(2 * np.pi * f * t[None, :, None] / T + phase)
-        self.mask = (t >= int(self.mask_from)).astype(np.float64)
-
-    def trials(self, params, m, U, *, record=False) -> dict:
-        """``K = len(U)`` trials of pattern ``m`` (:meth:`RecurrentEscapeNet.run`)."""
-        return self.net.run(params, self.inputs[m], self.targets[m], self.mask, U,
-                            record=record)
-
-    def trial_signals(self, params, patterns, seeds) -> dict:
-        """One trial per ``(pattern, seed)`` with everything a rule may read.
-
-        Trial ``k`` runs pattern ``patterns[k]`` with the uniforms
-        ``default_rng(seeds[k]).random((T, n_rec))``. The keys (leading axis: trials) are
-        listed in :mod:`plasticity.problems.spiking_recurrent`; ``grad_out`` is each
-        trial's exact ``dl/dW_out``.
-        """
-        net, T = self.net, int(self.n_steps)
-        parts = []
-        for m, seed in zip(patterns, seeds, strict=True):
-            U = np.random.default_rng(int(seed)).random((1, T, net.n_rec))
-            parts.append(self.trials(params, int(m), U, record=True))
-        pats = np.asarray(patterns, dtype=np.int64)
-        y = np.concatenate([o["y"] for o in parts])
-        target = self.targets[pats]
-        norm = self.mask.sum() * net.n_out
-        a = np.concatenate([o["a"] for o in parts])
-        return {"input": self.inputs[pats],
-                "spikes": np.concatenate([o["spikes"] for o in parts]),
-                "v": np.concatenate([o["v"] for o in parts]), "a": a,
-                "threshold": net.v_th_mv + net.beta() * a, "readout": y,
-                "target": target,
-                "output_error": 2.0 * self.mask[None, :, None] * (y - target) / norm,
-                "trial_loss": np.concatenate([o["loss"] for o in parts]), "pattern": pats,
-                "score": {k: np.concatenate([o["score"][k] for o in parts])
-                          for k in ("W_in", "W_rec")},
-                "grad_out": np.concatenate([o["grad_out"] for o in parts]),
-                "mask": self.mask, **net.constants()}
-
-
-@dataclass
-class RecurrentEstimate:
-    """One oracle evaluation.
-
-    Attributes
-    ----------
-    grad, se : dict of str to ndarray
-        ``W_in``, ``W_rec`` (loss per mV) and ``W_out`` (loss per readout unit): the
-        gradient estimate of the expected loss and each component's standard error.
-    loss, loss_se : float
-        The expected loss estimated from the same trials, and its standard error.
-    n_trials : int
-        Trials per pattern.
-    """
-
-    grad: dict
-    se: dict
-    loss: float
-    loss_se: float
-    n_trials: int
-
-
-class RecurrentEscapeOracle:
-    """The gradient of :class:`PatternTask`'s expected loss, with standard errors.
-
-    Parameters
-    ----------
-    task : PatternTask
-    n_trials : int >= 2
-        ``K``, trials per pattern per evaluation.
-
-    Notes
-    -----
-    The estimators are in the module docstring; ``W_in`` and ``W_rec`` reuse
-    :func:`plasticity.spiking.oracle.lr_gradient`. Cost: ``K M`` trials of
-    ``O(T n_rec (n_in + n_rec))``.
-    """
-
-    def __init__(self, task, n_trials=1000):
-        if isinstance(n_trials, bool) or not isinstance(n_trials, int | np.integer) \
-                or n_trials < 2:
-            raise InvalidParameterError("The 'n_trials' parameter of RecurrentEscapeOracle "
-                                        f"must be an integer >= 2. Got {n_trials!r}.")
-        if not isinstance(task, PatternTask):
-            raise InvalidParameterError("RecurrentEscapeOracle needs a PatternTask.")
-        self.task = task
-        self.n_trials = int(n_trials)
-
-    def estimate(self, params, rng) -> RecurrentEstimate:
-        """Gradient, loss and their standard errors from ``n_trials`` trials per pattern,
-        their noise drawn from ``rng`` (an int, seed sequence or Generator)."""
-        from plasticity.spiking.oracle import lr_gradient
-
-        rng = np.random.default_rng(rng)
-        task, K = self.task, self.n_trials
-        net = task.net
-        M = task.n_patterns
-        shapes = net.shapes()
-        grad = {k: np.zeros(s) for k, s in shapes.items()}
-        var = {k: np.zeros(s) for k, s in shapes.items()}
-        loss = loss_var = 0.0
-        for m in range(M):
-            U = rng.random((K, task.n_steps, net.n_rec))
-            out = task.trials(params, m, U)
-            for key in ("W_in", "W_rec"):
-                g, se = lr_gradient(out["loss"], out["score"][key])
-                grad[key] += g
-                var[key] += se * se
-            grad["W_out"] += out["grad_out"].mean(axis=0)
-            var["W_out"] += out["grad_out"].var(axis=0, ddof=1) / K
-            loss += float(out["loss"].mean())
-            loss_var += float(out["loss"].var(ddof=1)) / K
-        return RecurrentEstimate(grad={k: g / M for k, g in grad.items()},
-                                 se={k: np.sqrt(v) / M for k, v in var.items()},
-                                 loss=loss / M, loss_se=math.sqrt(loss_var) / M,
-                                 n_trials=K)
