@@ -32,7 +32,8 @@ rule noise and evaluation set):
 
 * ``<rule>.final_loss``: the mean cross-entropy on the replicate's ``n_eval`` evaluation
   sequences after ``n_updates`` updates, with a t-interval over replicates
-  (``<rule>.final_loss_ci_low``/``_high``), and the learning curve (the same loss every
+  (``<rule>.final_loss_ci_low``/``_high``; each replicate's in ``/series/final_loss``),
+  and the learning curve (the same loss every
   ``curve_every`` updates, ``/series/curve_<rule>``).
 * ``<rule>.cos_mean`` and the other keys of :data:`plasticity.alignment.SUMMARY_KEYS`:
   the cosine of each update (every ``record_every``-th) with the negative population
@@ -238,6 +239,9 @@ def run(cfg: RNNCreditConfig, ctx):
                     for step, loss in curve:
                         rec.append(f"curve_{name}", step, units={"loss": "nats"},
                                    index="update", index_units="updates", loss=loss)
+    for rep in range(cfg.seeds):
+        rec.append("final_loss", rep, units={n: "nats" for n in cfg.rules}, index="seed",
+                   index_units="1", **{n: per_rule[n][rep]["final_loss"] for n in cfg.rules})
     for i, row in enumerate(matrix):
         rec.append("matrix", i, units={c: "1" for c in ("gradient", *cfg.rules)},
                    index="row", index_units="1",

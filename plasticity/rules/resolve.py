@@ -202,9 +202,22 @@ def builtin_rule(name, *, net, loss_kind="mse", seed=None):
     seed = _seed(seed)
     factory = BUILTIN_RULES.get(_canonical(name))
     if factory is None:
+        _refuse_other_substrate(name)
         raise RuleError(f"Unknown rule {name!r}; built-in rules: "
                         f"{', '.join(BUILTIN_RULES)}, or an import path 'package.module:Name'.")
     return factory(net, loss_kind, seed=seed)
+
+
+def _refuse_other_substrate(name):
+    """A rule of the package that is not for feedforward networks (e-prop, TD, STDP, ...)
+    asked for by name where a feedforward network learns: say so, in one line, rather
+    than calling it unknown."""
+    from plasticity.rules.base import check_applies
+    from plasticity.rules.registry import all_rules
+
+    for info in all_rules():
+        if info.name == _canonical(name):
+            check_applies(info.cls, "feedforward", "the problem here")
 
 
 def _takes_seed(cls) -> bool:
@@ -311,6 +324,7 @@ def resolve_rule(spec, *, net, loss_kind="mse", seed=None):
         if text in BUILTIN_RULES:
             return builtin_rule(text, net=net, loss_kind=loss_kind, seed=seed)
         if ":" not in text:
+            _refuse_other_substrate(text)
             raise RuleError(f"Unknown rule {text!r}; built-in rules: "
                             f"{', '.join(BUILTIN_RULES)}, or an import path "
                             "'package.module:Name'.")
