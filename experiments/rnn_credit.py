@@ -330,13 +330,14 @@ def plot(run):
     m = run.series["matrix"]
     cols = ["gradient", *names]
     M = np.array([np.asarray(m[c]) for c in cols]).T
-    im = traced(ax3.imshow(M, vmin=-1, vmax=1, cmap="RdBu_r"),
+    traced(ax3.imshow(M, vmin=-1, vmax=1, cmap="RdBu_r"),
                 array=apply(lambda *c: np.array(c).T,
                             *[src(f"series/matrix:{c}") for c in cols], name="matrix"))
     ticks = ["$-\\nabla L$", *labels]
     ax3.set_xticks(range(len(cols)), ticks, rotation=60, ha="right", fontsize=5)
     ax3.set_yticks(range(len(cols)), ticks, fontsize=5)
-    fig.colorbar(im, ax=ax3, shrink=0.8, label="mean cosine")
+    # the scale in words: a colour bar is an untraced artist of its own
+    ax3.set_xlabel("mean cosine: blue -1, white 0, red +1", fontsize=5)
     # readout-only changes no recurrent parameter: its cosines are undefined (blank)
     ax3.set_title("c  pairwise cosines (W_in, W_rec, b)", loc="left")
     return fig
