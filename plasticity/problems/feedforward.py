@@ -49,7 +49,7 @@ __all__ = ["DEFAULT_N_EVAL", "FeedForwardProblem"]
 DEFAULT_N_EVAL = 4096
 
 _NAMES = {"LinearTeacher": "linear-teacher", "TanhTeacher": "teacher-student",
-          "Digits": "digits"}
+          "Digits": "digits", "MNIST1D": "mnist1d"}
 
 
 class FeedForwardProblem(Problem):

@@ -25,16 +25,19 @@ import inspect
 
 from plasticity.errors import InvalidParameterError
 from plasticity.tasks.digits import Digits
+from plasticity.tasks.mnist1d import MNIST1D
 from plasticity.tasks.supervised_task import SupervisedTask
 from plasticity.tasks.teachers import LinearTeacher, TanhTeacher
 
-__all__ = ["Digits", "LinearTeacher", "SupervisedTask", "TanhTeacher", "TASKS", "make_task"]
+__all__ = ["Digits", "LinearTeacher", "MNIST1D", "SupervisedTask", "TanhTeacher", "TASKS",
+           "make_task"]
 
 
 TASKS = {
     "linear-teacher": (LinearTeacher, {"n_inputs": 20, "n_outputs": 5}),
     "teacher-student": (TanhTeacher, {"n_inputs": 20, "n_hidden": 10, "n_outputs": 5}),
     "digits": (Digits, {}),
+    "mnist1d": (MNIST1D, {}),
 }
 """Task name -> (class, default keyword arguments) used by :func:`make_task`."""
 
@@ -44,8 +47,9 @@ def make_task(name: str, rng=0, **kwargs) -> SupervisedTask:
 
     Parameters
     ----------
-    name : {"linear-teacher", "teacher-student", "digits"}
-        ``"teacher-student"`` is the tanh teacher (:class:`TanhTeacher`).
+    name : {"linear-teacher", "teacher-student", "digits", "mnist1d"}
+        ``"teacher-student"`` is the tanh teacher (:class:`TanhTeacher`), ``"mnist1d"``
+        MNIST-1D (:class:`~plasticity.tasks.mnist1d.MNIST1D`, the package's fixed split).
     rng : numpy.random.Generator or int, default 0
         The task's random source.
     **kwargs
