@@ -115,3 +115,15 @@ def test_add_task_bptt_learns_both_lags_and_short_truncation_does_not(cli, tmp_p
     for rule in ("bptt", "rtrl"):
         assert s[f"{rule}.final_loss_ci_high"] < t1, rule
     assert s["truncated_bptt.final_loss_ci_low"] > t1
+
+
+@pytest.mark.parametrize("task", ["mimic", "flip_flop", "mnist1d"])
+def test_other_tasks_run_without_add_references(cli, tmp_path, task):
+    out = tmp_path / f"{task}.h5"
+    code, _, err = cli("run", "rnn-credit", "--quiet", *TINY, "--set", f"task={task}",
+                       "--set", "rules=[bptt, eprop_symmetric]", "--out", out)
+    assert code == 0, err
+    s = json.loads(cli("info", out, "--json")[1])["summary"]
+    # the analytic references belong to the Add task only
+    assert s["loss_no_memory"] is None or not np.isfinite(s["loss_no_memory"])
+    assert np.isfinite(s["bptt.final_loss"])
