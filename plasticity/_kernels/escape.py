@@ -60,28 +60,47 @@ import numpy as np
 from plasticity._config import jit
 from plasticity._kernels.stdp import pair_depression, pair_potentiation
 
-__all__ = ["simulate", "score_given_spikes", "stdp_pair_change"]
+__all__ = ["filtered_trains", "score_given_spikes", "simulate", "stdp_pair_change",
+           "weighted_sums"]
+
+
+@jit
+def filtered_trains(X, a):
+    """The input trains filtered with decay ``a`` per step, shape (T, n_in):
+    ``e_j(t) = a e_j(t-1) + X[t, j]`` from ``e_j(-1) = 0`` (shared with
+    :mod:`plasticity._kernels.recurrent_escape`, where ``a`` is the membrane's ``alpha``)."""
+    T, n_in = X.shape
+    e = np.empty((T, n_in))
+    prev = np.zeros(n_in)
+    for t in range(T):
+        for j in range(n_in):
+            prev[j] = a * prev[j] + X[t, j]
+            e[t, j] = prev[j]
+    return e
+
+
+@jit
+def weighted_sums(W, M):
+    """``M W^T``, shape (T, n_out), for ``W`` (n_out, n_in) and ``M`` (T, n_in), each sum
+    over ``j`` in index order (the same rounding in every kernel that calls it)."""
+    T, n_in = M.shape
+    n_out = W.shape[0]
+    out = np.empty((T, n_out))
+    for t in range(T):
+        for i in range(n_out):
+            acc = 0.0
+            for j in range(n_in):
+                acc += W[i, j] * M[t, j]
+            out[t, i] = acc
+    return out
 
 
 @jit
 def _input_currents(W, X, a):
     """The filtered inputs ``e`` (T, n_in) (``e_j(t) = a e_j(t-1) + X[t, j]``) and the
     currents ``cur = e W^T`` (T, n_out), summed in a fixed order."""
-    T, n_in = X.shape
-    n_out = W.shape[0]
-    e = np.empty((T, n_in))
-    cur = np.empty((T, n_out))
-    prev = np.zeros(n_in)
-    for t in range(T):
-        for j in range(n_in):
-            prev[j] = a * prev[j] + X[t, j]
-            e[t, j] = prev[j]
-        for i in range(n_out):
-            acc = 0.0
-            for j in range(n_in):
-                acc += W[i, j] * e[t, j]
-            cur[t, i] = acc
-    return e, cur
+    e = filtered_trains(X, a)
+    return e, weighted_sums(W, e)
 
 
 @jit

@@ -34,6 +34,9 @@ enters only the readout, so its gradient given the spikes is exact and pathwise:
 
 Kernels do not validate their arguments: :class:`plasticity.spiking.recurrent_escape.
 RecurrentEscapeNet` does. The plain-NumPy twin is ``tests/twins/recurrent_escape.py``.
+The filtered inputs and the input currents come from :mod:`plasticity._kernels.escape`
+(after changing that file, clear ``plasticity/_kernels/__pycache__``: Numba's cache of
+this file does not notice).
 """
 
 import math
@@ -41,6 +44,7 @@ import math
 import numpy as np
 
 from plasticity._config import jit
+from plasticity._kernels.escape import filtered_trains, weighted_sums
 
 __all__ = ["simulate"]
 
@@ -105,18 +109,8 @@ def simulate(W_in, W_rec, W_out, X, target, mask, U, alpha, rho, kappa, v_th, be
         n_mask += mask[t]
     scale = 1.0 / (n_mask * n_out)
     # The input current and its filtered trace do not depend on the spikes: once for all.
-    cur_in = np.empty((T, n))
-    xbar = np.empty((T, n_in))
-    prev = np.zeros(n_in)
-    for t in range(T):
-        for i in range(n_in):
-            prev[i] = alpha * prev[i] + X[t, i]
-            xbar[t, i] = prev[i]
-        for j in range(n):
-            acc = 0.0
-            for i in range(n_in):
-                acc += W_in[j, i] * X[t, i]
-            cur_in[t, j] = acc
+    cur_in = weighted_sums(W_in, X)
+    xbar = filtered_trains(X, alpha)
     v = np.empty(n)
     a = np.empty(n)
     z_prev = np.empty(n)

@@ -52,11 +52,46 @@ from plasticity.errors import ProblemError
 from plasticity.problems.bandit import score_function_gradient
 from plasticity.problems.base import Problem
 
-__all__ = ["SpikeTrials", "SpikingEscapeProblem"]
+__all__ = ["PatternTrials", "SpikeTrials", "SpikingEscapeProblem"]
 
 
 @dataclass
-class SpikeTrials:
+class PatternTrials:
+    """``n`` trials of a pattern task: the pattern of each and the seed of its noise.
+
+    The common part of :class:`SpikeTrials` and
+    :class:`~plasticity.problems.spiking_recurrent.RecurrentTrials`; each problem accepts
+    only its own kind, which says what a seed means.
+
+    Attributes
+    ----------
+    patterns : ndarray of int, shape (n,)
+        The pattern presented in each trial.
+    seeds : ndarray of int64, shape (n,)
+        The seed of each trial's neuron noise.
+    """
+
+    patterns: np.ndarray
+    seeds: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.seeds.shape[0])
+
+    @classmethod
+    def draw(cls, n: int, n_patterns: int, rng):
+        """``n`` trials: for each, a uniform pattern in ``[0, n_patterns)`` and then a noise
+        seed in ``[0, 2^62)``, from ``rng`` (an int, seed sequence or Generator)."""
+        rng = np.random.default_rng(rng)
+        patterns = np.empty(int(n), dtype=np.int64)
+        seeds = np.empty(int(n), dtype=np.int64)
+        for k in range(int(n)):
+            # the order of spiking-alignment's trial draws: the pattern, then the seed
+            patterns[k] = rng.integers(n_patterns)
+            seeds[k] = rng.integers(2**62)
+        return cls(patterns=patterns, seeds=seeds)
+
+
+class SpikeTrials(PatternTrials):
     """``n`` trials of a spiking task.
 
     Attributes
@@ -67,12 +102,6 @@ class SpikeTrials:
         Trial ``k`` is :meth:`SpikeCountTask.trial` with seed ``seeds[k]`` (the neuron
         noise) and pattern ``patterns[k]``.
     """
-
-    patterns: np.ndarray
-    seeds: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.seeds.shape[0])
 
 
 class SpikingEscapeProblem(Problem):
@@ -173,15 +202,7 @@ class SpikingEscapeProblem(Problem):
 
     def batch(self, n, rng) -> SpikeTrials:
         """``n`` trials: for each, a uniform pattern and then a noise seed from ``rng``."""
-        n = self._batch_size(n)
-        rng = np.random.default_rng(rng)
-        patterns = np.empty(int(n), dtype=np.int64)
-        seeds = np.empty(int(n), dtype=np.int64)
-        for k in range(int(n)):
-            # the order of spiking-alignment's trial draws: the pattern, then the seed
-            patterns[k] = rng.integers(self.task.n_patterns)
-            seeds[k] = rng.integers(2**62)
-        return SpikeTrials(patterns=patterns, seeds=seeds)
+        return SpikeTrials.draw(self._batch_size(n), self.task.n_patterns, rng)
 
     def signals(self, params, batch) -> dict:
         """The trials' signals and ``reward`` (see the class notes)."""

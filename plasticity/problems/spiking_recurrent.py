@@ -43,7 +43,6 @@ noise fixed is a step function of ``W_in`` and ``W_rec`` (no pathwise gradient).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -51,13 +50,16 @@ import numpy as np
 from plasticity.errors import InvalidParameterError, ProblemError
 from plasticity.problems.bandit import score_function_gradient
 from plasticity.problems.base import Problem
+from plasticity.problems.spiking import PatternTrials
 
 __all__ = ["RecurrentSpikingProblem", "RecurrentTrials"]
 
 
-@dataclass
-class RecurrentTrials:
+class RecurrentTrials(PatternTrials):
     """``n`` trials: the pattern of each and the seed of its neuron noise.
+
+    Fields and :meth:`~plasticity.problems.spiking.PatternTrials.draw` from
+    :class:`~plasticity.problems.spiking.PatternTrials`.
 
     Attributes
     ----------
@@ -65,12 +67,6 @@ class RecurrentTrials:
     seeds : ndarray of int64, shape (n,)
         Trial ``k``'s uniforms are ``default_rng(seeds[k]).random((T, n_rec))``.
     """
-
-    patterns: np.ndarray
-    seeds: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.seeds.shape[0])
 
 
 class RecurrentSpikingProblem(Problem):
@@ -160,14 +156,7 @@ class RecurrentSpikingProblem(Problem):
 
     def batch(self, n, rng) -> RecurrentTrials:
         """``n`` trials: for each a uniform pattern, then a noise seed, from ``rng``."""
-        n = self._batch_size(n)
-        rng = np.random.default_rng(rng)
-        patterns = np.empty(n, dtype=np.int64)
-        seeds = np.empty(n, dtype=np.int64)
-        for k in range(n):
-            patterns[k] = rng.integers(self.task.n_patterns)
-            seeds[k] = rng.integers(2**62)
-        return RecurrentTrials(patterns=patterns, seeds=seeds)
+        return RecurrentTrials.draw(self._batch_size(n), self.task.n_patterns, rng)
 
     def signals(self, params, batch) -> dict:
         """The trials' signals (module docstring) and ``reward``."""

@@ -87,6 +87,13 @@ def step(eta, grad) -> dict:
     return {k: -eta * g for k, g in grad.items()}
 
 
+def descent(eta, sig, grad) -> dict:
+    """The update of a rule whose estimate of the recurrent arrays is ``grad`` (``W_rec``,
+    ``W_in``, ``b``): ``-eta`` times it, with the readout's exact gradient for ``W_out``
+    and ``c`` (:func:`readout_gradient`)."""
+    return step(eta, {**grad, **readout_gradient(sig)})
+
+
 def exact_learning_signal(sig, params) -> np.ndarray:
     """``W_out^T e_t``, the loss's immediate sensitivity to ``h_t``, shape (B, T, n)."""
     return np.ascontiguousarray(sig["error"] @ params["W_out"])

@@ -57,14 +57,13 @@ from pydantic import Field
 
 from plasticity.errors import RuleError
 from plasticity.rules._rnn_common import (
+    descent,
     draw_feedback,
     exact_learning_signal,
     immediate,
     presynaptic,
-    readout_gradient,
     rnn_signals,
     split,
-    step,
 )
 from plasticity.rules.base import Rule
 from plasticity.substrates.rnn import RateRNN
@@ -117,9 +116,7 @@ class _TraceRule(Rule):
     def _update(self, signals, state, params, B):
         sig = rnn_signals(self, signals, params)
         L = exact_learning_signal(sig, params) if B is None else sig["error"] @ B.T
-        grad = eprop_estimate(self.net, params, sig, L)
-        grad.update(readout_gradient(sig))
-        return step(self.eta, grad), state
+        return descent(self.eta, sig, eprop_estimate(self.net, params, sig, L)), state
 
 
 class EProp(_TraceRule):

@@ -33,14 +33,13 @@ import numpy as np
 from pydantic import Field
 
 from plasticity.rules._rnn_common import (
+    descent,
     exact_learning_signal,
     immediate,
     need_rng,
     presynaptic,
-    readout_gradient,
     rnn_signals,
     split,
-    step,
 )
 from plasticity.rules.base import Rule
 from plasticity.substrates.rnn import RateRNN
@@ -50,6 +49,15 @@ __all__ = ["KFRTRL", "UORO", "kfrtrl_estimate", "uoro_estimate"]
 
 def _signs(rng, shape):
     return np.where(rng.random(shape) < 0.5, -1.0, 1.0)
+
+
+def _low_rank_estimate(kernel, net, params, signals, signs) -> dict:
+    """``kernel`` (:func:`~plasticity._kernels.rnn_online.uoro_grad` or ``kfrtrl_grad``)
+    on the checked signals and the random ``signs``, cut into ``W_rec``, ``W_in``, ``b``."""
+    g = kernel(immediate(net, signals["preact"]), presynaptic(signals),
+               exact_learning_signal(signals, params), params["W_rec"].astype(float),
+               1.0 - net.alpha, np.ascontiguousarray(signs, dtype=np.float64))
+    return split(net, g)
 
 
 def uoro_estimate(net, params, signals, nu) -> dict:
@@ -71,10 +79,7 @@ def uoro_estimate(net, params, signals, nu) -> dict:
     """
     from plasticity._kernels.rnn_online import uoro_grad
 
-    g = uoro_grad(immediate(net, signals["preact"]), presynaptic(signals),
-                  exact_learning_signal(signals, params), params["W_rec"].astype(float),
-                  1.0 - net.alpha, np.ascontiguousarray(nu, dtype=np.float64))
-    return split(net, g)
+    return _low_rank_estimate(uoro_grad, net, params, signals, nu)
 
 
 def kfrtrl_estimate(net, params, signals, signs) -> dict:
@@ -94,10 +99,7 @@ def kfrtrl_estimate(net, params, signals, signs) -> dict:
     """
     from plasticity._kernels.rnn_online import kfrtrl_grad
 
-    g = kfrtrl_grad(immediate(net, signals["preact"]), presynaptic(signals),
-                    exact_learning_signal(signals, params), params["W_rec"].astype(float),
-                    1.0 - net.alpha, np.ascontiguousarray(signs, dtype=np.float64))
-    return split(net, g)
+    return _low_rank_estimate(kfrtrl_grad, net, params, signals, signs)
 
 
 class UORO(Rule):
@@ -139,9 +141,7 @@ class UORO(Rule):
         rng = need_rng(self, rng)
         sig = rnn_signals(self, signals, params)
         nu = _signs(rng, sig["preact"].shape)
-        grad = uoro_estimate(self.net, params, sig, nu)
-        grad.update(readout_gradient(sig))
-        return step(self.eta, grad), state
+        return descent(self.eta, sig, uoro_estimate(self.net, params, sig, nu)), state
 
 
 class KFRTRL(Rule):
@@ -184,6 +184,4 @@ class KFRTRL(Rule):
         rng = need_rng(self, rng)
         sig = rnn_signals(self, signals, params)
         signs = _signs(rng, sig["preact"].shape[:2])
-        grad = kfrtrl_estimate(self.net, params, sig, signs)
-        grad.update(readout_gradient(sig))
-        return step(self.eta, grad), state
+        return descent(self.eta, sig, kfrtrl_estimate(self.net, params, sig, signs)), state

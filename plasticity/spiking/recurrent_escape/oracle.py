@@ -20,19 +20,19 @@ Pattern means combine as ``g = (1/M) sum_m g_m`` and ``se = sqrt(sum_m se_m^2) /
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
 from plasticity.errors import InvalidParameterError
+from plasticity.spiking.oracle import OracleEstimate, lr_gradient
 from plasticity.spiking.recurrent_escape.task import PatternTask
 
 __all__ = ["RecurrentEscapeOracle", "RecurrentEstimate"]
 
 
-@dataclass
-class RecurrentEstimate:
-    """One oracle evaluation.
+class RecurrentEstimate(OracleEstimate):
+    """One oracle evaluation (the fields of
+    :class:`~plasticity.spiking.oracle.OracleEstimate`, for three arrays).
 
     Attributes
     ----------
@@ -44,12 +44,6 @@ class RecurrentEstimate:
     n_trials : int
         Trials per pattern.
     """
-
-    grad: dict
-    se: dict
-    loss: float
-    loss_se: float
-    n_trials: int
 
 
 class RecurrentEscapeOracle:
@@ -81,8 +75,6 @@ class RecurrentEscapeOracle:
     def estimate(self, params, rng) -> RecurrentEstimate:
         """Gradient, loss and their standard errors from ``n_trials`` trials per pattern,
         their noise drawn from ``rng`` (an int, seed sequence or Generator)."""
-        from plasticity.spiking.oracle import lr_gradient
-
         rng = np.random.default_rng(rng)
         task, K = self.task, self.n_trials
         net = task.net
