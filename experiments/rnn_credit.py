@@ -43,7 +43,11 @@ rule noise and evaluation set):
   the cosine of each update (every ``record_every``-th) with the negative population
   gradient (BPTT on the evaluation set; the denominator noise-corrected), its interval
   over replicates, ``expected_cos`` at the initial state (over fresh batches and rule
-  noise) and the SGD ceiling.
+  noise) and the SGD ceiling. Every rule but node perturbation learns the readout
+  (``W_out``, ``c``) by its exact gradient, which lifts every total cosine; where the
+  rules differ is the recurrent parameters: ``<rule>.W_rec.cos_mean`` (and ``W_in``,
+  ``b``, ``W_out``) is the mean cosine of the update's part in that array with the
+  population gradient's, averaged over replicates (undefined, NaN, for readout-only).
 * The pairwise alignment matrix (Marschall et al., Fig. 4): at replicate 0's initial
   parameters, every rule's update of the recurrent parameters (``W_in``, ``W_rec``,
   ``b``; the readout's is exact for all but node perturbation) on the same
@@ -84,7 +88,8 @@ ALIGNMENT = {"reference": "population", "problem": "add-task",
 
 #: Keys of a replicate's result averaged over replicates (the cosine's and the final
 #: loss's intervals are recomputed over replicates).
-_AVERAGED = ("cos_batch_mean", "frac_positive", "expected_cos", "n_eff")
+_AVERAGED = ("cos_batch_mean", "frac_positive", "expected_cos", "n_eff", "W_in.cos_mean",
+             "W_rec.cos_mean", "b.cos_mean", "W_out.cos_mean")
 
 
 class RNNCreditConfig(Config):
@@ -242,7 +247,7 @@ def run(cfg: RNNCreditConfig, ctx):
                     batch_size=cfg.batch_size, seed=[ctx.seed, i, rep], recorder=rec,
                     prefix=f"/alignment/{name}/s{rep}", expected_draws=cfg.expected_draws,
                     record_every=cfg.record_every, record_tables=("total",),
-                    probes=[Probe(point, every=cfg.curve_every)])
+                    probes=[Probe(point, every=cfg.curve_every)], per_array=True)
                 res["initial_loss"] = problem.population_loss(params)
                 per_rule[name].append(res)
                 if rep == 0:
@@ -332,6 +337,9 @@ def plot(run):
                             label="per update (95% CI)" if i == 0 else None),
                x=[i - 0.15], **{c: stack([src(f"summary:{name}.{k}")])
                                 for c, k in zip(("y", "ylow", "yhigh"), keys, strict=True)})
+        traced(ax2.plot([i], [s[f"{name}.W_rec.cos_mean"]], ls="none", marker="x", ms=4,
+                        color=PALETTE[2], label="W_rec part, per update" if i == 0 else None)[0],
+               x=[i], y=stack([src(f"summary:{name}.W_rec.cos_mean")]))
         traced(ax2.plot([i + 0.15], [s[f"{name}.expected_cos"]], ls="none", marker="s",
                         ms=3, color=PALETTE[1],
                         label="expected, at start" if i == 0 else None)[0],

@@ -43,6 +43,9 @@ def test_every_rule_has_its_keys(tiny_run):
         # noise-corrected cosine is undefined (a 16-sequence reference is noisy)
         assert 0 < s[f"{rule}.n_measured"] <= 10
         assert np.isfinite(s[f"{rule}.final_loss"]), rule
+    # the recurrent part of the update: defined wherever the rule changes W_rec
+    assert np.isfinite(s["bptt.W_rec.cos_mean"]) and np.isfinite(s["uoro.W_rec.cos_mean"])
+    assert np.isnan(s["readout_only.W_rec.cos_mean"])
     # exact rules: every update is the negative gradient of its batch
     for rule in ("bptt", "rtrl"):
         assert s[f"{rule}.cos_batch_mean"] == pytest.approx(1.0, abs=1e-9)

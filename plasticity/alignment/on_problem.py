@@ -75,7 +75,7 @@ def _noise_factor(g, se):
 
 def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recorder=None,
                     prefix="/alignment", expected_draws=100, record_every=1,
-                    record_tables=None, probes=()):
+                    record_tables=None, probes=(), per_array=False):
     """Train ``rule`` on ``problem`` from ``params`` and measure its alignment.
 
     Every measured update ``d`` is compared with the population gradient ``g`` at the
@@ -110,6 +110,12 @@ def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recor
         The tables written to ``recorder`` (e.g. ``("total",)``); all when None.
     probes : sequence of plasticity.engine.Probe
         Called after updates during training (e.g. to record a learning curve).
+    per_array : bool, default False
+        Also return ``<array>.cos_mean`` and ``<array>.n_measured`` for every parameter
+        array: the mean per-update cosine of the update's part in that array with the
+        population gradient's (updates that leave the array unchanged left out), where
+        rules differ (e.g. an RNN's recurrent weights, whose readout every rule learns
+        exactly).
 
     Returns
     -------
@@ -146,11 +152,12 @@ def measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recor
                                 batch_size=batch_size, seed=seed, recorder=recorder,
                                 prefix=prefix, expected_draws=expected_draws,
                                 record_every=record_every, record_tables=record_tables,
-                                probes=probes)
+                                probes=probes, per_array=per_array)
 
 
 def _measure_problem(rule, problem, params, *, n_updates, batch_size, seed, recorder,
-                     prefix, expected_draws, record_every, record_tables, probes):
+                     prefix, expected_draws, record_every, record_tables, probes,
+                     per_array):
     from plasticity.analysis import expected_cosine, measured
     from plasticity.engine import train
     from plasticity.problems.base import check_gradient
@@ -192,7 +199,14 @@ def _measure_problem(rule, problem, params, *, n_updates, batch_size, seed, reco
         final_loss = float("nan")
     reference = getattr(problem, "reference", None) or (
         "population" if se0 is None else "population-estimated")
-    return _summary(wrapped.records, expected, final_loss, reference)
+    out = _summary(wrapped.records, expected, final_loss, reference)
+    if per_array:
+        for key, table in wrapped.records.items():
+            if key != "total":
+                cos = table["cos"][~table["zero_norm"]]
+                out[f"{key}.cos_mean"] = float(np.mean(cos)) if cos.size else float("nan")
+                out[f"{key}.n_measured"] = int(cos.size)
+    return out
 
 
 def measure_into(rule, task, net, params, *, n_updates, batch_size, seed, recorder=None,
