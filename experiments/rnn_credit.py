@@ -54,7 +54,12 @@ rule noise and evaluation set):
   ``matrix_batches`` batches, and the mean over batches of each pair's cosine
   (``/series/matrix``), with the population gradient as the first row.
 
-Observed (quick preset): see the closing note of the issue and ``docs/temporal-credit.md``.
+Observed (quick preset, 3 seeds): final loss BPTT 0.479 [0.460, 0.498], RTRL 0.478,
+truncated BPTT (k = 2) 0.568 [0.493, 0.644] (every seed above the first-lag reference
+0.519), symmetric e-prop 0.578, KF-RTRL 0.573, UORO 0.586, readout-only 0.615; the
+recurrent weights' cosine BPTT 0.76, KF-RTRL 0.40, truncated BPTT 0.29, e-prop 0.24,
+UORO 0.13, node perturbation 0.02. The table, and the reservoir confound at
+``alpha = 1``, are in ``docs/temporal-credit.md``.
 """
 
 from __future__ import annotations
