@@ -26,7 +26,17 @@ measure it, so that every number in the figure can be traced to a run file:
   loss at the presentation's somatic potential, i.e. the loss averaged over the somatic
   spike noise; the cosine with the gradient of the single presentation's spike
   log-likelihood, the noisy sample the rule actually descends, is close to 1 by
-  construction and kept as ``.own_cos_mean`` (``.own_cos_ci_low``, ``.own_cos_ci_high``).
+  construction and kept as ``.own_cos_mean`` (``.own_cos_ci_low``, ``.own_cos_ci_high``);
+- ``rnn-credit``: the online rules of temporal credit assignment (BPTT, RTRL, truncated
+  BPTT, e-prop, RFLO, UORO, KF-RTRL, node perturbation in time, readout only) on the
+  leaky rate RNN's Add task, against the exact population gradient (BPTT on the
+  evaluation set); substrate ``recurrent``;
+- ``eprop-spiking``: e-prop and surrogate-gradient BPTT on a recurrent escape-noise
+  LIF/ALIF network, against the likelihood-ratio gradient of the expected loss, with the
+  random-direction baseline; substrate ``recurrent_spiking``.
+
+A source's per-array keys (``<rule>.<array>.cos_mean``) are not rows: only keys with one
+dot before ``cos_mean`` name a rule.
 
 Every source declares what its numbers are (``Experiment(alignment=AlignmentMeta(...))``:
 substrate, the loss its rules are judged against, the problem, the reference gradient,
@@ -96,7 +106,8 @@ from plasticity.experiment import Config, Experiment
 #: Source experiments run when no run files are given, in this order (every experiment
 #: of the package that declares alignment metadata; checked by the tests).
 DEFAULT_SOURCES = ("alignment-atlas", "spiking-alignment", "bandit-alignment",
-                   "pc-vs-backprop", "temporal-prediction", "dendritic-prediction")
+                   "pc-vs-backprop", "temporal-prediction", "dendritic-prediction",
+                   "rnn-credit", "eprop-spiking")
 
 #: The per-rule values collected (missing optional ones become NaN).
 REQUIRED = ("cos_mean", "cos_ci_low", "cos_ci_high")
@@ -111,7 +122,8 @@ _OLD_SETS = {"atlas_set": "alignment-atlas", "spiking_set": "spiking-alignment",
              "temporal_set": "temporal-prediction", "dendritic_set": "dendritic-prediction"}
 
 #: Substrate -> (marker, palette index) in the figure.
-STYLE = {"rate": ("o", 0), "spiking": ("s", 3), "bandit": ("^", 2)}
+STYLE = {"rate": ("o", 0), "spiking": ("s", 3), "bandit": ("^", 2), "recurrent": ("v", 1),
+         "recurrent_spiking": ("D", 4)}
 
 
 def _meta(experiment):
@@ -184,8 +196,10 @@ class SummaryConfig(Config):
 def _rule_names(summary, meta):
     if meta.rule is not None:
         return [meta.rule] if f"{meta.prefix}cos_mean" in summary else []
-    return sorted({k[:-len(".cos_mean")] for k in summary
-                   if k.endswith(f".{meta.prefix}cos_mean") and "." in k})
+    # "<rule>.cos_mean"; "<rule>.<array>.cos_mean" (a per-array cosine) is not a rule
+    suffix = f".{meta.prefix}cos_mean"
+    return sorted({k[:-len(suffix)] for k in summary
+                   if k.endswith(suffix) and "." not in k[:-len(suffix)]})
 
 
 def _rows(run):
@@ -210,6 +224,7 @@ def _run_sources(cfg, ctx):
     from pathlib import Path
 
     from plasticity.experiment import execute
+    from plasticity.io.runfile import open_run
     from plasticity.registry import load
 
     rec_path = Path(ctx.recorder.path)
@@ -224,6 +239,10 @@ def _run_sources(cfg, ctx):
         if status != "complete":
             raise InvalidParameterError(f"alignment-summary: the {name} run ended {status} "
                                         f"({path}).")
+        if not _rows(open_run(path)):
+            # the same refusal as for from_runs: a source must give at least one row
+            raise InvalidParameterError(f"alignment-summary: the {name} run has no "
+                                        f"alignment numbers its metadata points to ({path}).")
         paths.append(path)
     return paths
 
@@ -298,7 +317,8 @@ def plot(run):
                 else ("cos_mean", "cos_ci_low", "cos_ci_high"))
         traced(ax.errorbar([mean], [y], xerr=[[mean - low], [high - mean]], fmt=marker, ms=3.5,
                            color=colour, capsize=1.5, lw=0.9,
-                           label=substrate if substrate not in drawn else None),
+                           label=substrate.replace("_", " ") if substrate not in drawn
+                           else None),
                x=stack([src(f"summary:{label}.{keys[0]}")]), y=[y],
                xlow=stack([src(f"summary:{label}.{keys[1]}")]),
                xhigh=stack([src(f"summary:{label}.{keys[2]}")]))
@@ -319,7 +339,8 @@ def plot(run):
     traced(ax.axvline(0.0, color="0.4", lw=0.6), x=0.0)
     averaged = {lb for lb in labels if np.isfinite(s.get(f"{lb}.own_cos_mean", np.nan))}
     names = [lb.split(".", 1)[1].replace("_", " ") + ("" if lb.startswith("rate.") else
-                                                       f" ({lb.split('.', 1)[0]})")
+                                                       f" ({lb.split('.', 1)[0]})"
+                                                       .replace("_", " "))
              + ("*" if lb in averaged else "") for lb in labels]
     ax.set_yticks(range(len(labels)), names, fontsize=6)
     ax.set_xlabel("cosine of the update with the negative population gradient"

@@ -72,7 +72,10 @@ RULES = ("eprop_symmetric", "eprop_random", "surrogate_bptt", "random_direction"
 
 ALIGNMENT = {"reference": "population-estimated", "problem": "pattern-recurrent-spiking",
              "ci_method": "batch_means", "seeds_ci_method": "t",
-             "seeds": {"quick": 3, "full": 5}, "rules": list(RULES), "substrate": "spiking"}
+             "seeds": {"quick": 3, "full": 5}, "rules": list(RULES),
+             # its own row group in alignment-summary: spiking-alignment's rows are
+             # "spiking.<rule>", and both have a random_direction baseline
+             "substrate": "recurrent_spiking"}
 
 
 class EPropSpikingConfig(Config):
