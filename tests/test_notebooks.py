@@ -11,6 +11,7 @@ test checks against what the notebook must have computed.
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -137,5 +138,28 @@ def test_04_spiking_rasters_and_weights(tmp_path, monkeypatch):
     assert _images(nb) == 4
 
 
+def test_05_temporal_credit(tmp_path, monkeypatch):
+    nb, res = execute("05_temporal_credit.ipynb",
+                      "{'ref_err': reference_error, 'refs': refs, 'rules': RULES, "
+                      "'diag': [matrix.loc[r, r] for r in matrix.index], "
+                      "'asym': float(np.nanmax(np.abs(matrix.to_numpy() - "
+                      "matrix.to_numpy().T))), 'share': w_out_share, "
+                      "'n_spk': len(SPIKING_RULES)}", tmp_path, monkeypatch)
+    # the run file's reference losses are entropies of the Add task's target: the
+    # notebook's closed form gives the same numbers to rounding (a few ulp of ~0.5)
+    assert res["ref_err"] < 1e-12
+    r = res["refs"]
+    assert r["loss_both_learned"] < r["loss_t1_learned"] < r["loss_no_memory"]
+    # a cosine of an update with itself is 1 (rounding only); readout-only changes no
+    # recurrent parameter, so its diagonal entry is undefined (NaN)
+    diag = dict(zip(["gradient", *res["rules"]], res["diag"], strict=True))
+    assert math.isnan(diag.pop("readout_only"))
+    assert all(abs(v - 1.0) < 1e-9 for v in diag.values())
+    # the mean over batches of cos(a, b) is symmetric in a and b
+    assert res["asym"] < 1e-9
+    assert 0.0 < res["share"] < 1.0
+    assert _images(nb) == 3
+
+
 CASES = ["01_open_a_run.ipynb", "02_sweep_across_seeds.ipynb", "03_your_own_rule.ipynb",
-         "04_spiking_rasters_and_weights.ipynb"]
+         "04_spiking_rasters_and_weights.ipynb", "05_temporal_credit.ipynb"]
