@@ -160,9 +160,10 @@ def plot_cmd(run_file, formats, out_dir, overwrite, metrics, x_key):
     if exp.plot is None:
         _fail(f"experiment {exp.name} has no figure.")
     target = Path(out_dir) if out_dir else Path(run_file).parent
-    if not target.is_dir():
-        _fail(f"--out {target}: directory does not exist.")
+    # as `figure --out`: a directory that does not exist yet is made
+    _check_figure_dir(target, "--out")
     fig = exp.plot(run)
+    _make_figure_dir(target)
     meta = {"description": f"{exp.name}: {exp.description}",
             "provenance": f"run={Path(run_file).name} seed={run.seed} "
                           f"commit={run.provenance.get('git_commit', 'unknown')}"}
@@ -179,10 +180,10 @@ def _plot_sweep_cmd(sweep_dir, fmts, out_dir, overwrite, metrics, x_key):
     from plasticity.plots.sweep import plot_sweep, read_sweep, sweep_metadata
 
     target = Path(out_dir) if out_dir else sweep_dir
-    if not target.is_dir():
-        _fail(f"--out {target}: directory does not exist.")
+    _check_figure_dir(target, "--out")
     table = read_sweep(sweep_dir)
     fig = plot_sweep(table, metrics=list(metrics) or None, x=x_key)
+    _make_figure_dir(target)
     paths = save_figure(fig, target / "sweep", fmts, metadata=sweep_metadata(table),
                         overwrite=overwrite)
     click.echo(f"{table.experiment}: {len(table.rows)} of {table.n_runs} runs plotted")

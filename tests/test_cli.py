@@ -62,6 +62,14 @@ def test_run_info_plot(cli, tmp_path):
     assert b"/FontFile2" in data and b"/Type3" not in data
     code, _, err = cli("plot", out_file, "--format", "png", "--out", tmp_path)
     _one_line_error(code, err, "already exists", "--overwrite")
+    # a directory that does not exist yet is made (as `figure --out` does)
+    code, _, err = cli("plot", out_file, "--format", "png", "--out", tmp_path / "a" / "b")
+    assert code == 0, err
+    assert (tmp_path / "a" / "b" / "oja.png").exists()
+    # a file where the directory should be is refused in one line
+    (tmp_path / "f").write_text("a user's file")
+    code, _, err = cli("plot", out_file, "--format", "png", "--out", tmp_path / "f")
+    _one_line_error(code, err, "is a file")
 
 
 def test_default_output_location(cli, tmp_path, monkeypatch):
