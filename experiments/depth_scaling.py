@@ -216,10 +216,11 @@ def plot(run):
         for ax, col in ((ax1, "W1_cos"), (ax2, "cos")):
             m = np.asarray(d[f"{col}_mean"])
             lo, hi = np.asarray(d[f"{col}_low"]), np.asarray(d[f"{col}_high"])
-            lo, hi = np.where(np.isfinite(lo), lo, m), np.where(np.isfinite(hi), hi, m)
+            # with one seed the bounds are NaN and no bar is drawn
             traced(ax.errorbar(x, m, yerr=[m - lo, hi - m], marker="osD^v<"[i % 6], ms=3,
                                lw=0.9, capsize=2, color=color, label=fam.LABELS[r]),
-                   x=x, y=src(f"series/{t}:{col}_mean"))
+                   x=x, y=src(f"series/{t}:{col}_mean"), ylow=src(f"series/{t}:{col}_low"),
+                   yhigh=src(f"series/{t}:{col}_high"))
         traced(ax3.plot(depth, 100 * np.asarray(d["acc_mean"]), marker="osD^v<"[i % 6],
                         ms=3, lw=0.9, color=color, label=fam.LABELS[r])[0],
                x=src(f"series/{t}:depth"), y=100 * src(f"series/{t}:acc_mean"))

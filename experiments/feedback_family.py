@@ -505,9 +505,8 @@ def plot(run):
     for j, d in enumerate(datasets):
         xs, ys, lo, hi, srcs = [], [], [], [], {"y": [], "ylow": [], "yhigh": []}
         for i, r in enumerate(rules):
+            # with one seed the bounds are NaN and no bar is drawn
             m, a, b = _interval(s, f"{d}.{r}", "acc_mean", "acc_low", "acc_high")
-            if not np.isfinite(a):
-                a = b = m
             xs.append(i + 0.2 * (j - (len(datasets) - 1) / 2))
             ys.append(100 * m)
             lo.append(100 * (m - a))
@@ -517,7 +516,8 @@ def plot(run):
             srcs["yhigh"].append(100 * src(f"summary:{d}.{r}.acc_high", default=np.nan))
         traced(ax2.errorbar(xs, ys, yerr=[lo, hi], fmt="osD^"[j % 4], ms=3, capsize=2,
                             lw=0.8, color=PALETTE[j], label=d),
-               x=xs, y=stack(srcs["y"]))
+               x=xs, y=stack(srcs["y"]), ylow=stack(srcs["ylow"]),
+               yhigh=stack(srcs["yhigh"]))
     ax2.set_xticks(range(len(rules)), [LABELS[r] for r in rules], rotation=45, ha="right",
                    fontsize=5)
     ax2.set_ylim(0, 100)  # a t-interval over few seeds can pass 100%
