@@ -42,8 +42,8 @@ align`). The loss estimated from the same trials is the learning curve
 Summary per rule (docs/statistics.md key scheme): ``<rule>.cos_mean``,
 ``<rule>.cos_ci_low``, ``<rule>.cos_ci_high`` are the t-interval over seeds of each
 seed's mean total cosine (``seeds_cos_*`` the same; one seed: the within-run batch-means
-interval), ``<rule>.ci_method``, ``<rule>.n_measured``; ``<rule>.cos_W_in_mean`` and
-``<rule>.cos_W_rec_mean`` the per-array cosines (mean over seeds; ``W_out``'s update is
+interval), ``<rule>.ci_method``, ``<rule>.n_measured``; ``<rule>.W_in.cos_mean`` and
+``<rule>.W_rec.cos_mean`` the per-array cosines (mean over seeds; ``W_out``'s update is
 the exact readout gradient for every rule but the baseline, so the hidden arrays are
 where the rules differ); ``<rule>.frac_positive``, ``<rule>.loss_first``,
 ``<rule>.loss_last`` (oracle estimates, mean over seeds). Further keys:
@@ -128,10 +128,10 @@ def _rules(cfg, feedback_seed):
 
 
 _SEED_UNITS = {"cos_mean": "1", "cos_ci_low": "1", "cos_ci_high": "1",
-               "cos_W_in_mean": "1", "cos_W_rec_mean": "1", "frac_positive": "1",
+               "W_in.cos_mean": "1", "W_rec.cos_mean": "1", "frac_positive": "1",
                "n_measured": "1", "loss_first": "output^2", "loss_last": "output^2"}
-_AVERAGED = ("frac_positive", "n_eff", "loss_first", "loss_last", "cos_W_in_mean",
-             "cos_W_rec_mean")
+_AVERAGED = ("frac_positive", "n_eff", "loss_first", "loss_last", "W_in.cos_mean",
+             "W_rec.cos_mean")
 
 
 def _array_mean(records, key):
@@ -205,8 +205,8 @@ def _one_seed(cfg, ctx, task, index, bar):
                             loss=last.loss, loss_se=last.loss_se)
         rel_se.extend(total["grad_se"] / np.maximum(total["grad_norm"], 1e-300))
         per_rule[name] = {**{("n_measured" if k == "n" else k): v for k, v in stats.items()},
-                          "cos_W_in_mean": _array_mean(wrapped.records, "W_in"),
-                          "cos_W_rec_mean": _array_mean(wrapped.records, "W_rec"),
+                          "W_in.cos_mean": _array_mean(wrapped.records, "W_in"),
+                          "W_rec.cos_mean": _array_mean(wrapped.records, "W_rec"),
                           "loss_first": setup["loss_first"], "loss_last": last.loss}
     return setup, per_rule, rel_se
 
@@ -269,10 +269,10 @@ def plot(run):
                          for c, k in zip(("y", "ylow", "yhigh"), keys, strict=True)})
         seeds = run.series.get(f"seeds/{rule}")
         if seeds is not None:
-            for col, dx, marker in (("cos_mean", 0.2, "_"), ("cos_W_rec_mean", -0.2, "x")):
+            for col, dx, marker in (("cos_mean", 0.2, "_"), ("W_rec.cos_mean", -0.2, "x")):
                 per = np.asarray(seeds[col])
                 x = np.full(per.size, i + dx)
-                label = {"cos_mean": "per-seed total", "cos_W_rec_mean":
+                label = {"cos_mean": "per-seed total", "W_rec.cos_mean":
                          "per-seed W_rec"}[col] if i == 0 else None
                 traced(ax_cos.plot(x, per, ls="none", marker=marker, ms=5, mew=1.0,
                                    color=color, label=label)[0],

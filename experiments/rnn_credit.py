@@ -385,7 +385,7 @@ EXPERIMENT = Experiment(
     alignment=AlignmentMeta(substrate=ALIGNMENT["substrate"],
                             loss="cross-entropy of the Add task (nats per masked step)",
                             problem=ALIGNMENT["problem"], reference=ALIGNMENT["reference"],
-                            rule="bptt"),
+                            baselines=("readout_only",)),
 )
 
 if __name__ == "__main__":

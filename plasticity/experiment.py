@@ -36,7 +36,8 @@ class AlignmentMeta:
     Parameters
     ----------
     substrate : str
-        ``"rate"``, ``"spiking"`` or ``"bandit"``: the row group in the summary.
+        ``"rate"``, ``"spiking"``, ``"bandit"``, ``"recurrent"`` (rate RNNs) or
+        ``"recurrent_spiking"``: the row group in the summary.
     loss : str
         The loss every rule's update is judged against (its population gradient is the
         reference), in words, e.g. ``"teacher-student squared error"``.

@@ -29,7 +29,13 @@ SETTINGS = {
                            "betas": [1.0, 0.01], "n_cos_batches": 2},
         "temporal-prediction": {"n_samples": 2000, "expected_draws": 2000,
                                 "record_every": 20},
-        "dendritic-prediction": {"n_reps": 100, "final_reps": 10}}},
+        "dendritic-prediction": {"n_reps": 100, "final_reps": 10},
+        "rnn-credit": {"n_hidden": 4, "T": 10, "n_updates": 10, "record_every": 2,
+                       "curve_every": 5, "seeds": 2, "n_eval": 16, "expected_draws": 3,
+                       "matrix_batches": 2},
+        "eprop-spiking": {"n_rec": 8, "n_adaptive": 4, "n_inputs": 5, "n_steps": 30,
+                          "n_updates": 10, "record_every": 2, "n_trials": 300,
+                          "rate_hz": 60}}},
     "bandit-alignment": {"n_updates": 100, "expected_draws": 1000, "n_boot": 200},
     "bcm-selectivity": {"n_samples": 20000},
     "dendritic-prediction": {"n_reps": 100, "final_reps": 10},
@@ -312,7 +318,8 @@ def test_alignment_summary_collects_every_rule(figure_run):
     assert summary["n_rules"] == len(labels)
     sources = {open_run(p).experiment: open_run(p) for p in summary["sources"].split(",")}
     assert set(sources) == {"alignment-atlas", "spiking-alignment", "bandit-alignment",
-                            "pc-vs-backprop", "temporal-prediction", "dendritic-prediction"}
+                            "pc-vs-backprop", "temporal-prediction", "dendritic-prediction",
+                            "rnn-credit", "eprop-spiking"}
     atlas, spiking = sources["alignment-atlas"].summary, sources["spiking-alignment"].summary
     atlas_rules = {k.rsplit(".", 1)[0] for k in atlas if k.endswith(".cos_mean")}
     assert len(atlas_rules) >= 11
@@ -325,7 +332,8 @@ def test_alignment_summary_collects_every_rule(figure_run):
         assert np.isnan(summary[f"spiking.{rule}.expected_cos"])
     baselines = {lb for lb in labels if summary[f"{lb}.baseline"]}
     assert baselines == {"rate.random_direction", "rate.hill_climbing",
-                         "spiking.random_direction", "bandit.random_direction"}
+                         "spiking.random_direction", "bandit.random_direction",
+                         "recurrent.readout_only", "recurrent_spiking.random_direction"}
     # against the population gradient backprop is no longer 1 by construction: it sits at
     # the SGD ceiling (the minibatch gradient's own cosine), which is below 1
     assert summary["rate.backprop.cos_mean"] < 1.0
