@@ -39,6 +39,7 @@ SETTINGS = {
     "bandit-alignment": {"n_updates": 100, "expected_draws": 1000, "n_boot": 200},
     "bcm-selectivity": {"n_samples": 20000},
     "claim-momentum": {"dim": 4, "n_seeds": 2, "kappas": [10.0, 100.0]},
+    "claim-td": {"n_seeds": 2, "n_states": 4, "n_features": 2, "gammas": [0.5, 0.9]},
     "dendritic-prediction": {"n_reps": 100, "final_reps": 10},
     "eprop-spiking": {"n_rec": 8, "n_adaptive": 4, "n_inputs": 5, "n_steps": 30,
                       "n_updates": 10, "record_every": 2, "n_trials": 300, "rate_hz": 60},
