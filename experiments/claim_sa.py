@@ -248,6 +248,9 @@ def _combine(per_seed):
                 per_seed[0][f"{q}_high"]
         else:
             mean, low, high = seeds_interval(vals[np.isfinite(vals)])
+        if q != "proposal_cos":
+            # a fraction lies in [0, 1]: cutting the interval there keeps its coverage
+            low, high = max(low, 0.0), min(high, 1.0)
         out[q], out[f"{q}_low"], out[f"{q}_high"] = float(mean), float(low), float(high)
     return out
 
