@@ -87,7 +87,8 @@ def test_tiny_run(cli, tmp_path):
 
     out = tmp_path / "m.h5"
     code, _, err = cli("run", "claim-momentum", "--set", "dim=6", "--set", "n_seeds=2",
-                       "--set", "kappas=[10, 1000]", "--quiet", "--out", out)
+                       "--set", "kappas=[10, 1000]", "--set", "network=false", "--quiet",
+                       "--out", out)
     assert code == 0, err
     s = open_run(out).summary
     for lab in ("kappa10", "kappa1000"):
@@ -101,6 +102,26 @@ def test_tiny_run(cli, tmp_path):
     assert s["kappa1000.hb_iters_mean"] * 5 < s["kappa1000.gd_iters_mean"]
     assert 0.3 < s["hb_slope_mean"] < 0.7 and 0.8 < s["gd_slope_mean"] < 1.2
     assert "complex eigenvalues" in s["verdict"]
+
+
+def test_tiny_network_run(cli, tmp_path):
+    from plasticity.io.runfile import open_run
+
+    out = tmp_path / "net.h5"
+    code, _, err = cli("run", "claim-momentum", "--set", "dim=3", "--set", "n_seeds=2",
+                       "--set", "kappas=[10]", "--set", "net_hidden=2", "--set",
+                       "net_steps=[0.5, 1.0, 2.0]", "--set", "net_momenta=[0.5, 0.8]",
+                       "--set", "net_max_iter=400", "--set", "net_tol=0.05", "--quiet",
+                       "--out", out)
+    assert code == 0, err
+    s = open_run(out).summary
+    # the joint field is asymmetric for both (the coordinates), far above the 1e-6 floor
+    assert s["net.hb_asymmetry"] > 1e-3 and s["net.gd_asymmetry"] > 1e-3
+    # I + J at v = 0 has exactly the 2x2 blocks of the (finite-difference) Hessian: the
+    # closed-form roots agree up to the asymmetry of that Hessian (~1e-10) and rounding
+    assert s["net.hb_eig_error_max"] < 1e-4
+    assert s["net.speedup_low"] <= s["net.speedup_geomean"] <= s["net.speedup_high"]
+    assert 0 <= s["net.hb_reached"] <= 2 and "tanh network" in s["verdict"]
 
 
 def test_kappa_below_one_is_refused(refuses):

@@ -39,7 +39,7 @@ SETTINGS = {
     "bandit-alignment": {"n_updates": 100, "expected_draws": 1000, "n_boot": 200},
     "bcm-selectivity": {"n_samples": 20000},
     "claim-best-of-lambda": {"dims": [5, 20], "lambdas": [1, 10, 100], "trials": 4, "seeds": 2},
-    "claim-momentum": {"dim": 4, "n_seeds": 2, "kappas": [10.0, 100.0]},
+    "claim-momentum": {"dim": 4, "n_seeds": 2, "kappas": [10.0, 100.0], "network": False},
     "claim-sa": {"n_updates": 30, "seeds": 2, "n_eval": 256},
     "claim-td": {"n_seeds": 2, "n_states": 4, "n_features": 2, "gammas": [0.5, 0.9]},
     "dendritic-prediction": {"n_reps": 100, "final_reps": 10},
