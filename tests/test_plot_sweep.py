@@ -279,8 +279,12 @@ def test_cli_bad_inputs_exit_2_with_one_line(cli, sweep, tmp_path):
     _one_line_error(*cli("plot", tmp_path / "plain")[::2], "without sweep.json")
     _one_line_error(*cli("plot", sweep, "--metric", "nope")[::2], "metric 'nope'")
     _one_line_error(*cli("plot", sweep, "--x", "zeta")[::2], "x 'zeta'")
-    _one_line_error(*cli("plot", sweep, "--out", tmp_path / "missing")[::2],
-                    "does not exist")
+    # a missing --out directory is made (as figure --out does); a file there is refused
+    (tmp_path / "a_file").write_text("a user's file")
+    _one_line_error(*cli("plot", sweep, "--out", tmp_path / "a_file")[::2], "is a file")
+    code, _, err = cli("plot", sweep, "--out", tmp_path / "new" / "dir", "--format", "svg")
+    assert code == 0, err
+    assert (tmp_path / "new" / "dir" / "sweep.svg").exists()
     none = write_sweep(tmp_path / "h", {"eta": [0.1]}, [],
                        extra_runs=[({"eta": 0.1}, 0, "failed", "failed")])
     _one_line_error(*cli("plot", none)[::2], "no complete run", "1 failed")
