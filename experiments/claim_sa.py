@@ -154,7 +154,7 @@ def _problem(cfg, seed):
     from plasticity.problems import FeedForwardProblem
     from plasticity.tasks import LinearTeacher, TanhTeacher
 
-    task_rng = np.random.default_rng([seed, 1])
+    task_rng = np.random.default_rng([*seed, 1])
     if cfg.task == "linear":
         task = LinearTeacher(cfg.n_inputs, cfg.n_outputs, task_rng, noise=cfg.noise,
                              n_eval=2)
@@ -163,7 +163,7 @@ def _problem(cfg, seed):
         task = TanhTeacher(cfg.n_inputs, cfg.n_hidden, cfg.n_outputs, task_rng,
                            noise=cfg.noise, n_eval=2)
         net = task.student(cfg.n_hidden)
-    return FeedForwardProblem(task, net, n_eval=cfg.n_eval, eval_seed=[seed, 2])
+    return FeedForwardProblem(task, net, n_eval=cfg.n_eval, eval_seed=[*seed, 2])
 
 
 def _run_method(problem, rule, init, cfg, seed, k):
@@ -172,8 +172,8 @@ def _run_method(problem, rule, init, cfg, seed, k):
     from plasticity.rules._flat import flat_spec
 
     spec = flat_spec(init)
-    data_rng = np.random.default_rng([seed, 3, k])
-    rule_rng = np.random.default_rng([seed, 4, k])
+    data_rng = np.random.default_rng([*seed, 3, k])
+    rule_rng = np.random.default_rng([*seed, 4, k])
     params, state = init, rule.init(init)
     out = {key: np.zeros(cfg.n_updates) for key in
            ("cos", "inner", "proposal_cos", "proposal_inner", "d_loss")}
