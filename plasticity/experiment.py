@@ -24,8 +24,8 @@ from plasticity.validation import Config, format_validation_error
 # Config, Interrupted, default_out, check_out, current_checkpointer and
 # raise_if_terminated live in lower layers (validation, io) so that the loops and the
 # library can use them without importing this module; they are re-exported here.
-__all__ = ["AlignmentMeta", "Config", "Experiment", "RunContext", "Interrupted", "execute",
-           "default_out", "check_out", "current_checkpointer", "parse_sets",
+__all__ = ["AlignmentMeta", "ClaimMeta", "Config", "Experiment", "RunContext", "Interrupted",
+           "execute", "default_out", "check_out", "current_checkpointer", "parse_sets",
            "raise_if_terminated", "resume_problem"]
 
 @dataclass(frozen=True)
@@ -65,6 +65,49 @@ class AlignmentMeta:
 
 
 @dataclass(frozen=True)
+class ClaimMeta:
+    """What an experiment that tests a claim of the debate declares, so that the
+    ``claims`` atlas reads its run without knowing the experiment by name.
+
+    Parameters
+    ----------
+    number : int
+        The claim's place on the atlas page (issue 19's numbering, 1-10; experiments that
+        joined the page later take 11 and up).
+    claim : str
+        The claim as its proponents put it, in quotation-free plain words, e.g.
+        ``"Simulated annealing's updates also have positive inner product with the
+        gradient."``
+    headline : str
+        The summary key of the one number that answers the claim (e.g.
+        ``"annealing.cos_mean"``).
+    label : str
+        What the headline number is, short and with units, e.g. ``"cos(accepted SA step,
+        -grad)"``.
+    low, high : str, optional
+        Summary keys of the headline's 95% interval (over seeds where the run has several).
+    verdict : str or callable
+        The summary key holding the plain-words verdict (default ``"verdict"``), or, for an
+        experiment that predates the atlas, a function ``verdict(summary) -> str`` that
+        words one from its summary.
+    """
+
+    number: int
+    claim: str
+    headline: str
+    label: str
+    low: str | None = None
+    high: str | None = None
+    verdict: str | Callable[[dict], str] = "verdict"
+
+    def verdict_of(self, summary) -> str:
+        """The verdict of a run whose summary is ``summary`` (a mapping of summary keys)."""
+        if callable(self.verdict):
+            return str(self.verdict(summary))
+        return str(summary[self.verdict])
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A named, runnable study.
 
@@ -94,6 +137,9 @@ class Experiment:
     alignment : AlignmentMeta, optional
         Declared by experiments whose summary holds alignment numbers under the key
         scheme of docs/statistics.md; ``alignment-summary`` collects every such one.
+    claim : ClaimMeta, optional
+        Declared by experiments that test a claim of the debate; the ``claims`` atlas
+        collects every such one.
     """
 
     name: str
@@ -105,6 +151,7 @@ class Experiment:
     default_preset: str = "quick"
     resumable: bool | Callable = False
     alignment: AlignmentMeta | None = None
+    claim: ClaimMeta | None = None
 
     def build_config(self, *, preset=None, values=None, overrides=None):
         """Layer defaults <- preset <- ``values`` (config file) <- ``overrides`` (--set)
