@@ -221,29 +221,16 @@ def _rows(run):
 
 
 def _run_sources(cfg, ctx):
-    from pathlib import Path
-
-    from plasticity.experiment import execute
+    from plasticity.experiment import run_sources
     from plasticity.io.runfile import open_run
-    from plasticity.registry import load
 
-    rec_path = Path(ctx.recorder.path)
-    folder = rec_path.parent / f"{rec_path.stem}-sources"
-    folder.mkdir(exist_ok=True)
-    paths = []
-    for name in cfg.sources:
-        exp = load(name)
-        sub = exp.build_config(preset=cfg.source_preset, overrides=cfg.sets.get(name, {}))
-        path, status = execute(exp, sub, seed=ctx.seed, out=folder / f"{name}.h5",
-                               preset=cfg.source_preset, quiet=ctx.quiet)
-        if status != "complete":
-            raise InvalidParameterError(f"alignment-summary: the {name} run ended {status} "
-                                        f"({path}).")
+    paths = run_sources(cfg.sources, ctx, sets=cfg.sets, preset=cfg.source_preset,
+                        who="alignment-summary")
+    for name, path in zip(cfg.sources, paths, strict=True):
         if not _rows(open_run(path)):
             # the same refusal as for from_runs: a source must give at least one row
             raise InvalidParameterError(f"alignment-summary: the {name} run has no "
                                         f"alignment numbers its metadata points to ({path}).")
-        paths.append(path)
     return paths
 
 

@@ -63,7 +63,7 @@ from typing import ClassVar, Literal
 import numpy as np
 from pydantic import Field
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import ClaimMeta, Config, Experiment
 from plasticity.rules.base import Rule
 
 METHODS = ("annealing", "es_1p1", "hill_climbing", "random_walk")
@@ -385,6 +385,11 @@ EXPERIMENT = Experiment(
     plot=plot,
     presets={"quick": {"seeds": 5},
              "full": {"n_updates": 2000, "seeds": 8, "n_eval": 4096, "n_hidden": 16}},
+    claim=ClaimMeta(number=4, claim="Simulated annealing's updates also have positive "
+                    "inner product with the gradient.",
+                    headline="annealing.cos_mean", low="annealing.cos_ci_low",
+                    high="annealing.cos_ci_high", label="cos(accepted SA step, -grad)",
+                    null=0.0),
 )
 
 if __name__ == "__main__":

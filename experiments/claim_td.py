@@ -64,7 +64,7 @@ import numpy as np
 from pydantic import Field
 
 from plasticity.errors import InvalidParameterError
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import ClaimMeta, Config, Experiment
 
 CHAINS = ("reversible", "cycle")
 CYCLE = np.roll(np.eye(3), 1, axis=1)  # s -> s + 1 (mod 3)
@@ -338,7 +338,22 @@ def verdict(s, gammas, tol):
                          f"{s[f'{pre}.best_value_error_mean']:.2f} ({who})")
         out.append(f"relative value error of the fixed points with linear features on the "
                    f"{chain} chain (mean over seeds): " + ", ".join(parts))
-    return "; ".join(out) + "."
+    # the brief (first sentence), from the two chains' tests
+    cycle_not = min(cyc) > tol and imag > 1e-6
+    if cycle_not and rev <= tol:
+        head = ("Partly: expected TD(0) is no gradient flow of any objective in any fixed "
+                "metric on the cyclic chain (complex eigenvalues), but on the reversible "
+                "chain it is a Euclidean gradient field.")
+    elif cycle_not:
+        head = ("Supported: expected TD(0) is no gradient flow in any fixed metric on the "
+                "cyclic chain and not a Euclidean gradient field on the reversible one.")
+    elif min(cyc) > tol:
+        head = ("Partly: expected TD(0) is not a Euclidean gradient field on the cyclic "
+                "chain, but no complex eigenvalues were found to rule out other metrics.")
+    else:
+        head = "Not supported: expected TD(0) passed the gradient-field test on both chains."
+    body = "; ".join(out)
+    return f"{head} In detail: {body[0].upper()}{body[1:]}."
 
 
 def plot(run):
@@ -404,6 +419,9 @@ EXPERIMENT = Experiment(
     presets={"quick": {}, "full": {"n_seeds": 64, "n_states": 10, "n_features": 4,
                                    "n_field_states": 4,
                                    "gammas": [0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]}},
+    claim=ClaimMeta(number=2, claim="TD is not the gradient of any objective.",
+                    headline="cycle.gamma0p9.asymmetry",
+                    label="field asymmetry, TD(0) on a 3-cycle, gamma 0.9", null=0.0),
 )
 
 if __name__ == "__main__":

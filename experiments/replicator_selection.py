@@ -72,7 +72,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import ClaimMeta, Config, Experiment
 
 RPS = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
 
@@ -264,6 +264,31 @@ def plot(run):
     return fig
 
 
+#: Asymmetry at or below this is the finite-difference floor (a gradient field).
+FLOOR_TOL = 1e-6
+
+
+def verdict(s):
+    """The claims atlas's verdict, worded from the summary ``s`` (a mapping)."""
+    const, part = s["constant_asymmetry_shahshahani"], s["partnership_asymmetry_shahshahani"]
+    rps = s["rps_asymmetry_shahshahani"]
+    eucl = min(s["constant_asymmetry_euclidean"], s["partnership_asymmetry_euclidean"])
+    fisher = const <= FLOOR_TOL and part <= FLOOR_TOL
+    detail = (f"Shahshahani-metric asymmetry {max(const, part):.1e} for constant fitness and "
+              f"the partnership game (floor {FLOOR_TOL:g}; metric cosine with the gradient of "
+              f"mean fitness {s['cos_shahshahani_min']:.6f} at worst), against Euclidean "
+              f"asymmetry {eucl:.2f}; rock-paper-scissors {rps:.2f} in the same metric")
+    if fisher and rps > FLOOR_TOL:
+        return (f"Partly: the replicator equation is gradient ascent of mean fitness in the "
+                f"Shahshahani metric for constant fitness and partnership games (Fisher's "
+                f"theorem), not in the Euclidean one, and for rock-paper-scissors in neither. "
+                f"Measured: {detail}.")
+    if fisher:
+        return (f"Supported: the replicator equation is a Shahshahani gradient of mean "
+                f"fitness in every game tested. Measured: {detail}.")
+    return f"Not supported: the Shahshahani-gradient test failed. Measured: {detail}."
+
+
 EXPERIMENT = Experiment(
     name="replicator-selection",
     description="The replicator equation: a Shahshahani gradient (Fisher), RPS is none.",
@@ -272,6 +297,11 @@ EXPERIMENT = Experiment(
     plot=plot,
     presets={"quick": {}, "full": {"n_types": 6, "n_random": 256, "n_trajectory": 256,
                                    "n_field_states": 32}},
+    claim=ClaimMeta(number=12, claim="Natural selection is gradient ascent of mean fitness "
+                    "(Fisher's theorem, in the Shahshahani metric).",
+                    headline="partnership_asymmetry_euclidean",
+                    label="Euclidean asymmetry, partnership game (Shahshahani: ~0)",
+                    verdict=verdict, null="partnership_asymmetry_shahshahani"),
 )
 
 if __name__ == "__main__":

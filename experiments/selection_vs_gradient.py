@@ -64,7 +64,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import Field
 
-from plasticity.experiment import Config, Experiment
+from plasticity.experiment import ClaimMeta, Config, Experiment
 
 METHODS = ("backprop", "hill_climbing", "annealing", "genetic", "es")
 PARITY_METHODS = ("hill_climbing", "es")
@@ -379,6 +379,31 @@ def plot(run):
     return fig
 
 
+#: The selection methods whose alignment the atlas's verdict reads.
+SELECTION = ("hill_climbing", "annealing", "genetic", "es")
+
+
+def verdict(s):
+    """The claims atlas's verdict, worded from the summary ``s`` (a mapping)."""
+    parts, passing = [], []
+    for m in SELECTION:
+        low, high = s[f"{m}.cos_ci_low"], s[f"{m}.cos_ci_high"]
+        parts.append(f"{m.replace('_', ' ')} {s[f'{m}.cos_mean']:.2f} [{low:.2f}, {high:.2f}], "
+                     f"{s[f'{m}.frac_positive']:.0%} positive")
+        if low > 0:
+            passing.append(m)
+    where = (f"cosine with -grad at N = {s['n_max']} (95% CI; share of updates with a "
+             f"positive inner product): " + "; ".join(parts) +
+             f"; gradient descent {s['backprop.cos_mean']:.2f}")
+    if passing:
+        return (f"Not supported: a positive inner product with -grad does not mark a "
+                f"gradient follower; {len(passing)} of {len(SELECTION)} selection methods, "
+                f"which never compute a gradient, pass it. Measured {where}. What separates "
+                f"them from the gradient is the size of the cosine, not its sign.")
+    return (f"Unresolved: no selection method's mean cosine is resolved above 0 here. "
+            f"Measured {where}.")
+
+
 EXPERIMENT = Experiment(
     name="selection-vs-gradient",
     description="Selection vs gradient descent: alignment with -grad as N grows; parity.",
@@ -389,6 +414,12 @@ EXPERIMENT = Experiment(
              "full": {"sizes": [4, 8, 16, 32, 64, 128], "evals_per_param": 200,
                       "parity_bits": 4, "parity_hidden": 6, "parity_updates": 2000,
                       "parity_restarts": 40, "smooth_pairs": 10000, "n_boot": 5000}},
+    claim=ClaimMeta(number=13, claim="An update with a positive inner product with -grad "
+                    "follows the gradient (Richards and Kording's criterion).",
+                    headline="hill_climbing.cos_mean", low="hill_climbing.cos_ci_low",
+                    high="hill_climbing.cos_ci_high",
+                    label="cos(hill-climbing update, -grad), largest N", verdict=verdict,
+                    null=0.0),
 )
 
 if __name__ == "__main__":

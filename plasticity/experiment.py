@@ -26,7 +26,7 @@ from plasticity.validation import Config, format_validation_error
 # library can use them without importing this module; they are re-exported here.
 __all__ = ["AlignmentMeta", "ClaimMeta", "Config", "Experiment", "RunContext", "Interrupted",
            "execute", "default_out", "check_out", "current_checkpointer", "parse_sets",
-           "raise_if_terminated", "resume_problem"]
+           "raise_if_terminated", "resume_problem", "run_sources"]
 
 @dataclass(frozen=True)
 class AlignmentMeta:
@@ -89,7 +89,12 @@ class ClaimMeta:
     verdict : str or callable
         The summary key holding the plain-words verdict (default ``"verdict"``), or, for an
         experiment that predates the atlas, a function ``verdict(summary) -> str`` that
-        words one from its summary.
+        words one from its summary. Its first sentence is the verdict in brief
+        ("Supported: ...", "Not supported: ...", "Partly: ...", "Unresolved: ..."); the
+        atlas page shows that sentence.
+    null : float or str, optional
+        What the headline is read against (drawn as a dashed line): a number (0 for a
+        cosine) or the summary key of a theory's value.
     """
 
     number: int
@@ -99,6 +104,7 @@ class ClaimMeta:
     low: str | None = None
     high: str | None = None
     verdict: str | Callable[[dict], str] = "verdict"
+    null: float | str | None = None
 
     def verdict_of(self, summary) -> str:
         """The verdict of a run whose summary is ``summary`` (a mapping of summary keys)."""
@@ -372,3 +378,47 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
         CHECKPOINTER.reset(token)
         rec.close(status, message)
     return path, status
+
+
+def run_sources(names, ctx, *, sets=None, preset="quick", who="this run"):
+    """Run the experiments ``names`` for a collecting run (``alignment-summary``,
+    ``claims``), each into ``<stem>-sources/<name>.h5`` beside the collecting run's file.
+
+    Parameters
+    ----------
+    names : sequence of str
+        Experiment names, run in this order.
+    ctx : RunContext
+        The collecting run's context: its seed, its run file's folder, ``quiet``.
+    sets : dict, optional
+        ``{experiment: {key: value}}``, per-source overrides of ``preset``.
+    preset : str
+        The sources' preset.
+    who : str
+        The collecting experiment's name, for the refusal's message.
+
+    Returns
+    -------
+    list of Path
+        The sources' run files, in the order of ``names``.
+
+    Raises
+    ------
+    InvalidParameterError
+        When a source does not complete (the collecting run cannot claim its numbers).
+    """
+    from plasticity.registry import load
+
+    rec_path = Path(ctx.recorder.path)
+    folder = rec_path.parent / f"{rec_path.stem}-sources"
+    folder.mkdir(exist_ok=True)
+    paths = []
+    for name in names:
+        exp = load(name)
+        sub = exp.build_config(preset=preset, overrides=(sets or {}).get(name, {}))
+        path, status = execute(exp, sub, seed=ctx.seed, out=folder / f"{name}.h5",
+                               preset=preset, quiet=ctx.quiet)
+        if status != "complete":
+            raise InvalidParameterError(f"{who}: the {name} run ended {status} ({path}).")
+        paths.append(path)
+    return paths

@@ -42,6 +42,8 @@ SETTINGS = {
     "claim-momentum": {"dim": 4, "n_seeds": 2, "kappas": [10.0, 100.0], "network": False},
     "claim-sa": {"n_updates": 30, "seeds": 2, "n_eval": 256},
     "claim-td": {"n_seeds": 2, "n_states": 4, "n_features": 2, "gammas": [0.5, 0.9]},
+    # the atlas runs every claim experiment, each with its own entry here (figure_run)
+    "claims": {},
     "dendritic-prediction": {"n_reps": 100, "final_reps": 10},
     "depth-scaling": {"dataset": "digits", "depths": [1, 2, 3], "width": 8, "epochs": 3,
                       "measure_every": 4, "seeds": 2},
@@ -78,6 +80,13 @@ SETTINGS = {
 }
 
 
+def _claim_sources():
+    """The claims atlas's default sources: every experiment declaring claim metadata."""
+    from plasticity.registry import list_experiments, load
+
+    return [n for n in list_experiments() if getattr(load(n), "claim", None) is not None]
+
+
 @pytest.fixture(scope="session")
 def figure_run(tmp_path_factory):
     """``figure_run(name) -> Path``: a run file of ``name``, made on first use."""
@@ -90,7 +99,11 @@ def figure_run(tmp_path_factory):
     def get(name):
         if name not in cache:
             exp = load(name)
-            cfg = exp.build_config(preset="quick", overrides=SETTINGS[name])
+            overrides = SETTINGS[name]
+            if name == "claims":
+                sources = _claim_sources()
+                overrides = {"sets": {n: SETTINGS[n] for n in sources}}
+            cfg = exp.build_config(preset="quick", overrides=overrides)
             path, status = execute(exp, cfg, seed=0, out=root / f"{name}.h5",
                                    preset="quick", quiet=True)
             assert status in ("complete", "diverged")
