@@ -38,6 +38,7 @@ from pydantic import Field, field_validator, model_validator
 
 from plasticity.errors import InvalidParameterError
 from plasticity.experiment import Config, Experiment
+from plasticity.registry import claim_experiments
 
 #: The verdict's opening words and the outcome each names (checked in this order).
 OUTCOMES = (("not supported", "not supported"), ("not shown", "not supported"),
@@ -54,21 +55,6 @@ def _meta(experiment):
     from plasticity.registry import load
 
     return getattr(load(experiment), "claim", None)
-
-
-def claim_experiments():
-    """Every experiment that declares claim metadata, in the order of the claims' numbers.
-
-    Returns
-    -------
-    list of str
-        Experiment names.
-    """
-    from plasticity.registry import list_experiments
-
-    found = [(m.number, name) for name in list_experiments()
-             if (m := _meta(name)) is not None]
-    return [name for _, name in sorted(found)]
 
 
 class ClaimsConfig(Config):

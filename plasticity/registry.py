@@ -56,6 +56,23 @@ def list_experiments() -> dict[str, str]:
     return {name: describe(path) for name, path in experiment_files().items()}
 
 
+def claim_experiments() -> list[str]:
+    """Every experiment that declares claim metadata (``Experiment(claim=ClaimMeta(...))``),
+    in the order of the claims' numbers: the sources of the ``claims`` atlas.
+
+    Returns
+    -------
+    list of str
+        Experiment names.
+    """
+    found = []
+    for name in experiment_files():
+        meta = getattr(load(name), "claim", None)
+        if meta is not None:
+            found.append((meta.number, name))
+    return [name for _, name in sorted(found)]
+
+
 def load_file(path: Path):
     """Import an experiment file and return its ``EXPERIMENT``."""
     path = Path(path)

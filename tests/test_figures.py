@@ -80,13 +80,6 @@ SETTINGS = {
 }
 
 
-def _claim_sources():
-    """The claims atlas's default sources: every experiment declaring claim metadata."""
-    from plasticity.registry import list_experiments, load
-
-    return [n for n in list_experiments() if getattr(load(n), "claim", None) is not None]
-
-
 @pytest.fixture(scope="session")
 def figure_run(tmp_path_factory):
     """``figure_run(name) -> Path``: a run file of ``name``, made on first use."""
@@ -101,7 +94,9 @@ def figure_run(tmp_path_factory):
             exp = load(name)
             overrides = SETTINGS[name]
             if name == "claims":
-                sources = _claim_sources()
+                from plasticity.registry import claim_experiments
+
+                sources = claim_experiments()
                 overrides = {"sets": {n: SETTINGS[n] for n in sources}}
             cfg = exp.build_config(preset="quick", overrides=overrides)
             path, status = execute(exp, cfg, seed=0, out=root / f"{name}.h5",

@@ -161,5 +161,21 @@ def test_05_temporal_credit(tmp_path, monkeypatch):
     assert _images(nb) == 3
 
 
+def test_06_claims_atlas(tmp_path, monkeypatch):
+    nb, res = execute("06_claims_atlas.ipynb",
+                      "{'order': order, 'copied': copied, 'names': names, "
+                      "'outcomes': [s[f'{n}.outcome'] for n in order]}",
+                      tmp_path, monkeypatch)
+    # the four runs, in claim order (momentum 1, TD 2, SA 4, replicator 12)
+    assert res["order"] == ["claim-momentum", "claim-td", "claim-sa", "replicator-selection"]
+    # every number and verdict on the page is its source's own, unchanged
+    assert all(res["copied"].values())
+    assert set(res["order"]) <= set(res["names"])
+    assert all(o in ("supported", "not supported", "partly", "unresolved")
+               for o in res["outcomes"])
+    assert _images(nb) == 1
+
+
 CASES = ["01_open_a_run.ipynb", "02_sweep_across_seeds.ipynb", "03_your_own_rule.ipynb",
-         "04_spiking_rasters_and_weights.ipynb", "05_temporal_credit.ipynb"]
+         "04_spiking_rasters_and_weights.ipynb", "05_temporal_credit.ipynb",
+         "06_claims_atlas.ipynb"]
