@@ -130,6 +130,9 @@ class ClaimCrossoverConfig(Config):
     def _consistent(self):
         if self.n_bits % self.block:
             raise ValueError(f"block ({self.block}) must divide n_bits ({self.n_bits})")
+        if self.mutation > self.n_bits:
+            raise ValueError(f"mutation ({self.mutation}) cannot exceed n_bits "
+                             f"({self.n_bits}) expected flips per child")
         if self.budget < self.population:
             raise ValueError(f"budget ({self.budget}) must be at least the population "
                              f"({self.population}) to evaluate the first generation")
@@ -445,7 +448,7 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None):
     if s < 1:
         raise InvalidParameterError("run_annealing needs at least one generator")
     temps = temperatures(t0, t_final, max(budget - 1, 1))
-    start = landscape.evaluations
+    spent = landscape.evaluations
     x = np.stack([r.random(n) < 0.5 for r in rngs])
     if start is not None:
         start = np.asarray(start, dtype=bool)
@@ -486,7 +489,7 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None):
         trace[:, t + 1] = best
     return {"trace": trace, "best": best, "best_counts": best_counts, "final": x,
             "fitness": f, "accepted": accepted, "accepted_worse": worse,
-            "evaluations": (landscape.evaluations - start) // s}
+            "evaluations": (landscape.evaluations - spent) // s}
 
 
 # -------------------------------------------------------------------------- statistics
