@@ -110,8 +110,16 @@ def launch(experiment, *, preset=None, sets=(), config_file=None, seed=0, out=No
     return exp, path, status
 
 
+#: Strings longer than this are cut in the one-line summary (verdicts are shown whole on
+#: a line of their own; the run file always holds every value whole).
+_MAX_INLINE = 80
+
+
 def _fmt(v):
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    text = str(v)
+    return text if len(text) <= _MAX_INLINE else text[:_MAX_INLINE - 3] + "..."
 
 
 def report_lines(exp, path, status) -> list[str]:
@@ -124,6 +132,8 @@ def report_lines(exp, path, status) -> list[str]:
         lines.append(f"{exp.name}: diverged ({run.attrs.get('message', '')})")
     keys = ", ".join(f"{k}={_fmt(v)}" for k, v in run.summary.items())
     lines.append(f"{exp.name} [{status}] {keys}")
+    if "verdict" in run.summary:
+        lines.append(f"verdict: {run.summary['verdict']}")
     lines.append(f"wrote {path}")
     return lines
 
