@@ -36,3 +36,8 @@ class Diverged(Exception):  # noqa: N818 - it is an outcome, not an error
 
 class ProblemError(PlasticityError):
     """A problem broke the Problem protocol (a gradient of the wrong shape, NaN, ...)."""
+
+
+class TooBigForMachine(InvalidParameterError):
+    """A configuration needs more memory than the machine has available (checked before
+    anything is allocated or written; see :mod:`plasticity.io.memory`)."""

@@ -146,6 +146,12 @@ class Experiment:
     claim : ClaimMeta, optional
         Declared by experiments that test a claim of the debate; the ``claims`` atlas
         collects every such one.
+    memory : callable, optional
+        ``memory(cfg) -> MemoryEstimate`` (:mod:`plasticity.io.memory`): the dominant
+        arrays the config needs. :func:`execute` refuses a config whose estimate exceeds
+        the memory available before the run file is created. Declared by experiments
+        whose arrays grow with their config (a product of sizes, a size squared, a
+        long recording); None means nothing the config can make large.
     """
 
     name: str
@@ -158,6 +164,7 @@ class Experiment:
     resumable: bool | Callable = False
     alignment: AlignmentMeta | None = None
     claim: ClaimMeta | None = None
+    memory: Callable[[Any], Any] | None = None
 
     def build_config(self, *, preset=None, values=None, overrides=None):
         """Layer defaults <- preset <- ``values`` (config file) <- ``overrides`` (--set)
@@ -324,6 +331,9 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
 
     Raises
     ------
+    TooBigForMachine
+        Before anything is written, when ``exp.memory(cfg)`` exceeds the memory
+        available (:func:`plasticity.io.memory.check_memory`).
     PlasticityError
         For bad input discovered during the run (a broken rule); the file is marked
         ``failed`` first. KeyboardInterrupt and SIGTERM mark it ``interrupted``; any other
@@ -337,6 +347,11 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
     checkpoint_s = 5.0 if checkpoint_s is None else float(checkpoint_s)
     if not checkpoint_s >= 0:
         raise InvalidParameterError(f"checkpoint_s must be >= 0. Got {checkpoint_s!r}.")
+    if exp.memory is not None:
+        # before the run file exists: a config that cannot fit leaves nothing behind
+        from plasticity.io.memory import check_memory
+
+        check_memory(exp.memory(cfg), exp.name)
     saved = None
     if resume is not None:
         if out is not None:
