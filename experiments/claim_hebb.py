@@ -1,5 +1,11 @@
 """Claim: Hebbian learning is a gradient only for a single neuron or symmetric connections.
 
+One file (about 1000 lines) by design: DESIGN.md keeps each experiment in one file, and
+most of this one is the eight expected fields in closed form with their derivations and
+the two rules the package does not have (Oja's subspace rule, similarity matching); the
+tests themselves are library tools (:mod:`plasticity.analysis.field`, ``field_metric``,
+``field_descent``, ``mean_field``).
+
 Issue 19, claim 3. A table of Hebbian rules, each judged by its *expected* update field
 ``F(theta) = E_x[delta(x; theta)]`` on zero-mean Gaussian inputs ``x ~ N(0, C)`` with a
 fixed anisotropic covariance ``C = Q diag(lambda) Q^T`` (eigenvalues geometric from 1 down

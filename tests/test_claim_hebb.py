@@ -227,6 +227,19 @@ def test_similarity_matching_is_descent_in_W_and_ascent_in_M(mod, C):
     np.testing.assert_allclose(dM, eM, rtol=1e-11, atol=1e-14)
 
 
+def test_every_candidate_objective_gradient(mod, C):
+    """The analytic gradients the pointwise descent check uses, each against central
+    differences of its objective, at a state of each rule (on its manifold if any)."""
+    cfg = mod.ClaimHebbConfig()
+    specs = mod.rule_specs(cfg, C, np.random.default_rng(9))
+    assert set(specs) == set(mod.RULES)
+    for spec in specs.values():
+        _, f, grad, _ = spec["objective"]
+        theta = spec["descent_states"][0]
+        check_grads(f, theta, grad(theta))
+        assert spec["states"].shape == (cfg.n_states, spec["coords"].size)
+
+
 def test_tiny_run_invariants_and_figure(cli, tmp_path, mod):
     import matplotlib.pyplot as plt
 
