@@ -312,6 +312,20 @@ def crossover(mums, dads, kind, rng, rate=1.0):
     return np.where(mask, dads, mums)
 
 
+#: annealing steps whose random draws are made at once (per chain)
+_CHUNK = 8192
+
+
+def _points(points, budget):
+    """Evaluation counts for a best-so-far curve: sorted unique ints in [1, budget]."""
+    if points is None:
+        return np.arange(1, int(budget) + 1)
+    points = np.unique(np.asarray(points, dtype=np.int64))
+    if points.size == 0 or points[0] < 1 or points[-1] > budget:
+        raise InvalidParameterError(f"curve points must lie in [1, {budget}]")
+    return points
+
+
 def _check_common(landscape, budget):
     if int(budget) < 1:
         raise InvalidParameterError(f"budget must be at least 1; got {budget}")
@@ -320,7 +334,7 @@ def _check_common(landscape, budget):
 
 
 def run_ga(landscape, budget, rng, *, population=100, crossover_kind="one_point", rate=0.9,
-           mutation=1.0, tournament=2):
+           mutation=1.0, tournament=2, points=None):
     """One GA run of exactly ``budget`` fitness evaluations (see the module docstring).
 
     Parameters
@@ -337,11 +351,16 @@ def run_ga(landscape, budget, rng, *, population=100, crossover_kind="one_point"
         Expected bit flips per child (the per-bit rate is ``mutation / n_bits``).
     tournament : int >= 2
         Entrants per tournament.
+    points : array_like of int in [1, budget], optional
+        Evaluation counts at which the best-so-far fitness is kept in ``curve``
+        (default: every one).
 
     Returns
     -------
     dict
         ``trace`` (int64, shape (budget,): best fitness after each evaluation),
+        ``curve`` (``trace`` at ``points``), ``first_hit`` (the evaluation that first
+        found the optimum, 0 if none),
         ``best`` (the best fitness), ``best_counts`` (ones per block of the best string,
         shape (m,)), ``evaluations`` (== budget).
     """
@@ -388,7 +407,10 @@ def run_ga(landscape, budget, rng, *, population=100, crossover_kind="one_point"
         pop = np.concatenate([pop[elite:elite + 1], children])
         fit = np.concatenate([fit[elite:elite + 1], child_fit])
         used += c
-    return {"trace": trace, "best": best, "best_counts": landscape.counts(best_x),
+    hit = trace == landscape.optimum
+    return {"trace": trace, "curve": trace[_points(points, budget) - 1],
+            "first_hit": int(hit.argmax()) + 1 if hit.any() else 0, "best": best,
+            "best_counts": landscape.counts(best_x),
             "evaluations": landscape.evaluations - start}
 
 
@@ -418,7 +440,7 @@ def temperatures(t0, t_final, n_steps):
     return t0 * (t_final / t0) ** (np.arange(n_steps) / max(n_steps - 1, 1))
 
 
-def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None):
+def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None, points=None):
     """Simulated annealing chains, one per generator in ``rngs``, run side by side.
 
     Each chain spends exactly ``budget`` evaluations: its random start and
@@ -434,11 +456,15 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None):
         The schedule of :func:`temperatures` (``t0 = 0``: hill climbing).
     start : array_like of bool, shape (s, n), optional
         The chains' first strings (default: uniform random, from each chain's generator).
+    points : array_like of int in [1, budget], optional
+        Evaluation counts at which the best-so-far fitness is kept (default: every one).
 
     Returns
     -------
     dict
-        ``trace`` (int64, shape (s, budget)), ``best`` (s,), ``best_counts`` (s, m),
+        ``curve`` (int64, shape (s, len(points)): the best fitness after each of
+        ``points`` evaluations), ``first_hit`` (s,: the evaluation that first found the
+        optimum, 0 if none), ``best`` (s,), ``best_counts`` (s, m),
         ``final`` (the chains' strings, bool (s, n)), ``fitness`` (their fitness, (s,)),
         ``accepted`` and ``accepted_worse`` (moves taken, and of those the ones that
         lowered the fitness, (s,)), ``evaluations`` (per chain, == budget).
@@ -456,24 +482,33 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None):
             raise InvalidParameterError(f"start must have shape ({s}, {n}); got "
                                         f"{start.shape}")
         x = start.copy()
-    pos = np.stack([r.integers(0, n, size=budget - 1) for r in rngs])
-    draws = np.stack([r.random(budget - 1) for r in rngs])
+    points = _points(points, budget)
+    column = np.full(budget + 1, -1)
+    column[points] = np.arange(points.size)
+    curve = np.empty((s, points.size), dtype=np.int64)
     f = landscape.fitness(x)
     counts = landscape.counts(x)
     best, best_counts = f.copy(), counts.copy()
-    trace = np.empty((s, budget), dtype=np.int64)
-    trace[:, 0] = f
+    first_hit = np.where(best == landscape.optimum, 1, 0)
+    if column[1] >= 0:
+        curve[:, column[1]] = best
     accepted = np.zeros(s, dtype=np.int64)
     worse = np.zeros(s, dtype=np.int64)
     rows = np.arange(s)
     for t in range(budget - 1):
-        j = pos[:, t]
+        c = t % _CHUNK
+        if c == 0:
+            # each chain's proposals and acceptance draws, a chunk at a time (memory)
+            size = min(_CHUNK, budget - 1 - t)
+            pos = np.stack([r.integers(0, n, size=size) for r in rngs])
+            draws = np.stack([r.random(size) for r in rngs])
+        j = pos[:, c]
         delta, b, new = landscape.flip_delta(counts, j, x[rows, j])
         temp = temps[t]
         if temp > 0:
             # exp(delta / T) >= 1 for delta >= 0: Metropolis takes every such move
             with np.errstate(over="ignore"):
-                take = draws[:, t] < np.exp(delta / temp)
+                take = draws[:, c] < np.exp(delta / temp)
         else:
             take = delta >= 0
         r = rows[take]
@@ -486,8 +521,11 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None):
         if up.any():
             best[up] = f[up]
             best_counts[up] = counts[up]
-        trace[:, t + 1] = best
-    return {"trace": trace, "best": best, "best_counts": best_counts, "final": x,
+            first_hit[up & (best == landscape.optimum)] = t + 2
+        if column[t + 2] >= 0:
+            curve[:, column[t + 2]] = best
+    return {"curve": curve, "first_hit": first_hit, "best": best,
+            "best_counts": best_counts, "final": x,
             "fitness": f, "accepted": accepted, "accepted_worse": worse,
             "evaluations": (landscape.evaluations - spent) // s}
 
@@ -532,13 +570,10 @@ def median_interval(x):
 
 def _seed_rows(res, landscape):
     """Per-seed outcomes of one method: dict of arrays over seeds."""
-    trace = np.atleast_2d(res["trace"])
-    hit = trace == landscape.optimum
-    success = hit.any(axis=1)
-    evals = np.where(success, hit.argmax(axis=1) + 1, 0)
-    return {"success": success, "evals": evals, "best": trace[:, -1],
+    evals = np.atleast_1d(res["first_hit"])
+    return {"success": evals > 0, "evals": evals, "best": np.atleast_1d(res["best"]),
             "blocks_solved": landscape.solved_blocks(np.atleast_2d(res["best_counts"])),
-            "trace": trace}
+            "curve": np.atleast_2d(res["curve"])}
 
 
 def _method_summary(rows, n_seeds):
@@ -693,14 +728,16 @@ def run(cfg: ClaimCrossoverConfig, ctx):
                     runs = [run_ga(land, cfg.budget, r, population=cfg.population,
                                    crossover_kind=GA_CROSSOVER[m_name],
                                    rate=0.0 if m_name == "ga_mutation" else cfg.crossover_rate,
-                                   mutation=cfg.mutation, tournament=cfg.tournament)
+                                   mutation=cfg.mutation, tournament=cfg.tournament,
+                                   points=points)
                             for r in rngs]
-                    res = {"trace": np.stack([r["trace"] for r in runs]),
-                           "best_counts": np.stack([r["best_counts"] for r in runs])}
+                    res = {q: np.stack([np.asarray(r[q]) for r in runs])
+                           for q in ("curve", "first_hit", "best", "best_counts")}
                     extra = {}
                 else:
                     t0, t1 = (cfg.t0, cfg.t_final) if m_name == "annealing" else (0.0, 0.0)
-                    res = run_annealing(land, cfg.budget, rngs, t0=t0, t_final=t1)
+                    res = run_annealing(land, cfg.budget, rngs, t0=t0, t_final=t1,
+                                        points=points)
                     steps = max(cfg.budget - 1, 1)
                     extra = {"accept_rate": res["accepted"] / steps,
                              "worse_accepted": res["accepted_worse"].astype(float)}
@@ -725,8 +762,8 @@ def run(cfg: ClaimCrossoverConfig, ctx):
                                       "best": "fitness", "blocks_solved": "blocks",
                                       "evaluations": "evaluations", "accept_rate": "1",
                                       "worse_accepted": "moves"}, **cols)
-                mean_curve = rows["trace"][:, points - 1].mean(axis=0)
-                frac_curve = (rows["trace"][:, points - 1] == land.optimum).mean(axis=0)
+                mean_curve = rows["curve"].mean(axis=0)
+                frac_curve = (rows["curve"] == land.optimum).mean(axis=0)
                 for e, b, fr in zip(points, mean_curve, frac_curve, strict=True):
                     rec.append(f"curve/{ls}/{m_name}", int(e), index="evaluations",
                                index_units="evaluations",

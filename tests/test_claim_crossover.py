@@ -152,16 +152,32 @@ def test_ga_spends_exactly_the_budget(mod, kind):
     # elitism: the best so far never drops, and it is the best string's fitness
     assert np.all(np.diff(res["trace"]) >= 0)
     assert res["trace"][-1] == res["best"] == land.table[res["best_counts"]].sum()
+    hit = np.flatnonzero(res["trace"] == land.optimum)
+    assert res["first_hit"] == (hit[0] + 1 if hit.size else 0)
+    np.testing.assert_array_equal(res["curve"], res["trace"])
 
 
-def test_annealing_spends_exactly_the_budget_per_chain(mod):
-    land = mod.Landscape("royal-road", 20, 4)
-    rngs = [np.random.default_rng([1, i]) for i in range(7)]
-    res = mod.run_annealing(land, 333, rngs, t0=1.0, t_final=0.1)
+def test_annealing_spends_exactly_the_budget_per_chain(mod, monkeypatch):
+    # small chunks of random draws, so that the run crosses their boundaries
+    monkeypatch.setattr(mod, "_CHUNK", 64)
+    land = mod.Landscape("royal-road", 12, 3)
+    res = mod.run_annealing(land, 333, [np.random.default_rng([1, i]) for i in range(7)],
+                            t0=1.0, t_final=0.1)
     assert res["evaluations"] == 333 and land.evaluations == 7 * 333
-    assert res["trace"].shape == (7, 333)
+    assert res["curve"].shape == (7, 333)
     # the incrementally tracked fitness is the final strings' fitness
     np.testing.assert_array_equal(res["fitness"], land.fitness(res["final"]))
+    # the best-so-far curve, the first hit of the optimum and the best agree
+    assert np.all(np.diff(res["curve"], axis=1) >= 0)
+    np.testing.assert_array_equal(res["curve"][:, -1], res["best"])
+    hit = res["curve"] == land.optimum
+    assert hit.any()
+    np.testing.assert_array_equal(res["first_hit"], np.where(hit.any(axis=1),
+                                                             hit.argmax(axis=1) + 1, 0))
+    # a curve at a few points is the full curve there (the draws do not depend on them)
+    few = mod.run_annealing(land, 333, [np.random.default_rng([1, i]) for i in range(7)],
+                            t0=1.0, t_final=0.1, points=[1, 64, 65, 333])
+    np.testing.assert_array_equal(few["curve"], res["curve"][:, [0, 63, 64, 332]])
 
 
 def test_zero_temperature_is_hill_climbing_and_never_accepts_worse(mod):
@@ -173,7 +189,7 @@ def test_zero_temperature_is_hill_climbing_and_never_accepts_worse(mod):
     # on a trap every flip changes the fitness, and only improvements are taken: the
     # chain's fitness is its best so far, and it ends where it is best
     np.testing.assert_array_equal(res["fitness"], res["best"])
-    assert np.all(np.diff(res["trace"], axis=1) >= 0)
+    assert np.all(np.diff(res["curve"], axis=1) >= 0)
     # every block is absorbed at u = 0 or u = k, solved with probability 2^(1 - k)
     u = land.counts(res["final"])
     assert np.all((u == 0) | (u == k))
