@@ -65,9 +65,10 @@ Statistics
     Seeds are independent replicates. A success probability has the Wilson 95% interval
     (``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``); a difference of
     two (``gain_vs_mutation``: a crossover GA minus the mutation-only GA;
-    ``gain_vs_annealing``: a GA minus annealing) has Newcombe's hybrid score interval
-    from the two Wilson intervals, and a difference is *resolved* when that interval
-    excludes 0. The median evaluations to success (over the seeds that succeeded) has
+    ``gain_vs_annealing``: a GA minus annealing; ``trap-shuffled.<method>.loss_vs_trap``:
+    a method's success on ``trap`` minus ``trap-shuffled``) has Newcombe's hybrid score
+    interval from the two Wilson intervals, and a difference is *resolved* when that
+    interval excludes 0. The median evaluations to success (over the seeds that succeeded) has
     the distribution-free order-statistic interval (NaN with fewer than 6 successes);
     the best fitness and blocks solved have t-intervals over seeds
     (``plasticity.analysis.seeds_interval``).
@@ -88,6 +89,10 @@ METHODS = ("ga_one_point", "ga_two_point", "ga_uniform", "ga_mutation", "anneali
            "hill_climbing")
 LANDSCAPES = ("royal-road", "trap", "trap-shuffled", "onemax")
 CROSSOVERS = ("one_point", "two_point", "uniform")
+CROSSOVER_METHODS = ("ga_one_point", "ga_two_point", "ga_uniform")
+#: methods whose outcomes do not depend on the order of the bits (uniform crossover,
+#: bitwise mutation, single-bit flips): same distribution on trap and trap-shuffled
+POSITION_BLIND = ("ga_uniform", "ga_mutation", "annealing", "hill_climbing")
 GA_CROSSOVER = {"ga_one_point": "one_point", "ga_two_point": "two_point",
                 "ga_uniform": "uniform", "ga_mutation": "one_point"}
 LABELS = {"ga_one_point": "GA one-point", "ga_two_point": "GA two-point",
@@ -685,12 +690,20 @@ def verdict(s, landscapes, methods):
                     "any landscape (" + ", ".join(no) + ")")
         head += (" (a crossover GA's success probability above both annealing's and the "
                  "mutation-only GA's, resolved by the intervals)")
-    return (f"{head}, {where}. " + ". ".join(parts) + ". Differences of success "
+    linkage = ""
+    if "trap" in landscapes and "trap-shuffled" in landscapes:
+        blind = [m for m in POSITION_BLIND if m in methods]
+        linkage = (" Linkage control, success on trap minus trap-shuffled: "
+                   + ", ".join(f"{LABELS[m]} {_d(s, f'trap-shuffled.{m}.loss_vs_trap')}"
+                               for m in methods if m not in blind)
+                   + ("; for the position-blind " + ", ".join(LABELS[m] for m in blind)
+                      + " it is 0 in expectation: "
+                      + ", ".join(_d(s, f"trap-shuffled.{m}.loss_vs_trap") for m in blind)
+                      if blind else "") + ".")
+    return (f"{head}, {where}. " + ". ".join(parts) + "." + linkage + " Differences of success "
             "probabilities have Newcombe 95% intervals (resolved: excluding 0); best "
             "fitness has t-intervals over seeds.")
 
-
-CROSSOVER_METHODS = ("ga_one_point", "ga_two_point", "ga_uniform")
 
 
 # --------------------------------------------------------------------------------- run
@@ -782,6 +795,13 @@ def run(cfg: ClaimCrossoverConfig, ctx):
                                          n_seeds)
                     key = f"{ls}.{m_name}.{tag}"
                     summary[key], summary[f"{key}_low"], summary[f"{key}_high"] = d, lo, hi
+    if "trap" in landscapes and "trap-shuffled" in landscapes:
+        # the linkage control: what breaking the blocks' adjacency cost each method
+        for m_name in methods:
+            d, lo, hi = newcombe(summary[f"trap.{m_name}.n_success"], n_seeds,
+                                 summary[f"trap-shuffled.{m_name}.n_success"], n_seeds)
+            key = f"trap-shuffled.{m_name}.loss_vs_trap"
+            summary[key], summary[f"{key}_low"], summary[f"{key}_high"] = d, lo, hi
     summary["verdict"] = verdict(summary, landscapes, methods)
     ctx.summary(**summary)
 

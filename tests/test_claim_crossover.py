@@ -284,6 +284,11 @@ def test_tiny_run_structure_and_invariants(cli, tmp_path, mod):
             assert d == pytest.approx(s[f"{ls}.{m}.success"] - s[f"{ls}.ga_mutation.success"])
             assert s[f"{ls}.{m}.gain_vs_mutation_low"] <= d
     assert s["trap.attractor"] == 8 and s["trap.theory_hc_blocks"] == pytest.approx(1.0)
+    for m in METHODS:
+        d = s[f"trap-shuffled.{m}.loss_vs_trap"]
+        assert d == pytest.approx(s[f"trap.{m}.success"] - s[f"trap-shuffled.{m}.success"])
+        assert s[f"trap-shuffled.{m}.loss_vs_trap_low"] <= d
+        assert d <= s[f"trap-shuffled.{m}.loss_vs_trap_high"]
     # the verdict is computed from the numbers: doctored numbers change it
     doctored = dict(s)
     for ls in LANDSCAPES:
