@@ -91,6 +91,41 @@ def run(cfg: Song2000Config, ctx):
         brian2_target_used=getattr(sim, "target_used", "n/a"))
 
 
+#: the output rate assumed by the memory estimate (Hz): the neuron fires at tens of Hz
+#: (Song et al.); 100 Hz bounds its recorded spikes, which matter only for long runs
+OUTPUT_RATE_BOUND_HZ = 100.0
+#: bytes per recorded spike held until the run ends: float64 time and int64 id in each
+#: segment's result, and again in the merged result
+SPIKE_BYTES = 32
+#: bytes per spike of the segment being collected (the engine's buffers, their
+#: concatenation and the per-group selection), on top of SPIKE_BYTES
+SEGMENT_SPIKE_BYTES = 48
+
+
+def memory(cfg: Song2000Config):
+    """The dominant arrays of a run (:mod:`plasticity.io.memory`): the synapses as the
+    Numba engine stores them (:func:`~plasticity.spiking.network.synapse_bytes`), twice
+    more for the initial draw and a weight snapshot; the recorded spikes (the input's only
+    with ``record_inputs``), kept in memory until the run ends, and those of the segment
+    being collected. Measured (tracemalloc, warm engine) at n_inputs = 20000,
+    duration_s = 2, record_inputs: peak 32 MiB, estimate 46 MiB."""
+    from plasticity.io.memory import MemoryEstimate
+    from plasticity.spiking.network import synapse_bytes
+
+    net = cfg.network()
+    est = MemoryEstimate().add(
+        "the synapses, their initial draw and a weight snapshot",
+        "3 x n_inputs float64", 3 * synapse_bytes(net.synapses[0], cfg.n_inputs, 1))
+    rate = OUTPUT_RATE_BOUND_HZ + (cfg.n_inputs * cfg.rate_hz if cfg.record_inputs else 0.0)
+    who = "n_inputs x rate_hz" if cfg.record_inputs else f"{OUTPUT_RATE_BOUND_HZ:g} Hz"
+    est.add("the recorded spikes", f"{who} x duration_s, {SPIKE_BYTES} B each",
+            rate * cfg.duration_s * SPIKE_BYTES)
+    est.add("the spikes of one segment being collected",
+            f"{who} x snapshot_every_s, {SEGMENT_SPIKE_BYTES} B each",
+            rate * min(cfg.duration_s, cfg.snapshot_every_s) * SEGMENT_SPIKE_BYTES)
+    return est
+
+
 def _segment(cfg, sim):
     # one segment per weight snapshot; C++ standalone can only run once
     return None if getattr(sim, "standalone", False) else 1000.0 * cfg.snapshot_every_s
@@ -133,6 +168,7 @@ EXPERIMENT = Experiment(
     run=run,
     plot=plot,
     resumable=numba_only,
+    memory=memory,
     presets={"quick": {}, "full": {}},
 )
 
