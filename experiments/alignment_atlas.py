@@ -191,6 +191,28 @@ def run(cfg: AtlasConfig, ctx):
                 n_seeds=cfg.seeds)
 
 
+def memory(cfg: AtlasConfig):
+    """The dominant arrays (:mod:`plasticity.io.memory`) at the largest width, with
+    ``P = (n_inputs + 1) width + (width + 1) n_outputs`` parameters: the expected-update
+    draws (expected_draws x P, stacked and flattened), the evaluation set's forward and
+    backward pass (n_eval x the layer sizes, four arrays), and per rule about 16 vectors
+    of P (parameters, update, gradients, a population of the ES or the GA up to its
+    size, feedback matrices)."""
+    from plasticity.io.memory import MemoryEstimate, array_bytes
+
+    w = max(cfg.widths)
+    n_in, n_out = TASK["n_inputs"], TASK["n_outputs"]
+    p = (n_in + 1) * w + (w + 1) * n_out
+    return (MemoryEstimate()
+            .add("the expected-update draws", "2 x expected_draws x P float64",
+                 2 * array_bytes(cfg.expected_draws, p))
+            .add("the evaluation set's forward and backward pass",
+                 "4 x n_eval x (n_inputs + width + n_outputs) float64",
+                 4 * array_bytes(cfg.n_eval, n_in + w + n_out))
+            .add("the rules' parameters, updates, gradients and populations",
+                 "16 x P float64 (P ~ 26 x max(widths))", 16 * array_bytes(p)))
+
+
 def plot(run):
     from plasticity.plots import PALETTE, figure
     from plasticity.plots.provenance import src, stack, traced
@@ -255,6 +277,7 @@ EXPERIMENT = Experiment(
     config=AtlasConfig,
     run=run,
     plot=plot,
+    memory=memory,
     presets={"quick": {},
              "full": {"widths": [8, 16, 32, 64, 128], "seeds": 5, "n_updates": 1000,
                       "batch_size": 32, "expected_draws": 1000, "n_eval": 4096}},

@@ -68,6 +68,23 @@ def run(cfg: BCMConfig, ctx):
                 predicted_response=float(cfg.n_patterns), n_patterns=cfg.n_patterns)
 
 
+def memory(cfg: BCMConfig):
+    """The dominant arrays (:mod:`plasticity.io.memory`): the patterns (and their
+    normalised copy), a window of presentations, and the responses kept per update
+    (an array of n_patterns floats, ~100 bytes of Python object each)."""
+    from plasticity.io.memory import MemoryEstimate, array_bytes
+
+    n_updates = -(-cfg.n_samples // cfg.window)
+    return (MemoryEstimate()
+            .add("the input patterns", "2 x n_patterns x n_inputs float64",
+                 2 * array_bytes(cfg.n_patterns, cfg.n_inputs))
+            .add("a window of presentations", "2 x window x n_inputs float64",
+                 2 * array_bytes(min(cfg.window, cfg.n_samples), cfg.n_inputs))
+            .add("the responses kept per update",
+                 "n_samples / window x (n_patterns float64 + ~100 B)",
+                 n_updates * (array_bytes(cfg.n_patterns) + 100)))
+
+
 def plot(run):
     from plasticity.plots import PALETTE, figure
     from plasticity.plots.provenance import src, traced
@@ -107,6 +124,7 @@ EXPERIMENT = Experiment(
     config=BCMConfig,
     run=run,
     plot=plot,
+    memory=memory,
     presets={"quick": {}, "full": {"n_patterns": 10, "n_inputs": 50, "n_samples": 500000,
                                    "eta": 0.0005}},
 )

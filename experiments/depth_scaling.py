@@ -198,6 +198,24 @@ def run(cfg: DepthScalingConfig, ctx):
     ctx.summary(**summary, n_seeds=cfg.seeds, n_rules=len(cfg.rules))
 
 
+def memory(cfg: DepthScalingConfig):
+    """The dominant arrays (:mod:`plasticity.io.memory`) of the deepest network: per rule
+    about 8 copies of its P parameters (weights, update, batch and population gradient,
+    feedback or inverse matrices, Kolen-Pollack/DTP state), and the forward and backward
+    pass of the whole training set for the population gradient (4 arrays per layer)."""
+    from plasticity.io.memory import MemoryEstimate, array_bytes
+
+    n_in, n_train = (40, 4000) if cfg.dataset == "mnist1d" else (64, 1347)
+    sizes = [n_in] + [cfg.width] * max(cfg.depths) + [10]
+    p = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+    return (MemoryEstimate()
+            .add("the weights, updates, gradients and feedback of the deepest network",
+                 "8 x P float64 (P ~ max(depths) x width^2)", 8 * array_bytes(p))
+            .add("the training set's forward and backward pass",
+                 "4 x n_train x max(depths) x width float64",
+                 4 * array_bytes(n_train, sum(sizes))))
+
+
 def plot(run):
     from plasticity.plots import PALETTE, figure
     from plasticity.plots.provenance import src, traced
@@ -246,6 +264,7 @@ EXPERIMENT = Experiment(
     config=DepthScalingConfig,
     run=run,
     plot=plot,
+    memory=memory,
     presets={"quick": {},
              "full": {"width": 256, "epochs": 30, "seeds": 5, "measure_every": 40,
                       "eval_every": 5}},

@@ -470,6 +470,28 @@ def _interval(s, prefix, mean, low, high):
     return m, lo, hi
 
 
+def memory(cfg: FeedbackFamilyConfig):
+    """The dominant arrays (:mod:`plasticity.io.memory`): per rule about 8 copies of the
+    network's P parameters (weights, update, batch and population gradient, feedback or
+    inverse matrices, Adam's moments), and the forward and backward pass of the whole
+    training set for the population gradient (4 arrays per layer), for the larger data
+    set (MNIST-1D: 40 inputs, 4000 signals; digits: 64 inputs, 1347 images)."""
+    from plasticity.io.memory import MemoryEstimate, array_bytes
+
+    est = MemoryEstimate()
+    worst = None
+    for d in cfg.datasets:
+        n_in, n_train = (40, 4000) if d == "mnist1d" else (64, 1347)
+        sizes = [n_in, *cfg.hidden, 10]
+        p = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=True))
+        cost = (8 * array_bytes(p), 4 * array_bytes(n_train, sum(sizes)))
+        worst = cost if worst is None or sum(cost) > sum(worst) else worst
+    return (est.add("the weights, updates, gradients, feedback and optimizer state",
+                    "8 x P float64 (P ~ products of consecutive hidden widths)", worst[0])
+            .add("the training set's forward and backward pass",
+                 "4 x n_train x sum(hidden) float64", worst[1]))
+
+
 def plot(run):
     from plasticity.plots import PALETTE, figure
     from plasticity.plots.provenance import src, stack, traced
@@ -573,6 +595,7 @@ EXPERIMENT = Experiment(
     config=FeedbackFamilyConfig,
     run=run,
     plot=plot,
+    memory=memory,
     presets={"quick": {},
              "full": {"epochs": 100, "seeds": 5, "measure_every": 40, "eval_every": 2}},
 )

@@ -73,6 +73,20 @@ def run(cfg: GHAConfig, ctx):
                 n_components=k)
 
 
+def memory(cfg: GHAConfig):
+    """The dominant arrays (:mod:`plasticity.io.memory`): the task's random basis, its
+    scaled copy and the QR factorisation that draws it (peak about 4.2 n_inputs^2
+    float64, measured for oja-pca's identical task), and a window of samples."""
+    from plasticity.io.memory import MemoryEstimate, array_bytes
+
+    n = cfg.n_inputs
+    return (MemoryEstimate()
+            .add("the input basis, its scaled copy and the QR that draws it",
+                 "4 x n_inputs x n_inputs float64", 4 * array_bytes(n, n))
+            .add("a window of input samples", "3 x window x n_inputs float64",
+                 3 * array_bytes(min(cfg.window, cfg.n_samples), n)))
+
+
 def plot(run):
     from plasticity.plots import PALETTE, figure
     from plasticity.plots.provenance import apply, src, traced
@@ -109,6 +123,7 @@ EXPERIMENT = Experiment(
     config=GHAConfig,
     run=run,
     plot=plot,
+    memory=memory,
     presets={"quick": {}, "full": {"n_inputs": 50, "n_components": 5, "eta": 0.001,
                                    "n_samples": 600000, "window": 1000}},
 )

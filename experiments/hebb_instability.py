@@ -77,6 +77,24 @@ def run(cfg: HebbConfig, ctx):
         finish()
 
 
+def memory(cfg: HebbConfig):
+    """The dominant arrays (:mod:`plasticity.io.memory`): the task's random basis, its
+    scaled copy and the QR factorisation that draws it (peak about 4.2 n_inputs^2
+    float64, measured for oja-pca's identical task), a window of samples, and the
+    trajectory kept for the growth-rate fit (a tuple of three floats per update, about
+    200 bytes as Python objects)."""
+    from plasticity.io.memory import MemoryEstimate, array_bytes
+
+    n = cfg.n_inputs
+    n_updates = -(-cfg.n_samples // cfg.window)
+    return (MemoryEstimate()
+            .add("the input basis, its scaled copy and the QR that draws it",
+                 "4 x n_inputs x n_inputs float64", 4 * array_bytes(n, n))
+            .add("a window of input samples", "3 x window x n_inputs float64",
+                 3 * array_bytes(min(cfg.window, cfg.n_samples), n))
+            .add("the trajectory", "n_samples / window rows, ~200 B each", 200 * n_updates))
+
+
 def plot(run):
     from plasticity.plots import PALETTE, figure
     from plasticity.plots.provenance import apply, src, traced
@@ -120,6 +138,7 @@ EXPERIMENT = Experiment(
     config=HebbConfig,
     run=run,
     plot=plot,
+    memory=memory,
     presets={"quick": {}, "full": {"n_inputs": 100, "n_samples": 200000, "eta": 0.0005}},
 )
 

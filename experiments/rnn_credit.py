@@ -297,6 +297,28 @@ def _loss_interval(name, losses):
             f"{name}.final_loss_ci_high": mean + half}
 
 
+def memory(cfg: RNNCreditConfig):
+    """The dominant arrays (:mod:`plasticity.io.memory`), with ``P = n_hidden^2 +
+    n_hidden (n_in + 1)`` recurrent parameters and at most 10 inputs and outputs: RTRL's
+    influence matrix and its update (2 x n_hidden x P, when ``rtrl`` runs), the forward
+    and backward pass of the evaluation sequences (6 arrays of n_eval x T x n_hidden) and
+    of a batch, and the expected-update draws (2 x expected_draws x P)."""
+    from plasticity.io.memory import MemoryEstimate, array_bytes
+
+    n = cfg.n_hidden
+    T = 40 if cfg.task == "mnist1d" else cfg.T
+    p = n * n + n * (10 + 1) + 10 * (n + 1)
+    est = MemoryEstimate()
+    if "rtrl" in cfg.rules:
+        est.add("RTRL's influence matrix", "2 x n_hidden x n_hidden^2 float64",
+                2 * array_bytes(n, p))
+    return (est.add("the evaluation sequences' forward and backward pass",
+                    "6 x (n_eval + batch_size) x T x n_hidden float64",
+                    6 * array_bytes(cfg.n_eval + cfg.batch_size, T, n))
+            .add("the expected-update draws", "2 x expected_draws x P float64",
+                 2 * array_bytes(cfg.expected_draws, p)))
+
+
 def plot(run):
     import matplotlib.pyplot as plt
 
@@ -379,6 +401,7 @@ EXPERIMENT = Experiment(
     config=RNNCreditConfig,
     run=run,
     plot=plot,
+    memory=memory,
     presets={"quick": {}, "full": {"n_hidden": 32, "T": 40, "n_updates": 3000,
                                    "curve_every": 100, "seeds": 5, "n_eval": 512,
                                    "expected_draws": 50, "matrix_batches": 32}},
