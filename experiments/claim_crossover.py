@@ -861,7 +861,9 @@ def plot(run):
     ax3.set_xscale("log")
     ax3.set_xlabel("fitness evaluations")
     ax3.set_ylabel("best fitness (mean over seeds)")
-    ax3.legend(fontsize="x-small", loc="lower right")
+    # headroom above the optimum for the legend
+    ax3.set_ylim(top=1.3 * s[f"{ls}.optimum"])
+    ax3.legend(fontsize="x-small", loc="upper left", ncols=2)
     ax3.set_title(f"c  {ls}: best so far", loc="left")
     return fig
 

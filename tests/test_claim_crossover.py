@@ -307,6 +307,13 @@ def test_tiny_run_structure_and_invariants(cli, tmp_path, mod):
         "Unresolved")
 
 
+def test_figure_draws_what_the_run_file_holds(cli, tmp_path, mod):
+    from plasticity.plots.provenance import check_figure
+
+    run = _run(cli, tmp_path, "fig", "seeds=2")
+    check_figure(mod.plot(run), tmp_path / "fig.h5")
+
+
 def test_seed_contract(cli, tmp_path):
     """Seed 0 draws from the same streams whatever the number of seeds (annealing chains
     run side by side, each from its own generator)."""
