@@ -10,8 +10,15 @@ import json
 
 from plasticity.errors import InvalidParameterError
 
-__all__ = ["parse_grid", "parse_seeds", "check_grid", "check_seeds", "parse_cluster_opts",
-           "CLUSTER_KINDS", "CLUSTER_OPTIONS"]
+__all__ = ["parse_grid", "parse_seeds", "check_grid", "check_seeds", "check_run_count",
+           "parse_cluster_opts", "CLUSTER_KINDS", "CLUSTER_OPTIONS", "MAX_RUNS"]
+
+#: The most runs one sweep may have. Its index (sweep.json) lists every run, is held in
+#: memory and rewritten after every change of a run's status, and every run writes a
+#: file: beyond a million runs (about 2 GiB of index in memory, a JSON file of hundreds
+#: of MB rewritten per run) the sweep cannot be carried out; it is refused up front,
+#: before the seed list is built.
+MAX_RUNS = 1_000_000
 
 #: ``--cluster`` value -> dask_jobqueue class name.
 CLUSTER_KINDS = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster"}
@@ -106,8 +113,9 @@ def check_grid(grid) -> dict:
 
 def parse_seeds(text) -> list[int]:
     """``"0-9"`` -> ``[0, ..., 9]``; ``"0,3,5"`` -> ``[0, 3, 5]``; the two forms mix
-    (``"0-2,7"``)."""
-    seeds = []
+    (``"0-2,7"``). More than :data:`MAX_RUNS` seeds are refused before the list is
+    built."""
+    ranges = []
     for part in str(text).split(","):
         part = part.strip()
         lo, dash, hi = part.partition("-")
@@ -119,21 +127,32 @@ def parse_seeds(text) -> list[int]:
         if hi_i < lo_i:
             raise InvalidParameterError(f"--seeds {text}: the range {part} ends before it "
                                         "starts.")
-        seeds.extend(range(lo_i, hi_i + 1))
-    return check_seeds(seeds, text)
+        ranges.append(range(lo_i, hi_i + 1))
+    check_run_count(sum(len(r) for r in ranges), f"--seeds {text}", what="seeds")
+    return check_seeds([s for r in ranges for s in r], text)
+
+
+def check_run_count(n_runs: int, where: str, what: str = "runs") -> None:
+    """Refuse a sweep of more than :data:`MAX_RUNS` runs (one line naming ``where``;
+    ``what`` counts them: ``"runs"``, or ``"seeds"``, each at least one run)."""
+    if n_runs > MAX_RUNS:
+        raise InvalidParameterError(f"{where}: {n_runs} {what}; a sweep holds at most "
+                                    f"{MAX_RUNS} (its index lists every run); split it "
+                                    "into several sweeps.")
 
 
 def check_seeds(seeds, given=None) -> list[int]:
     """Check a list of seeds: non-negative integers, none repeated, at least one."""
     given = seeds if given is None else given
-    out = []
+    out, seen = [], set()
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, int) and not hasattr(s, "__index__") \
                 or int(s) < 0:
             raise InvalidParameterError(f"--seeds {given}: seeds must be non-negative "
                                         f"integers. Got {s!r}.")
-        if int(s) in out:
+        if int(s) in seen:
             raise InvalidParameterError(f"--seeds {given}: seed {int(s)} is given twice.")
+        seen.add(int(s))
         out.append(int(s))
     if not out:
         raise InvalidParameterError(f"--seeds {given}: no seeds.")

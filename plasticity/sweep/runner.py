@@ -18,7 +18,7 @@ from pathlib import Path
 
 from plasticity.errors import InvalidParameterError
 from plasticity.sweep import index as ix
-from plasticity.sweep.options import check_grid, check_seeds, parse_seeds
+from plasticity.sweep.options import check_grid, check_run_count, check_seeds, parse_seeds
 from plasticity.sweep.worker import usable_cores
 
 __all__ = ["SweepResult", "run_sweep", "default_sweep_dir"]
@@ -107,6 +107,26 @@ def _validate(exp, preset, sets, grid):
         except InvalidParameterError as exc:
             where = ", ".join(f"{k}={v!r}" for k, v in params.items())
             raise InvalidParameterError(f"--grid combination {where}: {exc}") from None
+
+
+def _check_memory(exp, preset, sets, grid, *, workers):
+    """Refuse the sweep when its largest grid point's memory estimate
+    (``exp.memory``) does not fit in a worker's share of the memory available."""
+    import itertools
+
+    from plasticity.io.memory import check_memory
+
+    if exp.memory is None:
+        return
+    keys = list(grid)
+    largest = where = None
+    for combo in itertools.product(*(grid[k] for k in keys)):
+        params = dict(zip(keys, combo, strict=True))
+        est = exp.memory(exp.build_config(preset=preset, overrides={**sets, **params}))
+        if largest is None or est.total > largest.total:
+            largest, where = est, ", ".join(f"{k}={v!r}" for k, v in params.items())
+    check_memory(largest, f"sweep {exp.name}" + (f" at {where}" if where else ""),
+                 workers=workers)
 
 
 def _check_directory(directory: Path, wanted: dict) -> dict | None:
@@ -219,7 +239,15 @@ def run_sweep(experiment, grid, *, seeds=(0,), sets=None, preset=None, out=None,
     from plasticity.registry import load
 
     grid = check_grid(grid)
+    if not isinstance(seeds, str) and hasattr(seeds, "__len__"):
+        # before list(): a range of ten billion seeds is refused, not built
+        check_run_count(len(seeds), "seeds", what="seeds")
     seeds = parse_seeds(seeds) if isinstance(seeds, str) else check_seeds(list(seeds))
+    n_combos = 1
+    for values in grid.values():
+        n_combos *= len(values)
+    check_run_count(n_combos * len(seeds), f"{n_combos} grid combinations x "
+                    f"{len(seeds)} seeds")
     sets = dict(sets or {})
     both = sorted(set(sets) & set(grid))
     if both:
@@ -239,6 +267,10 @@ def run_sweep(experiment, grid, *, seeds=(0,), sets=None, preset=None, out=None,
     exp = load(experiment)
     preset = preset or exp.default_preset
     _validate(exp, preset, sets, grid)
+    if not distributed:
+        # local workers share this machine's memory; Dask workers have their own
+        _check_memory(exp, preset, sets, grid,
+                      workers=min(jobs or usable_cores(), n_combos * len(seeds)))
     try:
         wanted = ix.header(exp.name, preset, sets, grid, seeds)
         wanted = json.loads(json.dumps(wanted))
