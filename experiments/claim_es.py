@@ -1,4 +1,4 @@
-"""Claim: ES is a stochastic finite-difference gradient estimator that ends where GD does not.
+"""Claim: ES is a stochastic finite-difference gradient estimator; its cosine law, and basins vs GD.
 
 The claim (issue 19, claim 9): "ES is a stochastic finite-difference gradient estimator,
 and at scale it behaves differently from GD." Two halves, two measurements.
@@ -45,8 +45,12 @@ Part 1: the cosine law
     ``n`` projections ``g.eps_i / |g|`` and ``w ~ N(0, I_(d-1))`` (rotate ``g`` onto the
     first axis), so ``cos^2 ~ Beta(n/2, (d-1)/2)`` and ``E[cos]`` is the Beta-law value
     (``mean_cosine_theory`` of ``perturbation-cosine``), about ``sqrt(n / (n + d - 1))
-    (1 - 1/(4n))``: the cosine concentrates at the law as ``n`` grows (relative spread
-    about ``1 / sqrt(2n)``), with a bias of about ``-1/(4n)`` from Jensen's inequality.
+    (1 - 1/(4n) + 1/(4(n + d)))`` (from ``Gamma(x + 1/2) / Gamma(x) ~ sqrt(x) (1 -
+    1/(8x))``). Relative to the law that is a deviation of about ``5/(4(n + d)) -
+    1/(4n)``: positive at small ``d`` (the law's ``d + 1`` against the Beta law's ``d -
+    1``), ``-1/(4n)`` for ``d >> n`` (Jensen: a mean of cosines is below the ratio of
+    moments). The cosine concentrates at the law as ``n`` grows: its relative spread is
+    about ``1 / sqrt(2n)``.
     Everything else (an unsubtracted ``f(theta)``, curvature at finite ``sigma``) adds
     to ``E|g_hat|^2`` and lowers the cosine: the generalised ratio
     ``|g| / sqrt(E|g_hat|^2)`` from the formula above (:func:`ratio_cosine`).
@@ -640,8 +644,9 @@ def verdict(s):
           f"Beta law says {100 * s['linear.rel_dev_theory']:+.2f}%). The largest "
           f"|deviation| of the mean cosine from the law, "
           f"{100 * s['linear.max_abs_rel_dev']:.1f}% at n = {int(s['linear.worst_n'])}, "
-          f"d = {int(s['linear.worst_d'])}, is the Jensen bias of a mean of cosines (Beta "
-          f"law: {100 * s['linear.worst_rel_dev_theory']:+.1f}%). Without a baseline, "
+          f"d = {int(s['linear.worst_d'])}, is the difference between a mean of cosines "
+          f"and the ratio of moments (the exact Beta law puts it at "
+          f"{100 * s['linear.worst_rel_dev_theory']:+.1f}%). Without a baseline, "
           f"f(theta) = {s['offset']:g} sigma |g| lowers the cosine to {off_cos} "
           f"({100 * s['linear_offset.rel_dev']:+.1f}% from the law; the exact second "
           f"moment predicts a ratio of moments {s['linear_offset.ratio_theory']:.4f}, "
@@ -889,8 +894,8 @@ def plot(run):
     traced(ax3.axhline(s["gd.narrow_frac"], color="k", lw=0.8, label="GD"),
            y=src("summary:gd.narrow_frac"))
     traced(ax3.axhspan(s["gd.narrow_frac_low"], s["gd.narrow_frac_high"], color="0.85",
-                       lw=0), ylow=src("summary:gd.narrow_frac_low"),
-           yhigh=src("summary:gd.narrow_frac_high"))
+                       lw=0), low=src("summary:gd.narrow_frac_low"),
+           high=src("summary:gd.narrow_frac_high"))
     for key, ls in (("sigma_star", "--"), ("sigma_vanish", ":")):
         if np.isfinite(s[key]):
             traced(ax3.axvline(s[key], color="0.4", lw=0.7, ls=ls, label=key),
