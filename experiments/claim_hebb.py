@@ -742,11 +742,16 @@ def _verdict_rule(name, s, tol):
         cos = s.get(f"{name}.steepest_cos_min") if _steepest_where(name) == key else None
         geoms.append(Geometry(WHERE[key][0], s[f"{name}.asymmetry_{key}_max"],
                               s[f"{name}.tangency_{key}"], cos, WHERE[key][1]))
+    objective = s[f"{name}.objective"].split(" = ")[0]
+    # the flows and the sampled states are worded apart: field_verdict would fold a
+    # failure at the states into the flows' clause
     text = field_verdict(s[f"{name}.asymmetry_max"], tol=tol, geometries=geoms,
-                         objective=s[f"{name}.objective"].split(" = ")[0],
-                         ascent=name != "similarity_matching",
-                         flow_frac=s[f"{name}.descent_frac"],
-                         pointwise_frac=s[f"{name}.descent_pointwise_frac"])
+                         objective=objective, ascent=name != "similarity_matching",
+                         flow_frac=s[f"{name}.descent_frac"])
+    point = s[f"{name}.descent_pointwise_frac"]
+    if point < 1.0:
+        text += (f"; at {point:.0%} of the sampled states grad {objective} . F has the "
+                 f"claimed sign (at the others {objective} moves the wrong way)")
     if name == "similarity_matching":
         a = s["similarity_matching.asymmetry_minmax_max"]
         if a <= tol and s["similarity_matching.minmax_error"] <= tol:
