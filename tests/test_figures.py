@@ -41,6 +41,8 @@ SETTINGS = {
     "claim-diffusion": {"population": 32, "n_steps": 12, "seeds": 2, "n_align": 4,
                         "n_grid": 30, "sweep_populations": [8, 32], "sweep_etas": [0.0, 1.0],
                         "sweep_seeds": 2},
+    "claim-hebb": {"seeds": 2, "n_states": 2, "flow_steps": 20, "n_samples": 50,
+                   "flow_starts": 1},
     "claim-best-of-lambda": {"dims": [5, 20], "lambdas": [1, 10, 100], "trials": 4, "seeds": 2},
     "claim-momentum": {"dim": 4, "n_seeds": 2, "kappas": [10.0, 100.0], "network": False},
     "claim-sa": {"n_updates": 30, "seeds": 2, "n_eval": 256},
