@@ -118,10 +118,16 @@ Part 2: a narrow deep basin, a wide shallow one
 
 What Part 2 measures
     Per ``sigma`` (and for GD) the fraction of runs ending in the narrow basin (the rest
-    end in the wide one) with its Clopper-Pearson 95% interval over runs;
-    ``es_departs_sigma`` is the smallest ``sigma`` whose interval lies wholly below GD's,
-    ``es_all_wide_sigma`` the smallest at which no run ends in the narrow basin; both are
-    compared with ``sigma_star`` and ``sigma_vanish``.
+    end in the wide one) with its Clopper-Pearson 95% interval over runs. ES and GD start
+    from the same points, so they are compared pairwise: ``gained_narrow`` runs ES took
+    to the narrow basin and GD did not, ``lost_narrow`` the reverse, and McNemar's exact
+    test on those discordant pairs (``mcnemar_p``), significant below ``0.05 /
+    n_sigmas`` (Bonferroni over the sigmas). ``es_departs_sigma`` is the smallest sigma at
+    which ES ends in the narrow basin significantly less often than GD,
+    ``es_all_wide_sigma`` the smallest at which no run does, ``es_switch_low_sigma`` the
+    largest below it at which some run still does; they are compared with ``sigma_star``
+    and ``sigma_vanish``, and ``flow_agree`` counts the sigmas whose flow prediction lies
+    inside the measured interval.
 """
 
 from __future__ import annotations
@@ -606,6 +612,13 @@ def _gd_runs(land, x0, cfg):
     return x
 
 
+def _mcnemar(b, c):
+    """Two-sided exact McNemar p-value for ``b`` and ``c`` discordant pairs (1 if none)."""
+    from scipy.stats import binomtest
+
+    return 1.0 if b + c == 0 else float(binomtest(int(b), int(b + c), 0.5).pvalue)
+
+
 def _proportion(k, n):
     """``(k/n, low, high)``: the Clopper-Pearson 95% interval over runs."""
     from scipy.stats import binomtest
@@ -652,12 +665,11 @@ def verdict(s):
           f"moment predicts a ratio of moments {s['linear_offset.ratio_theory']:.4f}, "
           f"measured {s['linear_offset.ratio_cos']:.4f}); a quadratic at small sigma "
           f"deviates by {_iv(s, 'quadratic.rel_dev', 100, '+.1f')}%.")
-    gd = s["gd.narrow_frac"]
     dep, allw = s["es_departs_sigma"], s["es_all_wide_sigma"]
     differs = np.isfinite(dep)
-    small = s["es0.narrow_frac_low"] <= gd <= s["es0.narrow_frac_high"] or (
-        s["es0.narrow_frac_low"] <= s["gd.narrow_frac_high"]
-        and s["gd.narrow_frac_low"] <= s["es0.narrow_frac_high"])
+    # at the smallest sigma ES is GD with noise: do the two intervals overlap?
+    small = (s["es0.narrow_frac_low"] <= s["gd.narrow_frac_high"]
+             and s["gd.narrow_frac_low"] <= s["es0.narrow_frac_high"])
     runs = int(s["runs"])
     last = int(s["n_sigmas"]) - 1
     p2 = (f"Basins ({runs} runs from the same starts): GD ends in the narrow deep basin in "
@@ -667,30 +679,47 @@ def verdict(s):
           f"({'like GD' if small else 'unlike GD'}), at sigma = {s[f'es{last}.sigma']:g} in "
           f"{_iv(s, f'es{last}.narrow_frac', 100, '.0f')}%. ")
     if differs:
-        p2 += (f"ES's narrow fraction falls below GD's interval from sigma = {dep:g}"
+        p2 += (f"Paired with GD over the same starts (McNemar, Bonferroni over the sigmas), "
+               f"ES ends in the narrow basin less often from sigma = {dep:g}"
                + (f" and reaches 0 from sigma = {allw:g}" if np.isfinite(allw) else "")
                + ". ")
     else:
-        p2 += "ES's narrow fraction never falls below GD's interval on this grid. "
+        p2 += ("Paired with GD over the same starts (McNemar, Bonferroni over the sigmas), "
+               "ES never ends in the narrow basin less often than GD on this grid. ")
     p2 += (f"The Gaussian-smoothed loss, which ES descends, has its global minimum in the "
            f"wide basin from sigma* = {s['sigma_star']:.3f} (well-separated approximation "
            f"{s['sigma_star_separated']:.3f}; narrow width {s['narrow_width']:g}), but "
-           f"keeps a local minimum in the narrow basin up to sigma = "
-           f"{s['sigma_vanish']:.3f}; the smoothed gradient flow's predicted narrow "
-           f"fraction lies inside the measured interval at {int(s['flow_agree'])} of "
-           f"{int(s['n_sigmas'])} sigmas, so ES leaves the narrow basin "
-           + ("near where the smoothed narrow minimum disappears, not at sigma*"
-              if np.isfinite(allw) and allw > s["sigma_star"] else "as the smoothed flow says")
-           + ".")
+           f"keeps a local minimum in the narrow basin up to sigma_vanish = "
+           f"{s['sigma_vanish']:.3f}. ")
+    below = s["es_switch_low_sigma"]
+    if np.isfinite(allw) and np.isfinite(below):
+        brackets = below <= s["sigma_vanish"] <= allw
+        p2 += (f"ES's last sigma with runs in the narrow basin is {below:g}, its first with "
+               f"none {allw:g}: the switch " + ("brackets sigma_vanish" if brackets else
+                                                "does not bracket sigma_vanish")
+               + (", well above sigma*" if below > s["sigma_star"] else "") + ". ")
+    k = int(s["es_max_narrow_k"])
+    if (s[f"es{k}.gained_narrow"] > s[f"es{k}.lost_narrow"]
+            and s[f"es{k}.mcnemar_p"] < 0.05 / s["n_sigmas"]):
+        p2 += (f"Below sigma_vanish ES even ends in the narrow basin more often than GD "
+               f"({_iv(s, f'es{k}.narrow_frac', 100, '.0f')}% at sigma = "
+               f"{s[f'es{k}.sigma']:g}; {int(s[f'es{k}.gained_narrow'])} runs gained, "
+               f"{int(s[f'es{k}.lost_narrow'])} lost, McNemar p = "
+               f"{s[f'es{k}.mcnemar_p']:.1e}): smoothing widens the narrow basin before it "
+               f"removes it. ")
+    p2 += (f"The gradient flow of the smoothed loss predicts the narrow fraction inside the "
+           f"measured interval at {int(s['flow_agree'])} of {int(s['n_sigmas'])} sigmas: "
+           f"ES descends the smoothed loss locally; it does not seek its global minimum.")
     both = law_ok and differs and small
     head = ("Supported: " if both else "Partly: " if (law_ok or differs) else
             "Not supported: ")
-    what = ("ES is an unbiased stochastic finite-difference estimate of the gradient "
-            "(of the smoothed loss) whose cosine with the gradient follows the law, and "
-            "with a large sigma it ends in a different basin from GD. " if both else
-            "ES follows the cosine law but ends where GD does on this grid. " if law_ok else
-            "ES ends in a different basin from GD at large sigma, but the cosine law "
-            "is not confirmed. " if differs else "")
+    what = ("ES's estimate has the cosine with the gradient that the finite-difference "
+            "theory gives, and with a large sigma ES ends in a different basin from GD. "
+            if both else
+            "ES's estimate follows the cosine law, but ES ends where GD does on this grid. "
+            if law_ok else
+            "ES ends in a different basin from GD at large sigma, but the cosine law is "
+            "not confirmed. " if differs else "")
     return head + what + p1 + " " + p2
 
 
@@ -782,13 +811,19 @@ def run(cfg: ClaimESConfig, ctx):
             frac, low, high = _proportion(inside.sum(), cfg.runs)
             flow = land.flow_narrow_fraction(sigma, cfg.init_low, cfg.init_high, x_max)
             agree += int(low <= flow <= high)
-            if np.isnan(departs) and high < summary["gd.narrow_frac_low"]:
+            # paired with GD (the same starts): runs ES took to the narrow basin and GD
+            # did not, and the reverse; McNemar's exact test on them, Bonferroni over sigmas
+            gain = int(np.sum(inside & ~gd_in))
+            loss = int(np.sum(~inside & gd_in))
+            p = _mcnemar(gain, loss)
+            if np.isnan(departs) and loss > gain and p < 0.05 / len(sigmas):
                 departs = sigma
             if np.isnan(all_wide) and inside.sum() == 0:
                 all_wide = sigma
             summary.update({f"es{k}.sigma": sigma, f"es{k}.narrow_frac": frac,
                             f"es{k}.narrow_frac_low": low, f"es{k}.narrow_frac_high": high,
-                            f"es{k}.flow_narrow_frac": flow})
+                            f"es{k}.flow_narrow_frac": flow, f"es{k}.gained_narrow": gain,
+                            f"es{k}.lost_narrow": loss, f"es{k}.mcnemar_p": p})
             rec.append("basins", k, index="sigma_index", index_units="1",
                        units={"sigma": "x", "narrow_frac": "1", "narrow_frac_low": "1",
                               "narrow_frac_high": "1", "flow_narrow_frac": "1",
@@ -807,6 +842,12 @@ def run(cfg: ClaimESConfig, ctx):
         summary["sigma_star_separated"] = land.sigma_star_separated()
         summary["sigma_vanish"] = land.sigma_vanish(x_max)
         summary["es_departs_sigma"], summary["es_all_wide_sigma"] = departs, all_wide
+        fracs = np.array([summary[f"es{k}.narrow_frac"] for k in range(len(sigmas))])
+        summary["es_max_narrow_k"] = int(np.argmax(fracs))
+        # the largest sigma below the first all-wide one at which some run stayed narrow
+        some = [sg for sg, fr in zip(sigmas, fracs, strict=True)
+                if fr > 0 and (np.isnan(all_wide) or sg < all_wide)]
+        summary["es_switch_low_sigma"] = float(max(some)) if some else float("nan")
         summary["flow_agree"] = agree
         # the landscape and its smoothed versions at the two predicted sigmas, for the figure
         lo = min(cfg.init_low, *land.centers) - 1.0

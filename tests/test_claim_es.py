@@ -286,7 +286,7 @@ def test_tiny_run_structure_invariants_and_seeds(cli, tmp_path, mod):
     bad = dict(s, **{"linear.max_abs_z": s["z_bound"] + 1.0})
     assert "law sqrt(n/(n+d+1)) fails" in mod.verdict(bad)
     same = dict(s, es_departs_sigma=float("nan"))
-    assert "never falls below GD's interval" in mod.verdict(same)
+    assert "ES never ends in the narrow basin less often than GD" in mod.verdict(same)
     assert not mod.verdict(same).startswith("Supported")
 
 
