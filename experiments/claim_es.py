@@ -63,15 +63,20 @@ Part 1: the cosine law
     2``, ``A`` diagonal with eigenvalues log-spaced over ``[1/condition, 1]``, at
     ``sigma = quad_sigma |g| / tr A``: small ``sigma``, the curvature term is a fraction
     about ``quad_sigma^2 / 4`` of ``d``) and ``quadratic_antithetic`` (exactly the law
-    for any ``sigma``). ``|g| = 1`` and ``g``'s direction is random (the law does not
-    depend on either: the directions are isotropic, which is also why a diagonal ``A``
-    loses nothing).
+    for any ``sigma``: its difference cancels the curvature, leaving ``g.eps_i``, so with
+    the same directions and the same ``g`` its estimate is ``linear``'s up to rounding;
+    it is reported to show that cancellation, not as an independent check). ``|g| = 1``
+    and ``g``'s direction is random (the law does not depend on either: the directions
+    are isotropic, which is also why a diagonal ``A`` loses nothing).
 
     How this differs from ``perturbation-cosine``: that experiment runs the package's
     weight-perturbation *rule* (antithetic, ``K`` draws) on a linear teacher-student
     regression up to ``N = 10^4`` and checks the ratio law and the Beta law of the mean
-    cosine. Here the estimator is ES as its literature writes it, on black-box functions
-    evaluated at the perturbed points, in its plain, baseline and antithetic forms, with
+    cosine. Here the estimator is ES as its literature writes it, from the values
+    ``f(theta + sigma eps_i)`` alone (:func:`es_estimates` takes any function; the linear
+    and quadratic test functions compute those values exactly without forming the
+    points, which is what makes ``d = 10^5`` cheap), in plain, baseline and antithetic
+    forms, with
     the exact second moment for an unsubtracted ``f(theta)`` and for curvature at finite
     ``sigma``, up to ``d = 10^5``, in blocks of at most ``_CHUNK`` numbers so that memory
     stays bounded (an ``n x d`` matrix is never formed). The law's formulas and the
@@ -143,12 +148,10 @@ from plasticity.experiment import ClaimMeta, Config, Experiment
 
 #: float64 numbers per block of perturbations (8 MB): memory stays bounded at any n, d
 _CHUNK = 1_000_000
-#: Part 1's estimators: (name, function, form)
+#: Part 1's estimators (module docstring), measured from the same directions
 METHODS = ("linear", "linear_offset", "quadratic", "quadratic_antithetic")
 #: the estimators that are exactly the law (and the Beta law of the mean cosine)
 EXACT = ("linear", "quadratic_antithetic")
-LABELS = {"linear": "linear, plain", "linear_offset": "linear + offset, plain",
-          "quadratic": "quadratic, baseline", "quadratic_antithetic": "quadratic, antithetic"}
 FORMS = ("plain", "baseline", "antithetic")
 
 
