@@ -48,8 +48,8 @@ Part 1: the cosine law
     (1 - 1/(4n) + 1/(4(n + d)))`` (from ``Gamma(x + 1/2) / Gamma(x) ~ sqrt(x) (1 -
     1/(8x))``). Relative to the law that is a deviation of about ``5/(4(n + d)) -
     1/(4n)``: positive at small ``d`` (the law's ``d + 1`` against the Beta law's ``d -
-    1``), ``-1/(4n)`` for ``d >> n`` (Jensen: a mean of cosines is below the ratio of
-    moments). The cosine concentrates at the law as ``n`` grows: its relative spread is
+    1``), ``-1/(4n)`` for ``d >> n`` (a mean of ratios is not the ratio of the
+    means). The cosine concentrates at the law as ``n`` grows: its relative spread is
     about ``1 / sqrt(2n)``.
     Everything else (an unsubtracted ``f(theta)``, curvature at finite ``sigma``) adds
     to ``E|g_hat|^2`` and lowers the cosine: the generalised ratio
