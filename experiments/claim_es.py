@@ -716,13 +716,19 @@ def verdict(s):
     both = law_ok and differs and small
     head = ("Supported: " if both else "Partly: " if (law_ok or differs) else
             "Not supported: ")
-    what = ("ES's estimate has the cosine with the gradient that the finite-difference "
-            "theory gives, and with a large sigma ES ends in a different basin from GD. "
-            if both else
-            "ES's estimate follows the cosine law, but ES ends where GD does on this grid. "
-            if law_ok else
-            "ES ends in a different basin from GD at large sigma, but the cosine law is "
-            "not confirmed. " if differs else "")
+    law_words = (f"ES's gradient estimate {'has' if law_ok else 'does not have'} the "
+                 f"cosine sqrt(n/(n+d+1)) with the gradient that finite-difference theory "
+                 f"gives (at d = {d}, n = {n}: {_iv(s, 'linear.rel_dev', 100, '+.1f')}% "
+                 f"from it)")
+    if differs:
+        k = next(i for i in range(int(s["n_sigmas"])) if s[f"es{i}.sigma"] == dep)
+        basin_words = (f"from sigma = {dep:g} ES ends in the narrow deep basin in "
+                       f"{_iv(s, f'es{k}.narrow_frac', 100, '.0f')}% of runs, where GD from "
+                       f"the same starts does in {_iv(s, 'gd.narrow_frac', 100, '.0f')}%")
+    else:
+        basin_words = ("ES does not end in the narrow basin significantly less often than "
+                       "GD at any sigma tested")
+    what = law_words + (", and " if differs == law_ok else "; but ") + basin_words + ". "
     return head + what + p1 + " " + p2
 
 
