@@ -261,7 +261,9 @@ def es_estimates(specs, n, rng, chunk=_CHUNK):
         ``n < 1``, ``sigma <= 0``, ``d < 1``, mismatched ``theta`` or an unknown form.
     """
     thetas = [np.asarray(s[1], dtype=np.float64) for s in specs]
-    d = thetas[0].size if thetas and thetas[0].ndim == 1 else 0
+    if not thetas or thetas[0].ndim != 1:
+        raise InvalidParameterError("give at least one spec, with theta of shape (d,)")
+    d = thetas[0].size
     for (_, _, sigma, form), th in zip(specs, thetas, strict=True):
         _check_es_args(n, sigma, d)
         if th.shape != (d,):
