@@ -68,10 +68,17 @@ Statistics
     ``gain_vs_annealing``: a GA minus annealing; ``trap-shuffled.<method>.loss_vs_trap``:
     a method's success on ``trap`` minus ``trap-shuffled``) has Newcombe's hybrid score
     interval from the two Wilson intervals, and a difference is *resolved* when that
-    interval excludes 0. The median evaluations to success (over the seeds that succeeded) has
-    the distribution-free order-statistic interval (NaN with fewer than 6 successes);
-    the best fitness and blocks solved have t-intervals over seeds
+    interval excludes 0. The median evaluations to success (over the seeds that
+    succeeded) has the distribution-free order-statistic interval (NaN with fewer than 6
+    successes); the best fitness and blocks solved have t-intervals over seeds
     (``plasticity.analysis.seeds_interval``).
+
+Settings
+    Textbook defaults, the same on every landscape and not tuned to any: binary
+    tournaments, crossover rate 0.9, one expected bit flip per child; annealing from
+    ``t0 = 1`` (a one-unit loss accepted with probability ``e^-1``) to ``t_final = 0.1``
+    (``e^-10``). Annealing's success on the traps depends on the schedule (slower final
+    cooling helps it); ``--set t0=... t_final=...`` re-asks the question for another.
 """
 
 from __future__ import annotations
