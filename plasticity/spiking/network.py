@@ -19,10 +19,10 @@ Units are in the field names: ms, mV, Hz.
 from __future__ import annotations
 
 import math
-import os
 
 from pydantic import Field, model_validator
 
+from plasticity.io.memory import format_bytes
 from plasticity.spiking.neurons import (
     IZHIKEVICH_PRESETS,
     LIF,
@@ -57,18 +57,13 @@ ELIGIBILITY_BYTES = 8
 
 
 def available_memory() -> int:
-    """Bytes of memory available to a new allocation (MemAvailable, else physical RAM)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 1 << 62
+    """Bytes of memory available to a new allocation: the one estimate of the package
+    (:func:`plasticity.io.memory.available_bytes`: ``$PLASTICITY_MEMORY_LIMIT``, else
+    MemAvailable within the cgroup's limit), or ``2**62`` when nothing can be read."""
+    from plasticity.io.memory import available_bytes
+
+    found = available_bytes()
+    return int(found) if found is not None else 1 << 62
 
 
 def synapse_bytes(syn: Synapses, n_pre: int, n_post: int) -> int:
@@ -166,8 +161,8 @@ class Network(Hyperparameters):
             total += synapse_bytes(syn, pre.n, post.n)
         budget = self.memory_fraction * available_memory()
         if total > budget:
-            raise ValueError(f"the synapses need about {total / 2**30:.1f} GiB, more than "
-                             f"{budget / 2**30:.1f} GiB of the memory available; make the "
+            raise ValueError(f"the synapses need about {format_bytes(total)}, more than "
+                             f"{format_bytes(budget)} of the memory available; make the "
                              f"network smaller or sparser")
         return self
 
