@@ -20,8 +20,12 @@ Methods (every one spends exactly ``budget`` fitness evaluations per seed)
     ``annealing``
         Simulated annealing: one random string, single-bit-flip proposals, Metropolis
         acceptance (``df >= 0`` always, else with probability ``exp(df / T)``), ``T``
-        cooled geometrically from ``t0`` to ``t_final`` over the budget. Chains of all
-        seeds run at once (NumPy over seeds), each from its own random stream.
+        cooled geometrically from ``t0`` to ``t_final`` over the budget. The schedule is
+        chosen per landscape from the grid ``schedules`` by the most successes on
+        ``pilot_seeds`` pilot chains (streams apart from the reported seeds'); the
+        pilot's evaluations are not charged to annealing, and the GA gets no such
+        tuning, so the comparison leans towards annealing. Chains of all seeds (and of
+        all pilot schedules) run at once (NumPy over chains), each from its own stream.
     ``hill_climbing``
         Annealing at ``T = 0``: random-mutation hill climbing that takes equal-fitness
         moves and never a worse one.
@@ -74,16 +78,17 @@ Statistics
     (``plasticity.analysis.seeds_interval``).
 
 Settings
-    Textbook defaults, the same on every landscape and not tuned to any: binary
-    tournaments, crossover rate 0.9, one expected bit flip per child; annealing from
-    ``t0 = 1`` (a one-unit loss accepted with probability ``e^-1``) to ``t_final = 0.1``
-    (``e^-10``). Annealing's success on the traps depends on the schedule (slower final
-    cooling helps it); ``--set t0=... t_final=...`` re-asks the question for another.
+    The GA has textbook settings, the same on every landscape and not tuned to any:
+    binary tournaments, crossover rate 0.9, one expected bit flip per child. Annealing's
+    success on the traps depends strongly on its schedule (in a pilot at the quick
+    preset's size, 7/30 from ``t0 = 1`` to ``t_final = 0.1`` and 24/30 at a constant
+    ``T = 0.6``), hence the grid: ``t0`` in {2, 1, 0.6} (a one-unit loss accepted with
+    probability 0.61 to 0.19) to ``t_final`` in {0.1, 0.3, 0.6}.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -125,10 +130,12 @@ class ClaimCrossoverConfig(Config):
     crossover_rate: float = Field(0.9, ge=0, le=1,
                                   description="probability that a child is crossed")
     mutation: float = Field(1.0, ge=0, description="expected bit flips per GA child")
-    t0: float = Field(1.0, gt=0, allow_inf_nan=False,
-                      description="initial annealing temperature (fitness units)")
-    t_final: float = Field(0.1, gt=0, allow_inf_nan=False,
-                           description="final annealing temperature (fitness units)")
+    schedules: list[tuple[Annotated[float, Field(gt=0, allow_inf_nan=False)],
+                          Annotated[float, Field(gt=0, allow_inf_nan=False)]]] = Field(
+        [(2.0, 0.1), (2.0, 0.3), (2.0, 0.6), (1.0, 0.1), (1.0, 0.3), (1.0, 0.6),
+         (0.6, 0.1), (0.6, 0.3), (0.6, 0.6)], min_length=1,
+        description="annealing schedules [t0, t_final] (fitness units) to choose from")
+    pilot_seeds: int = Field(10, ge=1, description="seeds (apart) that choose the schedule")
     curve_points: int = Field(50, ge=2, description="points of the best-so-far curves")
 
     @field_validator("landscapes", "methods")
@@ -148,8 +155,9 @@ class ClaimCrossoverConfig(Config):
         if self.budget < self.population:
             raise ValueError(f"budget ({self.budget}) must be at least the population "
                              f"({self.population}) to evaluate the first generation")
-        if self.t_final > self.t0:
-            raise ValueError(f"t_final ({self.t_final}) must not exceed t0 ({self.t0})")
+        for t0, t_final in self.schedules:
+            if t_final > t0:
+                raise ValueError(f"schedules: t_final ({t_final}) must not exceed t0 ({t0})")
         return self
 
 
@@ -464,8 +472,9 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None, points=No
     landscape : Landscape
     budget : int >= 1
     rngs : sequence of numpy.random.Generator
-    t0, t_final : float
-        The schedule of :func:`temperatures` (``t0 = 0``: hill climbing).
+    t0, t_final : float or array_like, shape (s,)
+        The schedule of :func:`temperatures`, one for all chains or one per chain
+        (``t0 = 0``: hill climbing; ``t0 = t_final = inf``: every move is taken).
     start : array_like of bool, shape (s, n), optional
         The chains' first strings (default: uniform random, from each chain's generator).
     points : array_like of int in [1, budget], optional
@@ -485,7 +494,14 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None, points=No
     budget, s, n = int(budget), len(rngs), landscape.n_bits
     if s < 1:
         raise InvalidParameterError("run_annealing needs at least one generator")
-    temps = temperatures(t0, t_final, max(budget - 1, 1))
+    steps = max(budget - 1, 1)
+    t0 = np.broadcast_to(np.asarray(t0, dtype=float), (s,))
+    t_final = np.broadcast_to(np.asarray(t_final, dtype=float), (s,))
+    for a, b in set(zip(t0.tolist(), t_final.tolist(), strict=True)):
+        temperatures(a, b, 1)  # refuses a bad pair
+    geometric = (t0 > 0) & (t_final != t0)
+    log_ratio = np.zeros(s)
+    log_ratio[geometric] = np.log(t_final[geometric] / t0[geometric])
     spent = landscape.evaluations
     x = np.stack([r.random(n) < 0.5 for r in rngs])
     if start is not None:
@@ -515,14 +531,13 @@ def run_annealing(landscape, budget, rngs, *, t0, t_final, start=None, points=No
             pos = np.stack([r.integers(0, n, size=size) for r in rngs])
             draws = np.stack([r.random(size) for r in rngs])
         j = pos[:, c]
+        # T_t of every chain: t0 (t_final / t0)^(t / (steps - 1)), constant where equal
+        temp = np.where(geometric, t0 * np.exp(log_ratio * (t / max(steps - 1, 1))), t0)
         delta, b, new = landscape.flip_delta(counts, j, x[rows, j])
-        temp = temps[t]
-        if temp > 0:
-            # exp(delta / T) >= 1 for delta >= 0: Metropolis takes every such move
-            with np.errstate(over="ignore"):
-                take = draws[:, c] < np.exp(delta / temp)
-        else:
-            take = delta >= 0
+        # Metropolis: every move with delta >= 0, a worse one with probability
+        # exp(delta / T) (0 at T = 0, 1 at T = inf)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            take = (delta >= 0) | (draws[:, c] < np.exp(delta / temp))
         r = rows[take]
         x[r, j[take]] ^= True
         counts[r, b[take]] = new[take]
@@ -630,6 +645,12 @@ def _landscape_words(s, ls, methods):
     xo = [m for m in methods if m in CROSSOVER_METHODS]
     text = f"{ls}: success " + ", ".join(f"{LABELS[m]} {_p(s, f'{ls}.{m}')}"
                                          for m in methods)
+    if f"{ls}.annealing.t0" in s:
+        n_sched = len(str(s["schedules"]).split(";"))
+        text += (f" (annealing's schedule {s[f'{ls}.annealing.t0']:g} -> "
+                 f"{s[f'{ls}.annealing.t_final']:g}"
+                 + (f", the best of {n_sched} on {s['pilot_seeds']} pilot seeds)"
+                    if n_sched > 1 else ")"))
     gain, beat = [], []
     for m in xo:
         if "ga_mutation" in methods:
@@ -715,6 +736,48 @@ def verdict(s, landscapes, methods):
 
 # --------------------------------------------------------------------------------- run
 
+def choose_schedule(land, cfg, seed, li, mi, rec=None, summary=None):
+    """Annealing's schedule on ``land``: the one of ``cfg.schedules`` with the most
+    successes on ``cfg.pilot_seeds`` pilot chains each (ties: the higher mean best
+    fitness, then the earlier in the list). The pilot chains draw from streams apart from
+    the reported seeds' (``[seed, rep, li, mi, 1]``), and their evaluations are not
+    counted in the reported ones.
+
+    Returns
+    -------
+    (float, float)
+        ``(t0, t_final)``; the pilot is recorded in ``pilot/<landscape>`` and the choice
+        as ``<landscape>.annealing.t0`` and ``.t_final`` in ``summary``.
+    """
+    sched = [tuple(map(float, x)) for x in cfg.schedules]
+    if len(sched) > 1:
+        p = cfg.pilot_seeds
+        rngs = [np.random.default_rng([seed, rep, li, mi, 1])
+                for _ in sched for rep in range(p)]
+        t0 = np.repeat([a for a, _ in sched], p)
+        t1 = np.repeat([b for _, b in sched], p)
+        before = land.evaluations
+        res = run_annealing(land, cfg.budget, rngs, t0=t0, t_final=t1, points=[cfg.budget])
+        land.evaluations = before
+        wins = (res["first_hit"] > 0).reshape(len(sched), p).sum(axis=1)
+        fit = res["best"].reshape(len(sched), p).mean(axis=1)
+        # lexsort: the last key is the primary one; -index keeps the earlier on full ties
+        i = int(np.lexsort((-np.arange(len(sched)), fit, wins))[-1])
+        if rec is not None:
+            for j, (a, b) in enumerate(sched):
+                rec.append(f"pilot/{land.name}", j, index="schedule", index_units="1",
+                           units={"t0": "fitness", "t_final": "fitness", "n_success": "1",
+                                  "best_mean": "fitness", "chosen": "1"},
+                           t0=a, t_final=b, n_success=int(wins[j]), best_mean=float(fit[j]),
+                           chosen=int(j == i))
+    else:
+        i = 0
+    if summary is not None:
+        summary[f"{land.name}.annealing.t0"], summary[f"{land.name}.annealing.t_final"] = \
+            sched[i]
+    return sched[i]
+
+
 def run(cfg: ClaimCrossoverConfig, ctx):
     rec = ctx.recorder
     landscapes = list(cfg.landscapes)
@@ -722,7 +785,8 @@ def run(cfg: ClaimCrossoverConfig, ctx):
     summary = {"seeds": cfg.seeds, "budget": cfg.budget, "n_bits": cfg.n_bits,
                "block": cfg.block, "population": cfg.population,
                "crossover_rate": cfg.crossover_rate, "mutation": cfg.mutation,
-               "t0": cfg.t0, "t_final": cfg.t_final,
+               "schedules": ";".join(f"{a:g}->{b:g}" for a, b in cfg.schedules),
+               "pilot_seeds": cfg.pilot_seeds,
                "landscapes": ",".join(landscapes), "methods": ",".join(methods)}
     # log-spaced: the curves are drawn against log evaluations
     points = np.unique(np.geomspace(1, cfg.budget, cfg.curve_points).round().astype(int))
@@ -755,7 +819,8 @@ def run(cfg: ClaimCrossoverConfig, ctx):
                            for q in ("curve", "first_hit", "best", "best_counts")}
                     extra = {}
                 else:
-                    t0, t1 = (cfg.t0, cfg.t_final) if m_name == "annealing" else (0.0, 0.0)
+                    t0, t1 = (choose_schedule(land, cfg, ctx.seed, li, mi, rec, summary)
+                              if m_name == "annealing" else (0.0, 0.0))
                     res = run_annealing(land, cfg.budget, rngs, t0=t0, t_final=t1,
                                         points=points)
                     steps = max(cfg.budget - 1, 1)

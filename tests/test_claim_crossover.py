@@ -211,6 +211,22 @@ def test_infinitely_hot_schedule_accepts_everything(mod):
     assert np.all(res["accepted_worse"] > 0)
 
 
+def test_chains_with_their_own_schedules_run_as_if_alone(mod):
+    """Chains side by side, each with its own schedule, are the chains run alone: the
+    vectorised loop neither mixes their streams nor their temperatures."""
+    land = mod.Landscape("trap", 12, 3)
+    seeds = ([5, 0], [5, 1], [5, 2])
+    sched = ((0.0, 0.0), (1.0, 0.1), (np.inf, np.inf))
+    both = mod.run_annealing(land, 700, [np.random.default_rng(x) for x in seeds],
+                             t0=[a for a, _ in sched], t_final=[b for _, b in sched])
+    for i, (x, (a, b)) in enumerate(zip(seeds, sched, strict=True)):
+        alone = mod.run_annealing(land, 700, [np.random.default_rng(x)], t0=a, t_final=b)
+        np.testing.assert_array_equal(both["curve"][i], alone["curve"][0])
+        np.testing.assert_array_equal(both["final"][i], alone["final"][0])
+        assert both["accepted"][i] == alone["accepted"][0]
+    assert both["accepted_worse"][0] == 0 and both["accepted"][2] == 699
+
+
 def test_metropolis_reaches_the_boltzmann_distribution_on_onemax(mod):
     """At a constant T, single-flip Metropolis has the stationary law exp(f / T) / Z; on
     OneMax (f = number of ones) the bits are then independent with P(1) = 1/(1 + e^(-1/T))."""
@@ -284,6 +300,15 @@ def test_tiny_run_structure_and_invariants(cli, tmp_path, mod):
             assert d == pytest.approx(s[f"{ls}.{m}.success"] - s[f"{ls}.ga_mutation.success"])
             assert s[f"{ls}.{m}.gain_vs_mutation_low"] <= d
     assert s["trap.attractor"] == 8 and s["trap.theory_hc_blocks"] == pytest.approx(1.0)
+    # annealing's schedule: the pilot's best (most successes, then best fitness)
+    for ls in LANDSCAPES:
+        pilot = run.series[f"pilot/{ls}"]
+        wins, fit = np.asarray(pilot["n_success"]), np.asarray(pilot["best_mean"])
+        i = int(np.flatnonzero(np.asarray(pilot["chosen"]))[0])
+        assert pilot["chosen"].sum() == 1 and len(wins) == 9
+        assert wins[i] == wins.max() and fit[i] == fit[wins == wins.max()].max()
+        assert (s[f"{ls}.annealing.t0"], s[f"{ls}.annealing.t_final"]) == (
+            pilot["t0"][i], pilot["t_final"][i])
     for m in METHODS:
         d = s[f"trap-shuffled.{m}.loss_vs_trap"]
         assert d == pytest.approx(s[f"trap.{m}.success"] - s[f"trap-shuffled.{m}.success"])
@@ -341,7 +366,10 @@ def test_seed_contract(cli, tmp_path):
     (["block=1"], ["block"]),
     (["n_bits=10", "block=4"], ["block", "n_bits"]),
     (["budget=100", "population=200"], ["budget", "population"]),
-    (["t0=0.1", "t_final=1.0"], ["t_final", "t0"]),
+    (["schedules=[[0.1, 1.0]]"], ["schedules", "t_final", "t0"]),
+    (["schedules=[[0.0, 0.0]]"], ["schedules"]),
+    (["schedules=[]"], ["schedules"]),
+    (["pilot_seeds=0"], ["pilot_seeds"]),
     (["tournament=1"], ["tournament"]),
     (["mutation=-1"], ["mutation"]),
     (["n_bits=12", "block=3", "mutation=13"], ["mutation", "n_bits"]),
