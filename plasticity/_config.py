@@ -8,10 +8,24 @@ which keeps it scalar and about twice as slow (benchmarks/README.md). ``nnan``/`
 stay off, so NaN and infinity still propagate to the delta, where the engine catches
 them. The rounding changes at the 1e-16 relative level, far inside the twin tests'
 tolerance.
+
+:func:`jit_parallel` adds ``parallel=True`` for the few small kernels whose ``prange``
+loop splits independent work among Numba's threads (each iteration writes its own
+elements, so that the result does not depend on the thread count). It is kept to small
+functions: the parallel compiler is slow and would also turn array expressions elsewhere
+into parallel regions. The thread count is :func:`threads` (``PLASTICITY_THREADS``, set by
+``plasticity run --threads N``; default: the cores this process may run on), applied by
+the callers with ``numba.set_num_threads``.
 """
+
+import os
+import sys
 
 JIT_OPTIONS = {"nopython": True, "cache": True, "nogil": True, "fastmath": False}
 REDUCE_OPTIONS = {**JIT_OPTIONS, "fastmath": {"reassoc", "contract"}}
+PARALLEL_OPTIONS = {**JIT_OPTIONS, "parallel": True}
+#: environment variable holding the thread count (inherited by worker processes)
+THREADS_ENV = "PLASTICITY_THREADS"
 
 
 def jit(fn):
@@ -26,3 +40,59 @@ def jit_reduce(fn):
     import numba
 
     return numba.jit(**REDUCE_OPTIONS)(fn)
+
+
+def jit_parallel(fn):
+    """Compile ``fn`` with :data:`PARALLEL_OPTIONS` (a ``prange`` loop over independent
+    blocks)."""
+    import numba
+
+    return numba.jit(**PARALLEL_OPTIONS)(fn)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads() -> int:
+    """Threads the compiled engines may use: ``PLASTICITY_THREADS`` when set, otherwise
+    :func:`available_cores`, and never more than Numba's thread pool holds."""
+    raw = os.environ.get(THREADS_ENV, "")
+    n = int(raw) if raw.strip().isdigit() and int(raw) > 0 else available_cores()
+    if "numba" in sys.modules:
+        import numba
+
+        n = min(n, numba.config.NUMBA_NUM_THREADS)
+    return n
+
+
+def set_threads(n: int) -> None:
+    """Let the compiled engines use ``n`` threads (this process and those it starts).
+
+    Raises
+    ------
+    InvalidParameterError
+        If ``n`` is below 1, or above the size of Numba's thread pool once Numba has
+        started it (``NUMBA_NUM_THREADS``, by default the machine's cores).
+    """
+    from plasticity.errors import InvalidParameterError
+
+    n = int(n)
+    if n < 1:
+        raise InvalidParameterError(f"threads must be at least 1 (got {n})")
+    if "numba" in sys.modules:
+        import numba
+
+        if n > numba.config.NUMBA_NUM_THREADS:
+            raise InvalidParameterError(
+                f"threads={n} is more than Numba's {numba.config.NUMBA_NUM_THREADS} "
+                "(set NUMBA_NUM_THREADS before starting Python for more)")
+    elif n > (os.cpu_count() or 1):
+        # Numba sizes its pool from this when it is first imported
+        pool = os.environ.get("NUMBA_NUM_THREADS", "")
+        os.environ["NUMBA_NUM_THREADS"] = str(max(n, int(pool) if pool.isdigit() else 0))
+    os.environ[THREADS_ENV] = str(n)

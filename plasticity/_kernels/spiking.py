@@ -103,8 +103,9 @@ matrix is nearly contiguous, and deferral would only add overhead).
 import math
 
 import numpy as np
+from numba import prange
 
-from plasticity._config import jit
+from plasticity._config import jit, jit_parallel
 from plasticity._kernels.dendritic import _phi_h
 from plasticity._kernels.stdp import pair_depression, pair_potentiation
 
@@ -136,10 +137,12 @@ N_SCOLS = 4
 # columns of the per-projection integer table
 (P_SRC, P_NSRC, P_TGT, P_NTGT, P_TLIF, P_REC, P_DELAY, P_SPARSE, P_PLASTIC, P_NEAREST,
  P_MULT, P_WOFF, P_PTR, P_CSC, P_TRPRE, P_TRPOST, P_IDX, P_EV, P_EVCAP, P_TBL,
- P_TBLN, P_MOD, P_NMOD, P_UPD, P_COFF, P_NSYN, P_COMP, P_TDEN, P_FILT) = range(29)
-N_PCOLS = 29
-# columns of the per-projection event-ring state (deferred potentiation): events and
-# step-blocks appended so far, a lower bound of the oldest event some row still needs
+ P_TBLN, P_MOD, P_NMOD, P_UPD, P_COFF, P_NSYN, P_COMP, P_TDEN, P_FILT, P_NBLK, P_BW,
+ P_RING, P_PDONE) = range(33)
+N_PCOLS = 33
+# columns of the per-ring event state (deferred potentiation; one ring per target block):
+# events and step-blocks appended so far, a lower bound of the oldest event some row
+# still needs
 E_COUNT, E_BLOCKS, E_LOW = 0, 1, 2
 # columns of the per-projection float table
 (F_WMIN, F_WMAX, F_AP, F_AM, F_A2P, F_A3P, F_A2M, F_A3M, F_DP, F_DM, F_DX, F_DY, F_ETA,
@@ -289,23 +292,32 @@ def _post_events(p, pf, ids, n_ids, W, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_po
 
 # -- deferred potentiation (dense plastic projections) -----------------------------------
 @jit
-def _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+def _ring(pi, p, b):
+    """Row of ``ev_state`` of target block ``b`` of projection ``pi``: row ``pi`` for the
+    first block (so that ``ev_state[pi]`` describes it, whatever the blocking), rows
+    ``P_RING + b - 1`` for the others."""
+    return pi if b == 0 else p[P_RING] + b - 1
+
+
+@jit
+def _flush_row(r, b, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
                pre_xa, pow_tbl):
-    """Apply the pending potentiations of row ``j``: the step-blocks of postsynaptic
-    spikes since its last arrival (from block ``pre_done[j]`` on), in order.
+    """Apply the pending potentiations of row ``j`` onto the targets of block ``b`` (ring
+    row ``r``): the step-blocks of postsynaptic spikes since its last arrival (from
+    block ``pre_done`` on), in order.
 
     Within a block the targets are distinct, and all see the trace of ``j`` at that
     step. One loop per rule, so that the per-synapse loop has no branch on the rule;
     each expression is evaluated in the same order as in :func:`_potentiate`.
     """
-    k = p[P_TRPRE] + j
-    b0, b1 = pre_done[k], ev_state[pi, E_BLOCKS]
+    kd = p[P_PDONE] + b * p[P_NSRC] + j
+    b0, b1 = pre_done[kd], ev_state[r, E_BLOCKS]
     if b0 >= b1:
         return
-    pre_done[k] = b1
-    n_ev, mask, base = ev_state[pi, E_COUNT], p[P_EVCAP] - 1, p[P_EV]
+    pre_done[kd] = b1
+    n_ev, mask, base = ev_state[r, E_COUNT], p[P_EVCAP] - 1, p[P_EV] + b * p[P_EVCAP]
     row = p[P_WOFF] + j * p[P_NTGT]
-    xa, tl = pre_xa[k], pre_tlast[k]
+    xa, tl = pre_xa[kd], pre_tlast[kd]
     tb, tbn, dp = p[P_TBL], p[P_TBLN], pf[F_DP]
     wmin, wmax = pf[F_WMIN], pf[F_WMAX]
     mode = 2 if p[P_PLASTIC] != PAIR else (1 if p[P_MULT] else 0)
@@ -342,24 +354,26 @@ def _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre
 
 
 @jit
-def _make_room(pi, p, pf, m, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+def _make_room(r, b, p, pf, m, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
                pre_xa, pow_tbl):
-    """Flush the rows lagging so far that ``m`` more events would overwrite one of their
-    pending events; flushing those lagging by more than half the ring amortises this."""
-    n_ev, n_blk = ev_state[pi, E_COUNT], ev_state[pi, E_BLOCKS]
-    cap, base, trpre = p[P_EVCAP], p[P_EV], p[P_TRPRE]
+    """Flush (onto block ``b``) the rows lagging so far that ``m`` more events would
+    overwrite one of their pending events in the block's ring; flushing those lagging by
+    more than half the ring amortises this."""
+    n_ev, n_blk = ev_state[r, E_COUNT], ev_state[r, E_BLOCKS]
+    cap = p[P_EVCAP]
+    base, pd = p[P_EV] + b * cap, p[P_PDONE] + b * p[P_NSRC]
     limit = n_ev + m - cap // 2
     low = n_ev
     for j in range(p[P_NSRC]):
-        b = pre_done[trpre + j]
+        bb = pre_done[pd + j]
         # its oldest pending event
-        first = n_ev if b >= n_blk else st_e[base + (b & (cap - 1))]
+        first = n_ev if bb >= n_blk else st_e[base + (bb & (cap - 1))]
         if first < limit:
-            _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+            _flush_row(r, b, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
                        pre_tlast, pre_xa, pow_tbl)
             first = n_ev
         low = min(low, first)
-    ev_state[pi, E_LOW] = low
+    ev_state[r, E_LOW] = low
 
 
 @jit
@@ -369,99 +383,146 @@ def flush_all(proj, projf, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_t
     for pi in range(proj.shape[0]):
         p, pf = proj[pi], projf[pi]
         if p[P_EVCAP] > 0:
-            for j in range(p[P_NSRC]):
-                _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
-                           pre_tlast, pre_xa, pow_tbl)
-            ev_state[pi, E_LOW] = ev_state[pi, E_COUNT]
+            for b in range(p[P_NBLK]):
+                r = _ring(pi, p, b)
+                for j in range(p[P_NSRC]):
+                    _flush_row(r, b, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state,
+                               pre_done, pre_tlast, pre_xa, pow_tbl)
+                ev_state[r, E_LOW] = ev_state[r, E_COUNT]
+
+
+@jit
+def _pre_block(t, pi, p, pf, b, arr_j, arr_r2, arr_xa, a0, a1, W, g, tr_post1, ev_i, ev_o2,
+               st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, touch):
+    """Arrivals ``arr_j[a0:a1]`` (rows, in spike order) at step ``t`` on a dense projection,
+    restricted to the targets of block ``b``: for each row in order its pending
+    potentiations (deferred projections; then the row's trace after this arrival,
+    ``arr_xa``, and step become the block's reference for later ones), propagation of
+    the (now current) weight, and depression (with the row's ``r2`` before its jump,
+    ``arr_r2``). Blocks touch disjoint weights, conductances and ring state, so they may
+    run in any order or at once; each target's conductance takes the arrivals in the
+    same order whatever the blocking, which keeps every sum, hence the result,
+    bit-identical for any number of threads."""
+    tgt_lif, ntgt = p[P_TLIF], p[P_NTGT]
+    trpost, plastic = p[P_TRPOST], p[P_PLASTIC]
+    wmin, wmax = pf[F_WMIN], pf[F_WMAX]
+    mult, deferred = p[P_MULT], p[P_EVCAP] > 0
+    i0 = b * p[P_BW]
+    n = min(ntgt, i0 + p[P_BW]) - i0
+    r = _ring(pi, p, b)
+    y1 = tr_post1[trpost + i0:trpost + i0 + n]
+    for q in range(a0, a1):
+        j = arr_j[q]
+        lo = p[P_WOFF] + j * ntgt + i0
+        if deferred:
+            # read the row sequentially first (hardware prefetch), so that the
+            # scattered updates of the pending potentiations hit the cache
+            acc = 0.0
+            for i in range(n):
+                acc += W[lo + i]
+            touch[b] = acc
+            _flush_row(r, b, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                       pre_tlast, pre_xa, pow_tbl)
+            kd = p[P_PDONE] + b * p[P_NSRC] + j
+            pre_xa[kd] = arr_xa[q]
+            pre_tlast[kd] = t
+        wr = W[lo:lo + n]
+        if tgt_lif >= 0:
+            gr = g[tgt_lif + i0:tgt_lif + i0 + n]
+            for i in range(n):
+                gr[i] += wr[i]
+        # depression (as in _depress), one loop per weight dependence
+        if plastic == PAIR:
+            am = pf[F_AM]
+            if mult:
+                for i in range(n):
+                    w = wr[i]
+                    wr[i] = _clip(w + pair_depression(w, am, wmax, y1[i], True), wmin, wmax)
+            else:
+                for i in range(n):
+                    w = wr[i]
+                    wr[i] = _clip(w + pair_depression(w, am, wmax, y1[i], False), wmin,
+                                  wmax)
+        elif plastic == TRIPLET:
+            c = pf[F_A2M] + pf[F_A3M] * arr_r2[q]
+            for i in range(n):
+                wr[i] = _clip(wr[i] - wmax * y1[i] * c, wmin, wmax)
+
+
+@jit
+def _arrivals(p, ids, n_ids, tr_pre1, tr_pre2, arr_j, arr_r2, arr_xa, a0):
+    """The rows of a projection that ``ids`` reach, appended to ``arr_j`` from ``a0``
+    with ``r2`` before and ``x1`` after the jump of their pre traces (which jump here);
+    returns the end of the appended records."""
+    src0, nsrc, trpre = p[P_SRC], p[P_NSRC], p[P_TRPRE]
+    a = a0
+    for q in range(n_ids):
+        j = ids[q] - src0
+        if j < 0 or j >= nsrc:
+            continue
+        arr_j[a] = j
+        if p[P_PLASTIC]:
+            arr_r2[a] = tr_pre2[trpre + j]
+            _jump(tr_pre1, trpre + j, p[P_NEAREST])
+            _jump(tr_pre2, trpre + j, p[P_NEAREST])
+            arr_xa[a] = tr_pre1[trpre + j]
+        a += 1
+    return a
 
 
 @jit
 def _pre_events_deferred(t, pi, p, pf, ids, n_ids, W, ge, gi, tr_pre1, tr_pre2, tr_post1,
                          ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa,
-                         pow_tbl, touch):
-    """Arrivals on a dense plastic projection: pending potentiations of the row, then
-    propagation of the (now current) weight, depression, and the pre traces jump."""
-    src0, nsrc, tgt_lif, ntgt = p[P_SRC], p[P_NSRC], p[P_TLIF], p[P_NTGT]
+                         pow_tbl, touch, arr_j, arr_r2, arr_xa):
+    """Arrivals on a dense plastic projection: the pre traces jump (the values the rows'
+    potentiations need are kept in the arrival records), then per target block the
+    pending potentiations of each row, propagation and depression."""
     g = ge if p[P_REC] == 0 else gi
-    trpre, trpost = p[P_TRPRE], p[P_TRPOST]
-    wmin, wmax = pf[F_WMIN], pf[F_WMAX]
-    kind, mult = p[P_PLASTIC], p[P_MULT]
-    for q in range(n_ids):
-        j = ids[q] - src0
-        if j < 0 or j >= nsrc:
-            continue
-        lo = p[P_WOFF] + j * ntgt
-        # read the row sequentially first (hardware prefetch), so that the scattered
-        # updates of the pending potentiations hit the cache
-        acc = 0.0
-        for i in range(ntgt):
-            acc += W[lo + i]
-        touch[0] = acc
-        _flush_row(pi, p, pf, j, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
-                   pre_tlast, pre_xa, pow_tbl)
-        r2 = tr_pre2[trpre + j]
-        wr = W[lo:lo + ntgt]
-        y1 = tr_post1[trpost:trpost + ntgt]
-        if tgt_lif >= 0:
-            gr = g[tgt_lif:tgt_lif + ntgt]
-            for i in range(ntgt):
-                gr[i] += wr[i]
-        # depression (as in _depress), one loop per weight dependence
-        if kind == PAIR:
-            am = pf[F_AM]
-            if mult:
-                for i in range(ntgt):
-                    w = wr[i]
-                    wr[i] = _clip(w + pair_depression(w, am, wmax, y1[i], True), wmin, wmax)
-            else:
-                for i in range(ntgt):
-                    w = wr[i]
-                    wr[i] = _clip(w + pair_depression(w, am, wmax, y1[i], False), wmin,
-                                  wmax)
-        else:
-            c = pf[F_A2M] + pf[F_A3M] * r2
-            for i in range(ntgt):
-                wr[i] = _clip(wr[i] - wmax * y1[i] * c, wmin, wmax)
-        _jump(tr_pre1, trpre + j, p[P_NEAREST])
-        _jump(tr_pre2, trpre + j, p[P_NEAREST])
-        pre_xa[trpre + j] = tr_pre1[trpre + j]
-        pre_tlast[trpre + j] = t
+    a1 = _arrivals(p, ids, n_ids, tr_pre1, tr_pre2, arr_j, arr_r2, arr_xa, 0)
+    for b in range(p[P_NBLK]):
+        _pre_block(t, pi, p, pf, b, arr_j, arr_r2, arr_xa, 0, a1, W, g, tr_post1, ev_i,
+                   ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, touch)
 
 
 @jit
-def _post_events_deferred(t, pi, p, pf, ids, n_ids, W, tr_post1, tr_post2, ev_i, ev_o2,
-                          st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl):
-    """Postsynaptic spikes on a dense plastic projection: one step-block of events
-    appended to the ring (after making room for all of them)."""
-    tgt0, ntgt = p[P_TGT], p[P_NTGT]
-    trpost, cap, base = p[P_TRPOST], p[P_EVCAP], p[P_EV]
+def _post_block(t, pi, p, pf, b, ids, n_ids, W, tr_post1, tr_post2, ev_i, ev_o2, st_t,
+                st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl):
+    """Postsynaptic spikes on a dense plastic projection onto the targets of block ``b``:
+    one step-block of events appended to the block's ring (after making room for all of
+    them), then their post traces jump (each target spikes once per step, so its record
+    of ``o2`` is the value just before its own jump)."""
+    tgt0, ntgt, bw = p[P_TGT], p[P_NTGT], p[P_BW]
+    trpost, cap = p[P_TRPOST], p[P_EVCAP]
+    mask = cap - 1
+    i0 = b * bw
+    i1 = min(ntgt, i0 + bw)
     m = 0
     for q in range(n_ids):
-        if tgt0 <= ids[q] < tgt0 + ntgt:
+        if tgt0 + i0 <= ids[q] < tgt0 + i1:
             m += 1
     if m == 0:
         return
-    n_ev = ev_state[pi, E_COUNT]
-    if n_ev + m - ev_state[pi, E_LOW] > cap:
-        _make_room(pi, p, pf, m, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+    r, base = _ring(pi, p, b), p[P_EV] + b * cap
+    n_ev = ev_state[r, E_COUNT]
+    if n_ev + m - ev_state[r, E_LOW] > cap:
+        _make_room(r, b, p, pf, m, W, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
                    pre_tlast, pre_xa, pow_tbl)
-    n_blk = ev_state[pi, E_BLOCKS]
-    st_t[base + (n_blk & (cap - 1))] = t
-    st_e[base + (n_blk & (cap - 1))] = n_ev
-    ev_state[pi, E_BLOCKS] = n_blk + 1
-    pos = n_ev & (cap - 1)
+    n_blk = ev_state[r, E_BLOCKS]
+    st_t[base + (n_blk & mask)] = t
+    st_e[base + (n_blk & mask)] = n_ev
+    ev_state[r, E_BLOCKS] = n_blk + 1
+    pos = n_ev & mask
     for q in range(n_ids):
         i = ids[q] - tgt0
-        if i < 0 or i >= ntgt:
+        if i < i0 or i >= i1:
             continue
         ev_i[base + pos] = i
         ev_o2[base + pos] = tr_post2[trpost + i]
-        pos += 1
-        if pos == cap:
-            pos = 0
+        pos = (pos + 1) & mask
         _jump(tr_post1, trpost + i, p[P_NEAREST])
         _jump(tr_post2, trpost + i, p[P_NEAREST])
-    ev_state[pi, E_COUNT] = n_ev + m
+    ev_state[r, E_COUNT] = n_ev + m
+
 
 @jit
 def _dendritic_phase(p, pf, W, indptr, indices, tr_pre1, tr_pre2, tc_state, cel):
@@ -509,6 +570,21 @@ def _dendritic_phase(p, pf, W, indptr, indices, tr_pre1, tr_pre2, tc_state, cel)
 
 
 @jit
+def _lif_v(k, lp, e, ii, v, ref):
+    """One step of a LIF neuron's ``v`` (or of its refractory count), from the
+    start-of-step conductances or currents ``e``, ``ii``."""
+    if ref[k] > 0:
+        ref[k] -= 1
+    elif lp[L_COND] > 0:
+        gtot = 1.0 + e + ii
+        vinf = (lp[L_REST] + e * lp[L_EE] + ii * lp[L_EI]) / gtot
+        v[k] = vinf + (v[k] - vinf) * math.exp(-gtot / lp[L_TAU])
+    else:
+        # exact: the currents decay during the step (Brian2's "exact" method)
+        v[k] = lp[L_REST] + (v[k] - lp[L_REST]) * lp[L_AM] + e * lp[L_KE] - ii * lp[L_KI]
+
+
+@jit
 def _tc_slot(k, lif_par, tc_par):
     """Row of LIF index ``k`` (a two-compartment neuron) in ``tc_state``."""
     tp = tc_par[np.int64(lif_par[k, L_TC]) - 1]
@@ -548,7 +624,17 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
     n_total = ring_ids.shape[1]
     mark = np.zeros(n_total, dtype=np.uint8)
     spiked = np.zeros(n_lif, dtype=np.uint8)
-    touch = np.zeros(1)  # sink of the row prefetch in _pre_events_deferred
+    n_blk = 1
+    for pi in range(n_proj):
+        n_blk = max(n_blk, proj[pi, P_NBLK])
+    touch = np.zeros(n_blk)  # sinks of the row prefetch in _pre_block, one per block
+    # one step's arrivals on one projection (rows, r2 before and x1 after their jumps)
+    n_src_max = 1
+    for pi in range(n_proj):
+        n_src_max = max(n_src_max, proj[pi, P_NSRC])
+    arr_j = np.zeros(n_src_max, np.int64)
+    arr_r2 = np.zeros(n_src_max)
+    arr_xa = np.zeros(n_src_max)
     cap = out_t.shape[0]
     n_rec = 0
     for g in range(n_groups):
@@ -616,16 +702,8 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                 else:
                     v[k] = vk + h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
                     u[k] = uk + h * (lp[L_A] * (lp[L_B] * vk - uk))
-            elif ref[k] > 0:
-                ref[k] -= 1
-            elif lp[L_COND] > 0:
-                gtot = 1.0 + e + ii
-                vinf = (lp[L_REST] + e * lp[L_EE] + ii * lp[L_EI]) / gtot
-                v[k] = vinf + (v[k] - vinf) * math.exp(-gtot / lp[L_TAU])
             else:
-                # exact: the currents decay during the step (Brian2's "exact" method)
-                v[k] = lp[L_REST] + (v[k] - lp[L_REST]) * lp[L_AM] + e * lp[L_KE] \
-                    - ii * lp[L_KI]
+                _lif_v(k, lp, e, ii, v, ref)
             ge[k] = e * lp[L_DEC_E]
             gi[k] = ii * lp[L_DEC_I]
         # -- thresholds --------------------------------------------------------------
@@ -710,7 +788,8 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                 _pre_events_deferred(t, pi, proj[pi], projf[pi], ring_ids[arow],
                                      ring_cnt[arow], W, ge, gi, tr_pre1, tr_pre2, tr_post1,
                                      ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
-                                     pre_tlast, pre_xa, pow_tbl, touch)
+                                     pre_tlast, pre_xa, pow_tbl, touch, arr_j, arr_r2,
+                                     arr_xa)
             else:
                 _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
                             indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2,
@@ -718,9 +797,10 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
         # -- postsynaptic pathways ---------------------------------------------------
         for pi in range(n_proj):
             if proj[pi, P_EVCAP] > 0:
-                _post_events_deferred(t, pi, proj[pi], projf[pi], ids, cnt, W, tr_post1,
-                                      tr_post2, ev_i, ev_o2, st_t, st_e, ev_state,
-                                      pre_done, pre_tlast, pre_xa, pow_tbl)
+                for b in range(proj[pi, P_NBLK]):
+                    _post_block(t, pi, proj[pi], projf[pi], b, ids, cnt, W, tr_post1,
+                                tr_post2, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                                pre_tlast, pre_xa, pow_tbl)
             elif proj[pi, P_PLASTIC] and proj[pi, P_COMP] == 0:
                 _post_events(proj[pi], projf[pi], ids, cnt, W, csc_ptr, csc_syn, csc_pre,
                              tr_pre1, tr_post1, tr_post2, cel)
@@ -745,3 +825,214 @@ def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf
                 else:
                     mon_g[s, m] = ge[k]
     return t1
+
+
+# -- decoupled windows: feed-forward networks on several threads -------------------------
+# A network whose projections all run from spike sources (Poisson groups, generators) onto
+# one LIF group splits into target blocks that do not interact: a block's neurons see
+# only the sources' spikes, which do not depend on the network. So instead of meeting at
+# every step (a fork and join per step, ruinous when the machine is busy), the threads
+# meet once per window of steps: a serial pass draws the sources' spikes of the window
+# (the same draws in the same order as the step loop), decays and jumps the pre traces
+# and records every arrival (row, r2 before and x1 after the jump); then every block runs
+# the whole window on its own (post traces, integration, thresholds, arrivals, deferred
+# potentiation in its own ring, resets, its monitors); a serial merge writes the spike
+# record, the rate counts and the delay ring in the step loop's order. Each value is
+# computed by the same expressions in the same order as in :func:`simulate`, so the
+# result is bit-identical to it, whatever the number of threads.
+
+
+@jit
+def ff_prepass(t, t1, rng, groups, probs, proj, projf, tr_pre1, tr_pre2, ring_ids,
+               ring_cnt, gen_steps, gen_ids, gen_ptr, src_ids, src_ptr, arr_j, arr_r2,
+               arr_xa, arr_ptr):
+    """The serial part of the window from step ``t``: returns its end (at most ``t1``,
+    earlier when the source or arrival buffers could not hold another step).
+
+    ``src_ids[src_ptr[s]:src_ptr[s + 1]]`` are the sources' spikes of step ``t + s`` in
+    group order; ``arr_*[arr_ptr[s * n_proj + pi]:arr_ptr[s * n_proj + pi + 1]]`` the
+    arrivals on projection ``pi`` then."""
+    n_groups, n_proj = groups.shape[0], proj.shape[0]
+    ring_len = ring_cnt.shape[0]
+    mark = np.zeros(ring_ids.shape[1], dtype=np.uint8)
+    n_src = 0
+    for g in range(n_groups):
+        if groups[g, G_KIND] == POISSON or groups[g, G_KIND] == GENERATOR:
+            n_src += groups[g, G_N]
+    n_arr = 0
+    for pi in range(n_proj):
+        n_arr += proj[pi, P_NSRC]
+    cnt = na = 0
+    src_ptr[0] = 0
+    arr_ptr[0] = 0
+    s = 0
+    while t + s < t1 and s + 1 < src_ptr.shape[0]:
+        if cnt + n_src > src_ids.shape[0] or na + n_arr > arr_j.shape[0]:
+            break
+        tt = t + s
+        for pi in range(n_proj):
+            p, pf = proj[pi], projf[pi]
+            if p[P_PLASTIC]:
+                a, n_s, d1, d2 = p[P_TRPRE], p[P_NSRC], pf[F_DP], pf[F_DX]
+                for j in range(a, a + n_s):
+                    tr_pre1[j] *= d1
+                if p[P_PLASTIC] == TRIPLET:
+                    for j in range(a, a + n_s):
+                        tr_pre2[j] *= d2
+        for g in range(n_groups):
+            gid0, n, kind = groups[g, G_OFF], groups[g, G_N], groups[g, G_KIND]
+            if kind == POISSON:
+                cnt = _sample_poisson(rng, gid0, n, probs[g], groups[g, G_METHOD], src_ids,
+                                      cnt, mark)
+            elif kind == GENERATOR:
+                q = gen_ptr[0]
+                while q < gen_steps.shape[0] and gen_steps[q] < tt:
+                    q += 1
+                while q < gen_steps.shape[0] and gen_steps[q] == tt:
+                    if gid0 <= gen_ids[q] < gid0 + n:
+                        src_ids[cnt] = gen_ids[q]
+                        cnt += 1
+                    q += 1
+        q = gen_ptr[0]
+        while q < gen_steps.shape[0] and gen_steps[q] <= tt:
+            q += 1
+        gen_ptr[0] = q
+        src_ptr[s + 1] = cnt
+        for pi in range(n_proj):
+            d = proj[pi, P_DELAY]
+            if tt - d >= t:  # spikes of this window
+                sd = tt - d - t
+                a0 = src_ptr[sd]
+                na = _arrivals(proj[pi], src_ids[a0:], src_ptr[sd + 1] - a0, tr_pre1,
+                               tr_pre2, arr_j, arr_r2, arr_xa, na)
+            elif tt - d >= 0:  # spikes of an earlier window, in the delay ring
+                row = (tt - d) % ring_len
+                na = _arrivals(proj[pi], ring_ids[row], ring_cnt[row], tr_pre1, tr_pre2,
+                               arr_j, arr_r2, arr_xa, na)
+            arr_ptr[s * n_proj + pi + 1] = na
+        s += 1
+    return t + s
+
+
+@jit
+def _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr_post2,
+              arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every, mon_first, mon_v,
+              mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa,
+              pow_tbl, touch):
+    """Steps ``t`` to ``te`` of the neurons of target block ``b`` (every projection has
+    the same target group and blocking); their spikes go to ``fired[s, k]``."""
+    n_proj = proj.shape[0]
+    p0 = proj[0]
+    i0 = b * p0[P_BW]
+    i1 = min(p0[P_NTGT], i0 + p0[P_BW])
+    k0, k1 = p0[P_TLIF] + i0, p0[P_TLIF] + i1
+    gid = p0[P_TGT] - p0[P_TLIF]  # global id of LIF index k: gid + k
+    spk = np.zeros(i1 - i0, np.int64)
+    for s in range(te - t):
+        tt = t + s
+        for pi in range(n_proj):
+            p, pf = proj[pi], projf[pi]
+            if p[P_PLASTIC]:
+                a, d3, d4 = p[P_TRPOST], pf[F_DM], pf[F_DY]
+                for i in range(a + i0, a + i1):
+                    tr_post1[i] *= d3
+                if p[P_PLASTIC] == TRIPLET:
+                    for i in range(a + i0, a + i1):
+                        tr_post2[i] *= d4
+        for k in range(k0, k1):
+            lp = lif_par[k]
+            e, ii = ge[k], gi[k]
+            _lif_v(k, lp, e, ii, v, ref)
+            ge[k] = e * lp[L_DEC_E]
+            gi[k] = ii * lp[L_DEC_I]
+        fr = fired[s]
+        n_spk = 0
+        for k in range(k0, k1):
+            if v[k] > lif_par[k, L_TH] and ref[k] == 0:
+                fr[k] = 1
+                spk[n_spk] = gid + k
+                n_spk += 1
+            else:
+                fr[k] = 0
+        for pi in range(n_proj):
+            a0, a1 = arr_ptr[s * n_proj + pi], arr_ptr[s * n_proj + pi + 1]
+            g = ge if proj[pi, P_REC] == 0 else gi
+            _pre_block(tt, pi, proj[pi], projf[pi], b, arr_j, arr_r2, arr_xa, a0, a1, W, g,
+                       tr_post1, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+                       pre_xa, pow_tbl, touch)
+        for pi in range(n_proj):
+            if proj[pi, P_EVCAP] > 0 and n_spk > 0:
+                _post_block(tt, pi, proj[pi], projf[pi], b, spk, n_spk, W, tr_post1,
+                            tr_post2, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                            pre_tlast, pre_xa, pow_tbl)
+        for k in range(k0, k1):
+            if fr[k]:
+                v[k] = lif_par[k, L_RESET]
+                ref[k] = np.int64(lif_par[k, L_REF])
+                u[k] += lif_par[k, L_D]
+        if mon_idx.shape[0] > 0 and tt % mon_every == 0:
+            ms = tt // mon_every - mon_first
+            for m in range(mon_idx.shape[0]):
+                k = mon_idx[m]
+                if k0 <= k < k1:
+                    mon_v[ms, m] = v[k]
+                    mon_g[ms, m] = ge[k]
+
+
+@jit_parallel
+def ff_blocks(t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr_post2, arr_j,
+              arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every, mon_first, mon_v, mon_g,
+              ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl,
+              touch):
+    """Every target block through the window, the blocks shared among Numba's threads
+    (one parallel region per window)."""
+    for b in prange(proj[0, P_NBLK]):
+        _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1,
+                  tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every,
+                  mon_first, mon_v, mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                  pre_tlast, pre_xa, pow_tbl, touch)
+
+
+@jit
+def ff_merge(s0, t, te, groups, fired, src_ids, src_ptr, ring_ids, ring_cnt, out_t, out_id,
+             out_cnt, rate_counts, bin0, bin_steps):
+    """Steps ``t + s0`` to ``te`` of a window into the delay ring, the rate counts and
+    the spike record, in the step loop's order; returns the first step not merged (``te``,
+    or earlier when the record is full: the caller empties it and calls again)."""
+    ring_len = ring_cnt.shape[0]
+    cap = out_t.shape[0]
+    n_rec = 0
+    for g in range(groups.shape[0]):
+        if groups[g, G_RECORD]:
+            n_rec += groups[g, G_N]
+    for s in range(s0, te - t):
+        tt = t + s
+        if out_cnt[0] + n_rec > cap:
+            return tt
+        row = tt % ring_len
+        ids = ring_ids[row]
+        cnt = 0
+        sp = src_ptr[s]
+        fr = fired[s]
+        for g in range(groups.shape[0]):
+            gid0, n, kind = groups[g, G_OFF], groups[g, G_N], groups[g, G_KIND]
+            start = cnt
+            if kind == LIF:
+                l0 = groups[g, G_LIF]
+                for k in range(l0, l0 + n):
+                    if fr[k]:
+                        ids[cnt] = gid0 + k - l0
+                        cnt += 1
+            else:  # a source: its spikes are the next ones in the step's list
+                while sp < src_ptr[s + 1] and gid0 <= src_ids[sp] < gid0 + n:
+                    ids[cnt] = src_ids[sp]
+                    cnt += 1
+                    sp += 1
+            rate_counts[(tt - bin0) // bin_steps, g] += cnt - start
+            if groups[g, G_RECORD]:
+                for q in range(start, cnt):
+                    out_t[out_cnt[0]] = tt
+                    out_id[out_cnt[0]] = ids[q]
+                    out_cnt[0] += 1
+        ring_cnt[row] = cnt
+    return te

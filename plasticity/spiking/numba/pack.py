@@ -8,7 +8,10 @@ projection onto ``DEFER_MIN_POST`` or more targets defers its potentiation (see
 :mod:`plasticity._kernels.spiking`): it adds an event ring of
 ``max(POST_HISTORY_MIN, POST_HISTORY_PER_NEURON * n_post, n_post)`` postsynaptic spikes,
 rounded up to a power of two (28 bytes each), 24 bytes per presynaptic neuron and a table
-of ``POW_TABLE_LEN`` trace decay factors -- nothing per synapse.
+of ``POW_TABLE_LEN`` trace decay factors -- nothing per synapse. Such a projection onto
+``2 * BLOCK_MIN_POST`` or more targets is split into target blocks (a power of two of
+them, at most ``MAX_BLOCKS``), each with its own ring (the capacity above for the block's
+targets) and 8 more bytes per presynaptic neuron: the engine's threads share the blocks.
 
 Two-compartment neurons keep their dendritic state in ``tc_state`` (per neuron: the two
 filtered sums of ``V_w``, ``V*`` and the learning signal), their parameters in ``tc_par``
@@ -24,7 +27,8 @@ import numpy as np
 from plasticity._kernels import spiking as K
 
 __all__ = ["pack_groups", "pack_projections", "step_response", "DEFER_MIN_POST",
-           "POST_HISTORY_MIN", "POST_HISTORY_PER_NEURON", "POW_TABLE_LEN"]
+           "POST_HISTORY_MIN", "POST_HISTORY_PER_NEURON", "POW_TABLE_LEN",
+           "BLOCK_MIN_POST", "MAX_BLOCKS", "target_blocks"]
 
 #: capacity of a plastic dense projection's ring of deferred postsynaptic spikes, per
 #: postsynaptic neuron, with a floor; when the ring is full the rows lagging behind are
@@ -34,6 +38,10 @@ POST_HISTORY_MIN = 4096
 #: plastic dense projections onto fewer targets potentiate eagerly (a column walk then
 #: touches at most a few neighbouring synapses per cache line; deferral costs more)
 DEFER_MIN_POST = 8
+#: target blocks of a deferred projection (the unit of work of the engine's threads):
+#: at least this many targets each, and at most this many blocks
+BLOCK_MIN_POST = 256
+MAX_BLOCKS = 64
 #: entries of the table of presynaptic trace decay factors ``dp**n`` (larger step
 #: differences call ``pow``)
 POW_TABLE_LEN = 8192
@@ -45,6 +53,17 @@ def step_response(dt, tau_m, tau_s):
     if abs(tau_s - tau_m) < 1e-9 * tau_m:
         return dt / tau_m * math.exp(-dt / tau_m)
     return tau_s / (tau_s - tau_m) * (math.exp(-dt / tau_s) - math.exp(-dt / tau_m))
+
+
+def target_blocks(n_post):
+    """Number of target blocks of a deferred projection onto ``n_post`` neurons: the
+    largest power of two (so that 2, 4, 8 ... threads get equal shares) with at least
+    ``BLOCK_MIN_POST`` targets per block, at most ``MAX_BLOCKS``, at least 1. A function of
+    the network only, never of the thread count: the blocking does not change any result
+    (see :mod:`plasticity._kernels.spiking`), but a fixed layout keeps checkpoints valid
+    across thread counts."""
+    n = max(1, min(int(MAX_BLOCKS), int(n_post) // max(int(BLOCK_MIN_POST), 1)))
+    return 1 << (n.bit_length() - 1)
 
 
 def pack_groups(net, recording):
@@ -224,6 +243,8 @@ def pack_projections(net, lif_off, tc_off, initial, conn):
     proj, projf = [], []
     weights, indptr, indices, csc_ptr, csc_syn, csc_pre = [], [], [], [], [], []
     n_w = n_ptr = n_idx = n_csc = n_cscv = n_trpre = n_trpost = n_ev = n_tbl = n_c = 0
+    # ev_state rows: one per projection (its first target block), then the further blocks
+    n_rings, n_pdone = len(net.synapses), 0
     pow_tbls = []
     for pi, (syn, w) in enumerate(initial):
         src, tgt = net.groups[syn.source], net.groups[syn.target]
@@ -295,15 +316,25 @@ def pack_projections(net, lif_off, tc_off, initial, conn):
             # deferred potentiation: event ring and decay table (kernel docstring)
             # at least one step's worth of events (every target spiking at once)
             # (a power of two: ring positions are a mask, not a division)
-            cap = max(int(POST_HISTORY_MIN), int(POST_HISTORY_PER_NEURON * tgt.n), tgt.n,
-                      1)
+            # one ring per target block (blocks of bw targets, the last one shorter)
+            nb = target_blocks(tgt.n)
+            bw = -(-tgt.n // nb)
+            cap = max(int(POST_HISTORY_MIN), int(POST_HISTORY_PER_NEURON * bw), bw, 1)
             cap = 1 << (cap - 1).bit_length()
             row[K.P_EV], row[K.P_EVCAP] = n_ev, cap
-            n_ev += cap
+            row[K.P_NBLK], row[K.P_BW] = nb, bw
+            row[K.P_RING], row[K.P_PDONE] = n_rings, n_pdone
+            n_ev += cap * nb
+            n_rings += nb - 1
+            n_pdone += nb * src.n
             dp = float(f[K.F_DP])
             row[K.P_TBL], row[K.P_TBLN] = n_tbl, int(POW_TABLE_LEN)
             pow_tbls.append(np.array([math.pow(dp, k) for k in range(POW_TABLE_LEN)]))
             n_tbl += int(POW_TABLE_LEN)
+        elif not sparse:
+            # target blocks for the threads (no ring: static or eager potentiation)
+            row[K.P_NBLK] = target_blocks(tgt.n)
+            row[K.P_BW] = -(-tgt.n // row[K.P_NBLK])
         if sparse:
             ptr = np.zeros(src.n + 1, dtype=np.int64)
             np.cumsum(np.bincount(pre, minlength=src.n), out=ptr[1:])
@@ -346,14 +377,16 @@ def pack_projections(net, lif_off, tc_off, initial, conn):
     out["csc_syn"] = cat(csc_syn, np.int32)
     out["csc_pre"] = cat(csc_pre, np.int32)
     out["tr"] = [np.zeros(max(n, 1)) for n in (n_trpre, n_trpre, n_trpost, n_trpost)]
-    # deferred potentiation state: event ring (target, o2) and its step-blocks (step,
-    # first event), per-projection counters, per presynaptic neuron the first
-    # step-block not applied yet, the step of its last arrival and its trace just
-    # after it; decay factor tables
-    n_ev, n_pre = max(n_ev, 1), max(n_trpre, 1)
+    # deferred potentiation state: event rings (target, o2) and their step-blocks
+    # (step, first event), per-ring counters, per presynaptic neuron and target block the
+    # first step-block not applied yet, the step of its last arrival and its trace just
+    # after it (as that block last saw them); decay factor tables
+    n_ev = max(n_ev, 1)
     out["defer"] = [np.zeros(n_ev, np.uint32), np.zeros(n_ev),  # ev_i, ev_o2
                    np.zeros(n_ev, np.int64), np.zeros(n_ev, np.int64),  # st_t, st_e
-                   np.zeros((max(len(proj), 1), 3), np.int64),  # ev_state
-                   np.zeros(n_pre, np.int64), np.zeros(n_pre, np.int64),  # pre_done,
-                   np.zeros(n_pre), cat(pow_tbls, np.float64)]  # _tlast, _xa; table
+                   np.zeros((max(n_rings, 1), 3), np.int64),  # ev_state
+                   np.zeros(max(n_pdone, 1), np.int64),  # pre_done
+                   np.zeros(max(n_pdone, 1), np.int64),  # pre_tlast
+                   np.zeros(max(n_pdone, 1)),  # pre_xa
+                   cat(pow_tbls, np.float64)]  # decay tables
     return out, proj_index

@@ -13,6 +13,11 @@ them, in group order). Recording their state samples ``U`` into the ``v`` slot o
 monitor and ``V*`` into the ``g_e`` slot; :class:`SimResult` names them ``"U"`` and
 ``"V_star"``.
 
+Threads: the compiled loop shares the target blocks of large deferred projections among
+``threads`` Numba threads (default :func:`plasticity._config.threads`: ``--threads`` of
+``plasticity run``, else the cores available). Nothing random is drawn in the parallel
+part, and every sum keeps its order, so results are bit-identical for any thread count.
+
 The whole state is the simulator's underscore arrays (found by name, so that arrays
 added to the engine later are saved too), its step and its generator's state:
 :meth:`NumbaSimulator.get_state` and :meth:`NumbaSimulator.set_state` continue a run bit
@@ -23,8 +28,10 @@ from __future__ import annotations
 
 import copy
 
+import numba
 import numpy as np
 
+from plasticity import _config
 from plasticity._kernels import spiking as K
 from plasticity.errors import InvalidParameterError
 from plasticity.spiking.base import Simulator
@@ -37,6 +44,11 @@ __all__ = ["NumbaSimulator", "CHUNK_STEPS"]
 
 #: steps per compiled call (progress and Ctrl-C are handled between calls)
 CHUNK_STEPS = 10_000
+#: steps per window of the multithreaded feed-forward path (the threads meet once per
+#: window; its spike flags take FF_WINDOW bytes per LIF neuron)
+FF_WINDOW = 2048
+#: entries of its buffers of source spikes and arrivals (at least one step's worth)
+FF_BUFFER = 1 << 18
 
 
 class NumbaSimulator(Simulator):
@@ -50,6 +62,9 @@ class NumbaSimulator(Simulator):
         Master seed (connectivity, initial weights and Poisson sources).
     recording : Recording, optional
         What to keep (spikes of which groups, sampled state, rate bins).
+    threads : int, optional
+        Numba threads of the step loop (default :func:`plasticity._config.threads`,
+        read at every :meth:`run`). Any value gives the same result bit for bit.
 
     Examples
     --------
@@ -66,8 +81,15 @@ class NumbaSimulator(Simulator):
     state_kinds = ("lif", "izhikevich", "two_compartment")
     can_checkpoint = True
 
-    def __init__(self, net: Network, *, seed=0, recording: Recording | None = None):
+    def __init__(self, net: Network, *, seed=0, recording: Recording | None = None,
+                 threads: int | None = None):
         super().__init__(net, seed=seed, recording=recording)
+        if threads is not None and (isinstance(threads, bool) or not isinstance(
+                threads, (int, np.integer)) or not 1 <= threads <= numba.config.NUMBA_NUM_THREADS):
+            raise InvalidParameterError(
+                f"threads must be an integer from 1 to {numba.config.NUMBA_NUM_THREADS} "
+                f"(Numba's thread pool), got {threads!r}")
+        self.threads = None if threads is None else int(threads)
         self._rng = np.random.default_rng(self._seeds[1])
         arrays, self._lif_off, self._tc_off = pack_groups(net, self.recording)
         self._set_arrays(arrays)
@@ -93,6 +115,88 @@ class NumbaSimulator(Simulator):
     # -- running -----------------------------------------------------------------------
     def _run(self, t0, t1, progress) -> SimResult:
         rec = RunRecord(self.net, self.recording, self._groups, self._lif_off, t0, t1)
+        n_threads = self.threads if self.threads is not None else _config.threads()
+        before = numba.get_num_threads()
+        numba.set_num_threads(n_threads)  # this thread's setting, restored below
+        try:
+            if n_threads > 1 and self._feed_forward():
+                self._steps_ff(t0, t1, rec, progress)
+            else:
+                self._steps(t0, t1, rec, progress)
+        finally:
+            numba.set_num_threads(before)
+        # the weights are current after every run (a flush applies each pending event
+        # exactly as a later arrival would, so splitting a run changes nothing)
+        self._flush()
+        return rec.result()
+
+    def _feed_forward(self) -> bool:
+        """True if the network splits into target blocks that run a whole window on
+        their own (:func:`plasticity._kernels.spiking.ff_prepass`): every projection is
+        dense, from a Poisson group or a generator onto the one LIF group, static or
+        pair/triplet STDP with deferred potentiation, split into at least two blocks."""
+        g, p = self._groups, self._proj
+        kinds = g[:, K.G_KIND]
+        if p.shape[0] == 0 or np.any((kinds != K.LIF) & (kinds != K.POISSON)
+                                     & (kinds != K.GENERATOR)) or (kinds == K.LIF).sum() != 1:
+            return False
+        lif = g[kinds == K.LIF][0]
+        sources = set(g[(kinds == K.POISSON) | (kinds == K.GENERATOR), K.G_OFF].tolist())
+        for row in p:
+            plastic = row[K.P_PLASTIC]
+            if (row[K.P_TGT] != lif[K.G_OFF] or row[K.P_SRC] not in sources
+                    or row[K.P_SPARSE] or row[K.P_COMP] or plastic not in (0, K.PAIR, K.TRIPLET)
+                    or (plastic and row[K.P_EVCAP] == 0) or row[K.P_NBLK] < 2
+                    or row[K.P_NBLK] != p[0, K.P_NBLK]):
+                return False
+        return True
+
+    def _ff_buffers(self):
+        """Scratch arrays of the feed-forward path (not part of the state: a dict, which
+        :meth:`_state_arrays` does not save)."""
+        sc = getattr(self, "_ff_scratch", None)
+        if sc is None:
+            n_src = int(self._proj[:, K.P_NSRC].sum())
+            n_buf = max(FF_BUFFER, 2 * int(self._ring_ids.shape[1]), 2 * n_src)
+            sc = self._ff_scratch = {
+                "src_ids": np.zeros(n_buf, np.int64), "src_ptr": np.zeros(FF_WINDOW + 1,
+                                                                         np.int64),
+                "arr_j": np.zeros(n_buf, np.int64), "arr_r2": np.zeros(n_buf),
+                "arr_xa": np.zeros(n_buf),
+                "arr_ptr": np.zeros(FF_WINDOW * self._proj.shape[0] + 1, np.int64),
+                "fired": np.zeros((FF_WINDOW, self._v.shape[0]), np.uint8),
+                "touch": np.zeros(int(self._proj[:, K.P_NBLK].max()))}
+        return sc
+
+    def _steps_ff(self, t0, t1, rec, progress):
+        """The multithreaded path: windows of serial sources, parallel target blocks and
+        a serial merge (bit-identical to :meth:`_steps`)."""
+        sc = self._ff_buffers()
+        tr_pre1, tr_pre2, tr_post1, tr_post2 = self._tr
+        t = t0
+        while t < t1:
+            te = K.ff_prepass(t, t1, self._rng, self._groups, self._probs, self._proj,
+                              self._projf, tr_pre1, tr_pre2, self._ring_ids, self._ring_cnt,
+                              self._gen_steps, self._gen_ids, self._gen_ptr, sc["src_ids"],
+                              sc["src_ptr"], sc["arr_j"], sc["arr_r2"], sc["arr_xa"],
+                              sc["arr_ptr"])
+            K.ff_blocks(t, te, self._proj, self._projf, self._lif_par, self._v, self._u,
+                        self._ge, self._gi, self._ref, self._W, tr_post1, tr_post2,
+                        sc["arr_j"], sc["arr_r2"], sc["arr_xa"], sc["arr_ptr"], sc["fired"],
+                        rec.mon_idx, rec.every, rec.first, rec.mon_v, rec.mon_g,
+                        *self._defer, sc["touch"])
+            s = t
+            while s < te:
+                s = K.ff_merge(s - t, t, te, self._groups, sc["fired"], sc["src_ids"],
+                               sc["src_ptr"], self._ring_ids, self._ring_cnt, rec.out_t,
+                               rec.out_id, rec.out_cnt, rec.rate_counts, t0, rec.bin_steps)
+                rec.collect()
+            if progress is not None:
+                progress((te - t) * self.dt)
+            t = te
+            self.step = t
+
+    def _steps(self, t0, t1, rec, progress):
         t = t0
         while t < t1:
             stop = min(t1, t + CHUNK_STEPS)
@@ -110,10 +214,6 @@ class NumbaSimulator(Simulator):
                 progress((reached - t) * self.dt)
             t = reached
             self.step = t
-        # the weights are current after every run (a flush applies each pending event
-        # exactly as a later arrival would, so splitting a run changes nothing)
-        self._flush()
-        return rec.result()
 
     # -- synapses ----------------------------------------------------------------------
     def _slice(self, label):
