@@ -80,8 +80,17 @@ def _fmt(v):
               default=None, metavar="SECONDS",
               help="Wall time between checkpoints of resumable experiments (default 5; "
                    "0: after every update or segment).")
-def run_cmd(experiment, preset, sets, config_file, seed, out, quiet, resume, checkpoint_s):
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Threads of the compiled spiking engine (default: the cores available); "
+                   "results are the same for any N.")
+def run_cmd(experiment, preset, sets, config_file, seed, out, quiet, resume, checkpoint_s,
+            threads):
     """Run EXPERIMENT (a name from 'plasticity list' or a path to a .py file)."""
+    from plasticity import _config
+
+    # before anything imports numba, so that Numba's pool can hold N threads; recorded
+    # in the run file's provenance (PLASTICITY_THREADS)
+    _config.set_threads(threads if threads is not None else _config.available_cores())
     source = click.get_current_context().get_parameter_source("seed")
     _do_run(experiment, preset, sets, config_file, seed, out, quiet, resume=resume,
             checkpoint_s=checkpoint_s,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -51,6 +52,9 @@ def provenance() -> dict:
         "host": platform.node(),
         "command": " ".join(sys.argv),
         "versions": package_versions(),
+        # compiled engines' threads (set by `plasticity run --threads`; results do not
+        # depend on it, speed does)
+        "threads": os.environ.get("PLASTICITY_THREADS", "default"),
     }
     info.update(git_state())
     return info
