@@ -690,6 +690,26 @@ def _landscape_words(s, ls, methods):
     return distinguished, text
 
 
+def _best_gain(s, ls, methods):
+    """The crossover GA with the largest resolved gain over the mutation-only GA on
+    ``ls`` (None when no gain is resolved)."""
+    xo = [m for m in methods if m in CROSSOVER_METHODS
+          and _resolved(s[f"{ls}.{m}.gain_vs_mutation_low"],
+                        s[f"{ls}.{m}.gain_vs_mutation_high"]) == "up"]
+    return max(xo, key=lambda m: s[f"{ls}.{m}.gain_vs_mutation"]) if xo else None
+
+
+def _evidence(s, lss, methods):
+    """``ls (GA x minus mutation only d [l, h], minus annealing d [l, h])`` for each ``ls``."""
+    out = []
+    for ls in lss:
+        m = _best_gain(s, ls, methods) or next(x for x in methods if x in CROSSOVER_METHODS)
+        out.append(f"{ls} ({LABELS[m]} minus mutation only "
+                   f"{_d(s, f'{ls}.{m}.gain_vs_mutation')}, minus annealing "
+                   f"{_d(s, f'{ls}.{m}.gain_vs_annealing')})")
+    return ", ".join(out)
+
+
 def verdict(s, landscapes, methods):
     """The plain-words verdict, computed from the summary ``s`` (dict of summary keys).
 
@@ -708,17 +728,26 @@ def verdict(s, landscapes, methods):
         parts = [w[1] for w in words]
         yes = [ls for ls, w in zip(landscapes, words, strict=True) if w[0]]
         no = [ls for ls in landscapes if ls not in yes]
+        rule = ("(a crossover GA's success probability above both annealing's and the "
+                "mutation-only GA's, resolved by the intervals)")
         if yes and not no:
-            head = ("Supported: crossover set the GA apart from annealing on every "
-                    "landscape (" + ", ".join(yes) + ")")
+            head = (f"Supported: crossover set the GA apart from annealing {rule} on every "
+                    "landscape: " + _evidence(s, yes, methods))
         elif yes:
-            head = ("Partly: crossover set the GA apart from annealing on "
-                    + ", ".join(yes) + ", but not on " + ", ".join(no))
+            head = (f"Partly: crossover set the GA apart from annealing {rule} on "
+                    + _evidence(s, yes, methods) + ", but not on " + ", ".join(no))
         else:
-            head = ("Not supported: crossover did not set the GA apart from annealing on "
-                    "any landscape (" + ", ".join(no) + ")")
-        head += (" (a crossover GA's success probability above both annealing's and the "
-                 "mutation-only GA's, resolved by the intervals)")
+            head = (f"Not supported: on no landscape did crossover set the GA apart from "
+                    f"annealing {rule}")
+        # where crossover helped the GA but annealing kept up, say so in the first sentence
+        kept_up = [ls for ls in no if _best_gain(s, ls, methods) is not None
+                   and _resolved(s[f"{ls}.{_best_gain(s, ls, methods)}.gain_vs_annealing_low"],
+                                 s[f"{ls}.{_best_gain(s, ls, methods)}.gain_vs_annealing_high"])
+                   != "up"]
+        if kept_up:
+            head += ("; crossover did raise the GA's own success on "
+                     + _evidence(s, kept_up, methods) + ", where annealing at its best "
+                     "schedule kept up")
     linkage = ""
     if "trap" in landscapes and "trap-shuffled" in landscapes:
         blind = [m for m in POSITION_BLIND if m in methods]
@@ -729,7 +758,7 @@ def verdict(s, landscapes, methods):
                       + " it is 0 in expectation: "
                       + ", ".join(_d(s, f"trap-shuffled.{m}.loss_vs_trap") for m in blind)
                       if blind else "") + ".")
-    return (f"{head}, {where}. " + ". ".join(parts) + "." + linkage + " Differences of success "
+    return (f"{head} ({where}). " + ". ".join(parts) + "." + linkage + " Differences of success "
             "probabilities have Newcombe 95% intervals (resolved: excluding 0); best "
             "fitness has t-intervals over seeds.")
 
