@@ -503,7 +503,8 @@ def summarize(cfg, per_width, per_round):
                 _put(s, f"{rt}.{a}.acc", [c[f"{a}_acc"] for c in col], clip=(0.0, 1.0))
             for q in ("ticket_minus_reinit", "ticket_minus_random_mask", "ticket_minus_dense"):
                 _put(s, f"{rt}.{q}", [c[q] for c in col], clip=(-1.0, 1.0))
-            _put(s, f"{rt}.overlap_init", [c["overlap_init"] for c in col], clip=(0.0, 1.0))
+            for q in ("overlap_init", "overlap_shuffled"):
+                _put(s, f"{rt}.{q}", [c[q] for c in col], clip=(0.0, 1.0))
             _put(s, f"{rt}.imp_overlap_init", [c["imp_overlap_init"] for c in col],
                  clip=(0.0, 1.0))
             s[f"{rt}.overlap_chance"] = col[0]["overlap_chance"]
@@ -568,6 +569,7 @@ def verdict(s, cfg):
              + ".")
     # (2) selects pre-existing circuits: overlap with |w0| above chance, and the ticket
     o_signs = [_above(s, f"w{w}.overlap_init", s[f"w{w}.overlap_chance"]) for w in widths]
+    n_signs = [_above(s, f"w{w}.overlap_init", s[f"w{w}.overlap_shuffled"]) for w in widths]
     t_signs = [_above(s, f"w{w}.{last}.ticket_minus_reinit", 0.0) for w in widths]
     both = _label([None if (a is None or b is None) else min(a, b)
                    for a, b in zip(o_signs, t_signs, strict=True)])
@@ -579,9 +581,10 @@ def verdict(s, cfg):
     part2 = (f"(2) 'GD selects pre-existing circuits' - {both}: of the {kept:g}% largest "
              f"final weights, the fraction that were among the {kept:g}% largest at init "
              f"is {o_text}, against chance {s[f'w{widths[-1]}.overlap_chance']:.3f}; above "
-             f"chance at {sum(x == 1 for x in o_signs)} of {len(widths)} widths, and the "
-             f"rewound ticket beats re-initialisation at {sum(x == 1 for x in t_signs)} of "
-             f"{len(widths)} (3).")
+             f"chance at {sum(x == 1 for x in o_signs)} of {len(widths)} widths, above the "
+             f"shuffled-update null (what updates of the same sizes but unrelated to w0 "
+             f"keep) at {sum(x == 1 for x in n_signs)}, and the rewound ticket beats "
+             f"re-initialisation at {sum(x == 1 for x in t_signs)} (3).")
     # (3) lottery tickets: rewound ticket against random re-init at matched sparsity
     t_label = _label(t_signs)
     t_text = "; ".join(
@@ -667,7 +670,8 @@ def _curves(rec, cfg, s):
         for r in range(1, cfg.rounds + 1):
             rt = f"{tag}.r{r}"
             cols = {"keep": s[f"{rt}.keep"], "overlap_chance": s[f"{rt}.overlap_chance"]}
-            for k in [f"{a}.acc" for a in ARMS] + ["overlap_init", "imp_overlap_init"]:
+            for k in [f"{a}.acc" for a in ARMS] + ["overlap_init", "overlap_shuffled",
+                                                    "imp_overlap_init"]:
                 name = k.replace(".", "_")
                 cols.update({name: s[f"{rt}.{k}"], f"{name}_low": s[f"{rt}.{k}_low"],
                              f"{name}_high": s[f"{rt}.{k}_high"]})
@@ -675,6 +679,14 @@ def _curves(rec, cfg, s):
 
 
 # ------------------------------------------------------------------------- figure
+
+
+def _keep_axis(ax, keep):
+    """A log axis of kept fractions, sparser to the right, ticked at the IMP levels."""
+    ax.set_xscale("log")
+    ax.set_xticks(keep, [f"{100 * k:.3g}%" for k in keep])
+    ax.minorticks_off()
+    ax.invert_xaxis()
 
 
 def lazy_reference(widths, rel):
@@ -734,8 +746,7 @@ def plot(run):
                 ms=3)
     traced(ax2.axhline(s[f"{top}.dense_acc"], color="0.3", lw=0.8, ls="--", label="dense"),
            y=src(f"summary:{top}.dense_acc"))
-    ax2.set_xscale("log")
-    ax2.invert_xaxis()
+    _keep_axis(ax2, keep)
     ax2.set_xlabel("fraction of weights kept")
     ax2.set_ylabel("test accuracy")
     ax2.legend(fontsize="x-small")
@@ -747,11 +758,14 @@ def plot(run):
         k = np.asarray(run.series[f"curve/w{int(w)}"]["keep"], dtype=float)
         errbars(ax3, k, t, "overlap_init", PALETTE[i % len(PALETTE)], f"H = {int(w)}",
                 xkey="keep", marker="o", ms=3)
+    traced(ax3.plot(keep, run.series[f"curve/{top}"]["overlap_shuffled"], color=PALETTE[
+        (len(widths) - 1) % len(PALETTE)], lw=0.8, ls="--",
+        label=f"H = {int(widths[-1])}, shuffled updates")[0],
+        x=src(f"{ctab}:keep"), y=src(f"{ctab}:overlap_shuffled"))
     traced(ax3.plot(keep, run.series[f"curve/{top}"]["overlap_chance"], color="0.4", lw=0.8,
                     ls=":", label="chance")[0],
            x=src(f"{ctab}:keep"), y=src(f"{ctab}:overlap_chance"))
-    ax3.set_xscale("log")
-    ax3.invert_xaxis()
+    _keep_axis(ax3, keep)
     ax3.set_ylim(0.0, 1.05)
     ax3.set_xlabel("fraction of weights kept")
     ax3.set_ylabel("overlap, top |w_T| with top |w0|")
@@ -769,6 +783,8 @@ def plot(run):
                    name="lazy_reference"))
     ax4.set_xscale("log")
     ax4.set_yscale("log")
+    ax4.set_xticks(widths, [str(int(w)) for w in widths])
+    ax4.minorticks_off()
     ax4.set_xlabel("hidden width H")
     ax4.set_ylabel("||W_T - W0|| / ||W0||")
     ax4.legend(fontsize="x-small")
