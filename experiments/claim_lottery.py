@@ -27,8 +27,9 @@ What is measured, per width and seed
        ``prune_rate`` of each weight matrix's surviving weights with the smallest ``|w|``,
        rewind the survivors to their values at step ``rewind_step`` (0: the
        initialisation ``w0``; Frankle et al. 2020's late rewinding otherwise) and train
-       again; ``rounds`` rounds, so round ``r`` keeps ``round(n_l (1 - prune_rate)^r)``
-       weights of a layer of ``n_l``. At every round the same mask is also trained from
+       again over the remaining steps of the same minibatch sequence; ``rounds`` rounds,
+       so round ``r`` keeps ``round(n_l (1 - prune_rate)^r)`` weights of a layer of
+       ``n_l``. At every round the same mask is also trained from
        a fresh draw of the initial law (``reinit``, Frankle & Carbin's control) and a
        random mask with the same counts from the rewound weights (``random_mask``).
        Test accuracy of each arm and of the dense network; ``ticket_minus_reinit``,
