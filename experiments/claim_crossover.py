@@ -829,7 +829,6 @@ def run(cfg: ClaimCrossoverConfig, ctx):
                 summary[f"{ls}.attractor"] = int(m * (k - 1))
                 summary[f"{ls}.theory_hc_blocks"] = m * hill_climbing_block_theory(k)
                 summary[f"{ls}.theory_hc_success"] = hill_climbing_block_theory(k) ** m
-            results = {}
             for m_name in methods:
                 mi = METHODS.index(m_name)
                 rngs = [np.random.default_rng([ctx.seed, rep, li, mi])
@@ -864,7 +863,6 @@ def run(cfg: ClaimCrossoverConfig, ctx):
                              "worse_accepted": res["accepted_worse"].astype(float)}
                 spent = (land.evaluations - before) / n_seeds
                 rows = _seed_rows(res, land)
-                results[m_name] = rows
                 out = _method_summary(rows, n_seeds)
                 out["evaluations"] = spent
                 for q, v in extra.items():
