@@ -137,12 +137,16 @@ What Part 2 measures
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import numpy as np
 from pydantic import Field, model_validator
 
+from plasticity.analysis.perturbation_law import (
+    mean_cosine_theory,
+    ratio_and_se,
+    ratio_cosine_theory,
+)
 from plasticity.errors import InvalidParameterError
 from plasticity.experiment import ClaimMeta, Config, Experiment
 
@@ -209,13 +213,6 @@ class ClaimESConfig(Config):
         if not any(n * d <= self.max_nd for n in self.ns for d in self.dims):
             raise ValueError(f"max_nd ({self.max_nd}) leaves out every (n, d) point")
         return self
-
-
-def _pc():
-    """The perturbation-cosine experiment module (its law and ratio statistics)."""
-    from plasticity.registry import load
-
-    return sys.modules[load("perturbation-cosine").run.__module__]
 
 
 # --------------------------------------------------------------------------- Part 1
@@ -338,13 +335,13 @@ def ratio_cosine(n, d, **kw):
 def cosine_law(n, d):
     """The claim's law ``sqrt(n / (n + d + 1))`` (dimensionless)."""
     _check_es_args(n, 1.0, d)
-    return _pc().ratio_cosine_theory(d, n)
+    return ratio_cosine_theory(d, n)
 
 
 def mean_cosine_exact(n, d):
     """``E[cos(g_hat, g)]`` where ``cos^2 ~ Beta(n/2, (d-1)/2)`` (1 at ``d = 1``)."""
     _check_es_args(n, 1.0, d)
-    return 1.0 if d == 1 else _pc().mean_cosine_theory(d, n)
+    return 1.0 if d == 1 else mean_cosine_theory(d, n)
 
 
 class _Functions:
@@ -425,12 +422,11 @@ def _point_stats(proj, sq, n, d, moment):
     """One method's row at ``(n, d)`` (see the module docstring)."""
     from plasticity.analysis import seeds_interval
 
-    pc = _pc()
     cos = proj / np.sqrt(sq)
     law = cosine_law(n, d)
     mean, low, high = seeds_interval(cos)
     se = float(cos.std(ddof=1) / np.sqrt(cos.size))
-    ratio, ratio_se = pc._ratio_and_se(proj, sq)
+    ratio, ratio_se = ratio_and_se(proj, sq)
     ratio_th = float(1.0 / np.sqrt(moment))
     return {"n": n, "d": d, "draws": cos.size, "cos_mean": mean, "cos_low": low,
             "cos_high": high, "cos_se": se, "law": law, "rel_dev": mean / law - 1.0,

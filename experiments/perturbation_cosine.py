@@ -46,6 +46,11 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
+from plasticity.analysis.perturbation_law import (
+    mean_cosine_theory,
+    ratio_and_se,
+    ratio_cosine_theory,
+)
 from plasticity.experiment import ClaimMeta, Config, Experiment
 
 
@@ -59,33 +64,6 @@ class PerturbationCosineConfig(Config):
     batch_size: int = Field(32, ge=1, description="samples in the fixed batch")
     sigma: float = Field(0.01, gt=0, description="perturbation size (exact for any "
                                                  "value on a quadratic)")
-
-
-def ratio_cosine_theory(n, k):
-    """``E[g_hat.g] / (|g| sqrt(E|g_hat|^2)) = sqrt(K / (N + K + 1))``, exact."""
-    return float(np.sqrt(k / (n + k + 1)))
-
-
-def mean_cosine_theory(n, k):
-    """``E[cos] = B(K/2 + 1/2, (N-1)/2) / B(K/2, (N-1)/2)`` (``cos^2 ~ Beta(K/2, (N-1)/2)``)."""
-    from scipy.special import betaln
-
-    a, b = k / 2.0, (n - 1) / 2.0
-    return float(np.exp(betaln(a + 0.5, b) - betaln(a, b)))
-
-
-def _ratio_and_se(proj, sq):
-    """``mean(proj) / sqrt(mean(sq))`` and its delta-method standard error.
-
-    ``proj`` are ``g_hat.g / |g|^2`` and ``sq`` are ``|g_hat|^2 / |g|^2``, one per estimate;
-    the two are strongly correlated, so the covariance term matters.
-    """
-    m = proj.size
-    a, b = proj.mean(), sq.mean()
-    cov = np.cov(np.vstack([proj, sq]), ddof=1) / m
-    # d rho / d a = 1 / sqrt(b);  d rho / d b = -a / (2 b^1.5)
-    grad = np.array([1.0 / np.sqrt(b), -a / (2.0 * b**1.5)])
-    return float(a / np.sqrt(b)), float(np.sqrt(max(grad @ cov @ grad, 0.0)))
 
 
 def run(cfg: PerturbationCosineConfig, ctx):
@@ -117,7 +95,7 @@ def run(cfg: PerturbationCosineConfig, ctx):
                 proj[j] = (g_hat @ g) / gg
                 sq[j] = (g_hat @ g_hat) / gg
                 cos[j] = proj[j] / np.sqrt(sq[j])
-            ratio, ratio_se = _ratio_and_se(proj, sq)
+            ratio, ratio_se = ratio_and_se(proj, sq)
             ratio_th, mean_th = ratio_cosine_theory(n, k), mean_cosine_theory(n, k)
             mean_cos = float(cos.mean())
             rel.append(abs(ratio / ratio_th - 1.0))

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from plasticity.analysis.perturbation_law import ratio_and_se
 from plasticity.errors import InvalidParameterError
 
 TINY = ["ns=[3, 30]", "dims=[5, 200]", "budget=200000", "max_draws=200", "runs=20",
@@ -54,7 +55,6 @@ def test_second_moment_against_monte_carlo(mod):
     cases = [("plain", {"c": c, "tr_a": tr_a, "tr_a2": tr_a2}),
              ("baseline", {"tr_a": tr_a, "tr_a2": tr_a2}),
              ("antithetic", {})]
-    pc = mod._pc()
     for form, kw in cases:
         est = _draws(mod, _black_box(F), theta, sigma, n, form, m, [3, len(form)])
         sq = np.einsum("ij,ij->i", est, est)
@@ -63,7 +63,7 @@ def test_second_moment_against_monte_carlo(mod):
         assert abs(sq.mean() - theory) < 4 * se, (form, sq.mean(), theory, se)
         # the check has power: leaving out the extra terms would be caught
         assert abs(theory - g2 * (n + d + 1) / n) > 4 * se or form == "antithetic"
-        ratio, ratio_se = pc._ratio_and_se(est @ g / g2, sq / g2)
+        ratio, ratio_se = ratio_and_se(est @ g / g2, sq / g2)
         assert abs(ratio - mod.ratio_cosine(n, d, g2=g2, sigma=sigma, **kw)) < 4 * ratio_se
     # the antithetic form is the claim's law exactly, and resolves it from its neighbours
     law = mod.cosine_law(n, d)
@@ -75,14 +75,13 @@ def test_second_moment_against_monte_carlo(mod):
 def test_linear_law_and_mean_cosine_against_monte_carlo(mod):
     """Plain ES on a linear f with f(theta) = 0: ratio of moments = sqrt(n/(n+d+1)) and
     mean cosine = the Beta law, within 4 standard errors; d = 1 has cosine 1 exactly."""
-    pc = mod._pc()
     for d, n in ((4, 2), (50, 2)):  # the Beta law is 10% above, then 9% below the law
         rng = np.random.default_rng([5, d])
         g = rng.standard_normal(d)
         est = _draws(mod, _black_box(lambda x, g=g: x @ g), np.zeros(d), 0.3, n, "plain",
                      20000, [6, d])
         proj, sq = est @ g / (g @ g), np.einsum("ij,ij->i", est, est) / (g @ g)
-        ratio, ratio_se = pc._ratio_and_se(proj, sq)
+        ratio, ratio_se = ratio_and_se(proj, sq)
         assert abs(ratio - mod.cosine_law(n, d)) < 4 * ratio_se
         cos = proj / np.sqrt(sq)
         se = cos.std(ddof=1) / np.sqrt(cos.size)

@@ -41,6 +41,8 @@ SETTINGS = {
     "claim-diffusion": {"population": 32, "n_steps": 12, "seeds": 2, "n_align": 4,
                         "n_grid": 30, "sweep_populations": [8, 32], "sweep_etas": [0.0, 1.0],
                         "sweep_seeds": 2},
+    "claim-es": {"ns": [3, 30], "dims": [5, 200], "budget": 200000, "max_draws": 200,
+                 "runs": 20, "iterations": 300, "sigmas": [0.01, 1.0]},
     "claim-hebb": {"seeds": 2, "n_states": 2, "flow_steps": 20, "n_samples": 50,
                    "flow_starts": 1},
     "claim-best-of-lambda": {"dims": [5, 20], "lambdas": [1, 10, 100], "trials": 4, "seeds": 2},
