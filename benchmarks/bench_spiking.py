@@ -1,7 +1,8 @@
 """The spiking engine against Brian2 (runtime Cython, C++ standalone) and NEST.
 
 The same network on every simulator, each in its own subprocess (so that its memory is
-measured alone), one thread each:
+measured alone), on one thread each, or on each thread count of ``--threads`` (the Numba
+engine's ``threads`` and NEST's ``local_num_threads``; Brian2 always runs on one):
 
 - ``song2000``: Brian2's ``examples/synapses/STDP.py`` (Song, Miller & Abbott 2000),
   1,000 Poisson inputs at 15 Hz -> one current-based LIF neuron (tau_m 10 ms, E_L -74 mV,
@@ -17,6 +18,7 @@ Usage::
 
     python benchmarks/bench_spiking.py                      # everything (~15 minutes)
     python benchmarks/bench_spiking.py --only song2000 --peers numba,nest --duration 1
+    python benchmarks/bench_spiking.py --only big --peers numba --threads 1,2 --repeat 3
 
 Peers are benchmark-only dependencies (``pip install cython nest-simulator``; brian2 is
 a dependency of the package already, and its standalone target needs g++ and make); a
@@ -34,7 +36,9 @@ peer that is not installed is skipped with a note. Per run the worker reports:
   measures it, ``device._last_run_time``, without the ~0.4 s of preparation that every
   ``run`` call repeats; Brian2 standalone: the main loop's time measured inside the
   binary, ``device._last_run_time``, which excludes the binary's start and its creation
-  of the synapses; NEST: ``nest.Run(duration)``).
+  of the synapses; NEST: ``nest.Run(duration)``). ``sim_cpu``: the process's CPU time
+  (user + system, all threads) over the same span: on a shared machine, a thread count's
+  speed-up is bounded by the cores it actually got, ``sim_cpu / sim``.
 - ``total``: everything from after the imports to the end of the simulation (for Brian2
   standalone: Python construction, code generation, compilation and the whole binary).
 - memory: peak resident memory (``VmHWM``) of the process that simulates, above its
@@ -50,6 +54,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -106,29 +111,38 @@ def _numba_network(p):
                                                a_minus=A_PLUS * DEP_RATIO))])
 
 
-def worker_numba(p, dur_s, seed, out):
+def _cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def worker_numba(p, dur_s, seed, out, threads=1):
     from plasticity.spiking import Recording
     from plasticity.spiking.numba import NumbaSimulator
 
     rec = Recording(spikes=("neuron",))
     t0 = time.perf_counter()
-    # compile the kernel (the Numba cache dir is empty) on a tiny network of the same
-    # kind, so that the compiler's memory is not counted as the network's
-    tiny = NumbaSimulator(_numba_network(dict(p, n_in=10, n_out=2)), seed=seed,
-                          recording=rec)
+    # compile the kernels (the Numba cache dir is empty) on a small network of the same
+    # kind, so that the compiler's memory is not counted as the network's (wide enough
+    # for two target blocks: the multithreaded path is compiled too when threads > 1)
+    n_small = 2 if threads == 1 else 2 * 256
+    tiny = NumbaSimulator(_numba_network(dict(p, n_in=10, n_out=min(n_small, p["n_out"]))),
+                          seed=seed, recording=rec, threads=threads)
     tiny.run(10 * DT_MS)
     del tiny
     out["compile_s"] = time.perf_counter() - t0
     base = _reset_peak()
     t = time.perf_counter()
-    sim = NumbaSimulator(_numba_network(p), seed=seed, recording=rec)
+    sim = NumbaSimulator(_numba_network(p), seed=seed, recording=rec, threads=threads)
     sim.run(DT_MS)  # one warm-up step on the real network (first-call costs)
     t1 = time.perf_counter()
     out["construct_s"] = t1 - t  # what set-up costs once the kernel is in Numba's cache
     out["setup_s"] = t1 - t0
+    c1 = _cpu_s()
     res = sim.run(dur_s * 1e3)
     t2 = time.perf_counter()
     out["sim_s"] = t2 - t1
+    out["sim_cpu_s"] = _cpu_s() - c1
     out["total_s"] = t2 - t0
     out["peak_kb"] = _status_kb("VmHWM") - base
     out["abs_peak_kb"] = _status_kb("VmHWM")
@@ -239,14 +253,14 @@ def worker_brian2_standalone(p, dur_s, seed, out):
     shutil.rmtree(directory, ignore_errors=True)
 
 
-def worker_nest(p, dur_s, seed, out):
+def worker_nest(p, dur_s, seed, out, threads=1):
     import nest
 
     nest.set_verbosity("M_ERROR")
     base = _reset_peak()
     t0 = time.perf_counter()
     nest.ResetKernel()
-    nest.SetKernelStatus({"resolution": DT_MS, "local_num_threads": 1,
+    nest.SetKernelStatus({"resolution": DT_MS, "local_num_threads": threads,
                           "rng_seed": seed + 1})
     # a weight in mV (jump of the synaptic current divided by the leak) is C_m/tau_m pA
     c_m = 250.0
@@ -273,8 +287,10 @@ def worker_nest(p, dur_s, seed, out):
     nest.Prepare()
     t1 = time.perf_counter()
     out["setup_s"] = t1 - t0
+    c1 = _cpu_s()
     nest.Run(dur_s * 1e3)
     t2 = time.perf_counter()
+    out["sim_cpu_s"] = _cpu_s() - c1
     nest.Cleanup()
     out["sim_s"] = t2 - t1
     out["total_s"] = t2 - t0
@@ -290,11 +306,15 @@ WORKERS = {"numba": worker_numba, "brian2-cython": worker_brian2_cython,
            "brian2-standalone": worker_brian2_standalone, "nest": worker_nest}
 
 
+THREADED = ("numba", "nest")  # the peers with a thread count
+
+
 def run_worker(args):
     p = NETWORKS[args.net]
     out = {"sim": args.worker, "net": args.net, "duration_s": args.duration,
-           "n_syn": p["n_in"] * p["n_out"]}
-    WORKERS[args.worker](p, args.duration, args.seed, out)
+           "n_syn": p["n_in"] * p["n_out"], "threads": args.threads}
+    kw = {"threads": args.threads} if args.worker in THREADED else {}
+    WORKERS[args.worker](p, args.duration, args.seed, out, **kw)
     print("RESULT " + json.dumps(out), flush=True)
 
 
@@ -303,21 +323,23 @@ def missing(peer):
     return [m for m in NEEDS[peer] if importlib.util.find_spec(m) is None]
 
 
-def launch(peer, net, duration, seed, timeout):
+def launch(peer, net, duration, seed, timeout, threads=1):
     env = dict(os.environ)
     # an empty Numba cache: the kernel's compilation is part of the set-up time
     numba_cache = tempfile.mkdtemp(prefix="bench_numba_")
     env["NUMBA_CACHE_DIR"] = numba_cache
-    env["OMP_NUM_THREADS"] = "1"
+    env["OMP_NUM_THREADS"] = str(threads)
+    env["PLASTICITY_THREADS"] = str(threads)
+    env["NUMBA_NUM_THREADS"] = str(max(threads, os.cpu_count() or 1))
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", peer, "--net", net,
-           "--duration", str(duration), "--seed", str(seed)]
+           "--duration", str(duration), "--seed", str(seed), "--threads", str(threads)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               env=env)
     except subprocess.TimeoutExpired:
         shutil.rmtree(numba_cache, ignore_errors=True)
-        return {"sim": peer, "net": net, "duration_s": duration,
+        return {"sim": peer, "net": net, "duration_s": duration, "threads": threads,
                 "error": f"not run: over the {timeout:.0f} s time limit"}
     shutil.rmtree(numba_cache, ignore_errors=True)
     for line in proc.stdout.splitlines():
@@ -326,12 +348,12 @@ def launch(peer, net, duration, seed, timeout):
             res["process_s"] = time.perf_counter() - t0
             return res
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-    return {"sim": peer, "net": net, "duration_s": duration,
+    return {"sim": peer, "net": net, "duration_s": duration, "threads": threads,
             "error": "failed: " + " | ".join(tail)}
 
 
 TIMINGS = ("construct_s", "setup_s", "sim_s", "total_s", "run_wall_s", "binary_s",
-           "compile_s")
+           "compile_s", "sim_cpu_s")
 
 
 def best_of(runs):
@@ -363,6 +385,33 @@ def memory(r):
     return f"{r['abs_peak_kb'] / 1024:.0f} (+{r['peak_kb'] / 1024:.0f})"
 
 
+def label(r):
+    name = LABELS[r["sim"]]
+    if r["sim"] in THREADED:
+        n = r.get("threads", 1)
+        name += f", {n} thread{'s' if n > 1 else ''}"
+    return name
+
+
+def thread_lines(results):
+    """Speed-up of each thread count over one thread (simulation alone), with the cores
+    the run got (CPU time / wall time) beside it."""
+    lines = []
+    one = {(r["sim"], r["net"], r["duration_s"]): r for r in results
+           if "error" not in r and r.get("threads", 1) == 1}
+    for r in results:
+        base = one.get((r["sim"], r["net"], r["duration_s"]))
+        if "error" in r or r.get("threads", 1) == 1 or base is None:
+            continue
+        cores = (f", cores used {base.get('sim_cpu_s', 0) / base['sim_s']:.2f} -> "
+                 f"{r.get('sim_cpu_s', 0) / r['sim_s']:.2f}") if "sim_cpu_s" in r else ""
+        lines.append(f"- {r['net']}, {LABELS[r['sim']]}: {r['threads']} threads "
+                     f"{base['sim_s'] / r['sim_s']:.2f}x faster than 1 (simulation "
+                     f"{base['sim_s']:.3f} s -> {r['sim_s']:.3f} s{cores}; best of "
+                     f"{r.get('runs', 1)}, all: {r.get('all_sim_s')})")
+    return lines
+
+
 def table(results):
     head = ("| network | simulator | simulated (s) | set-up (s): build + compile | "
             "simulation (s per sim. s) | ratio | total (s per sim. s) | ratio | "
@@ -373,7 +422,7 @@ def table(results):
         if r["sim"] == "numba" and "error" not in r and r["net"] not in ref:
             ref[r["net"]] = r
     for r in results:
-        name = LABELS[r["sim"]]
+        name = label(r)
         if "error" in r:
             rows.append(f"| {r['net']} | {name} | {fmt(r['duration_s'])} | "
                         f"{r['error']} |" + " |" * 9)
@@ -410,14 +459,24 @@ def main(argv=None):
                     help="seconds allowed to one simulator's subprocess")
     ap.add_argument("--cython-big-timeout", type=float, default=300.0,
                     help="seconds allowed to Brian2's runtime target on the big network")
+    ap.add_argument("--threads", default="1",
+                    help="comma-separated thread counts of the Numba engine and NEST, "
+                         "e.g. 1,2 (Brian2 always runs on one)")
     ap.add_argument("--json", help="also write the raw results here")
     ap.add_argument("--worker", choices=PEERS, help=argparse.SUPPRESS)
     ap.add_argument("--net", choices=sorted(NETWORKS), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
+        args.threads = int(args.threads)
         if args.duration is None:
             args.duration = NETWORKS[args.net]["duration_s"]
         return run_worker(args)
+    try:
+        counts = sorted({int(x) for x in args.threads.split(",") if x.strip()})
+    except ValueError:
+        ap.error(f"--threads {args.threads!r}: comma-separated integers expected")
+    if not counts or counts[0] < 1:
+        ap.error("--threads: thread counts are at least 1")
     peers = [s.strip() for s in args.peers.split(",") if s.strip()]
     bad = [s for s in peers if s not in PEERS]
     if bad:
@@ -434,23 +493,25 @@ def main(argv=None):
     results = []
     for net in nets:
         dur = args.duration or NETWORKS[net]["duration_s"]
-        jobs = [(peer, dur) for peer in peers]
+        jobs = [(peer, dur, n) for peer in peers
+                for n in (counts if peer in THREADED else [1])]
         if net == "song2000" and "numba" in peers and args.long and args.long != dur:
-            jobs.append(("numba", args.long))
+            jobs.append(("numba", args.long, 1))
         runs = {job: [] for job in jobs}
         # round robin, so that a change of the machine's load hits every simulator
         for rep in range(args.repeat):
-            for peer, d in jobs:
+            for job in jobs:
+                peer, d, n = job
                 timeout = args.timeout
                 if net == "big" and peer == "brian2-cython":
                     timeout = args.cython_big_timeout
-                if runs[(peer, d)] and "error" in runs[(peer, d)][-1]:
+                if runs[job] and "error" in runs[job][-1]:
                     continue  # failed or too slow once: not again
-                print(f"# {net}: {LABELS[peer]}, {d:g} s, run {rep + 1} ...",
+                print(f"# {net}: {LABELS[peer]}, {d:g} s, {n} thread(s), run {rep + 1} ...",
                       file=sys.stderr, flush=True)
-                res = launch(peer, net, d, args.seed, timeout)
+                res = launch(peer, net, d, args.seed, timeout, threads=n)
                 print("#   " + json.dumps(res), file=sys.stderr, flush=True)
-                runs[(peer, d)].append(res)
+                runs[job].append(res)
         results += [best_of(runs[job]) for job in jobs]
     print(table(results))
     load1 = os.getloadavg()
@@ -458,6 +519,8 @@ def main(argv=None):
     print(f"Best of {args.repeat} runs per row (each timing its own minimum). Load average "
           f"(1, 5, 15 min) at start {load0[0]:.1f}, {load0[1]:.1f}, {load0[2]:.1f}; at end "
           f"{load1[0]:.1f}, {load1[1]:.1f}, {load1[2]:.1f} ({os.cpu_count()} cores).")
+    for line in thread_lines(results):
+        print(line)
     print("ratio: the simulator's time divided by the Numba engine's (same network, first "
           "Numba row); above 1, the Numba engine is faster. Peak memory: absolute "
           "(+ above the baseline after imports; Brian2 standalone: the binary's peak); "

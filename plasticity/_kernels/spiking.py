@@ -98,6 +98,18 @@ No pending potentiation is ever dropped, however small (``x = 0`` still clips).
 Sparse projections potentiate eagerly through their transposed (CSC) index, and so do
 dense ones with few targets (``P_EVCAP == 0``; the engine decides: a column of a narrow
 matrix is nearly contiguous, and deferral would only add overhead).
+
+Target blocks (threads). A dense projection's targets are split into ``P_NBLK`` blocks of
+``P_BW`` (the last one shorter; one block below 512 targets). A deferred projection keeps
+one event ring per block (``P_EVCAP`` events each, at ``P_EV + b * P_EVCAP``; its state in
+row ``_ring(pi, p, b)`` of ``ev_state``) and, per block and presynaptic neuron (at
+``P_PDONE + b * P_NSRC + j``), the first pending step-block and the step and trace of the
+row's last arrival. A block's work on an arrival (flush of its ring's pending events for
+the row, propagation, depression) touches only its own targets and state, and each
+target's conductance adds the arrivals in spike order, so the blocks may run in any
+order or at once without changing a single bit. The step loop runs them in turn;
+feed-forward networks run them on several threads for whole windows of steps (the
+``ff_*`` kernels at the end of this file).
 """
 
 import math
