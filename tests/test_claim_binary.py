@@ -312,3 +312,18 @@ def test_listed_with_its_first_docstring_line():
     from plasticity.registry import list_experiments
 
     assert list_experiments()["claim-binary"].startswith("Claim: backprop cannot")
+
+
+def test_smoothed_gradient_tends_to_the_hard_readout_gradient():
+    """As sigma -> 0 away from every threshold, p -> H(a) and p (1 - p) -> 0, so the
+    smoothed gradient's readout block is the hard network's exact readout gradient and
+    its hidden block vanishes (phi(a / sigma) / sigma -> 0); the cosine helper then
+    gives the exact gradient descent step cosine 1 with it (sign convention: -grad)."""
+    p, X, t = _random_point(np.random.default_rng(10), margin=0.05)
+    g = mod.smoothed_grad(p, X, t, 1e-3)
+    exact = mod.hard_grads(p, X, t, "exact")
+    for k in p:
+        np.testing.assert_allclose(g[k], exact[k], rtol=1e-12, atol=1e-14)
+    step = {k: -0.3 * exact[k] for k in exact}
+    assert mod._cos(step, g)[0] == pytest.approx(1.0, abs=1e-12)
+    assert mod._cos({k: -v for k, v in step.items()}, g)[0] == pytest.approx(-1.0, abs=1e-12)
