@@ -72,9 +72,11 @@ What is reported, per method (over ``seeds`` independent initialisations; the sa
 initial weights for every method of a seed)
     ``success`` (the fraction of seeds that solved the task within the budget) with its
     Clopper-Pearson 95% interval (``scipy.stats.binomtest(k, n).proportion_ci()``);
-    ``evals_median`` (the median number of evaluations to the first solution among the
-    seeds that solved it) with a distribution-free 95% interval of that median
-    (``scipy.stats.quantile_test``; NaN where too few seeds solved it); ``accuracy`` (the
+    ``evals_median`` (the median over all seeds of the evaluations to the first
+    solution, a seed that never solved it counting as infinitely many: NaN when half or
+    more failed) with a distribution-free 95% interval of that median (order statistics,
+    ``scipy.stats.quantile_test``; NaN for a bound beyond the budget, or with fewer than
+    6 seeds); ``accuracy`` (the
     best truth-table accuracy of any point the method evaluated, i.e. what it returns)
     with a t-interval over seeds; ``evals_used``.
 
