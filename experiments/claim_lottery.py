@@ -574,6 +574,10 @@ def verdict(s, cfg):
     t_signs = [_above(s, f"w{w}.{last}.ticket_minus_reinit", 0.0) for w in widths]
     both = _label([None if (a is None or b is None) else min(a, b)
                    for a, b in zip(o_signs, t_signs, strict=True)])
+    inertia = sum(x == 1 for x in n_signs) <= len(widths) // 2
+    if both == "Supported" and inertia:
+        # the magnitude overlap is then no evidence of selection, only the ticket is
+        both = "Partly"
     o_text = "; ".join(
         f"H={w}: {_iv(s, f'w{w}.overlap_init')} (shuffled-update null "
         f"{s[f'w{w}.overlap_shuffled']:.3f}; with the largest |w_T - w0| "
@@ -585,7 +589,10 @@ def verdict(s, cfg):
              f"chance at {sum(x == 1 for x in o_signs)} of {len(widths)} widths, above the "
              f"shuffled-update null (what updates of the same sizes but unrelated to w0 "
              f"keep) at {sum(x == 1 for x in n_signs)}, and the rewound ticket beats "
-             f"re-initialisation at {sum(x == 1 for x in t_signs)} (3).")
+             f"re-initialisation at {sum(x == 1 for x in t_signs)} (3)."
+             + (" At most widths the overlap is what inertia alone keeps (the weights move "
+                "little, see the relative change), so it shows persistence, not selection; "
+                "that the initial values matter is shown by the ticket." if inertia else ""))
     # (3) lottery tickets: rewound ticket against random re-init at matched sparsity
     t_label = _label(t_signs)
     t_text = "; ".join(
@@ -596,10 +603,16 @@ def verdict(s, cfg):
         f"{100 * s[f'w{w}.dense_acc']:.1f}%)" for w in widths)
     keep = 100 * s[f"w{widths[-1]}.{last}.keep"]
     top = f"w{widths[-1]}.{last}.ticket_minus_dense"
+    # the sparsest level at which the widest ticket is not resolved below the dense net
+    matching = [s[f"w{widths[-1]}.r{r}.keep"] for r in range(1, cfg.rounds + 1)
+                if s[f"w{widths[-1]}.r{r}.ticket_minus_dense_high"] >= 0]
+    match = (f"it is not resolved below the dense network down to {100 * min(matching):.3g}% "
+             f"of the weights kept" if matching else
+             "it is below the dense network at every pruning level")
     part3 = (f"(3) 'Lottery tickets' - {t_label}: at {keep:.1f}% of the weights kept after "
              f"{cfg.rounds} rounds of magnitude pruning, rewound ticket minus random "
              f"re-initialisation of the same mask, in test accuracy: {t_text}. Against "
-             f"the dense network the widest ticket is {_iv(s, top, 100, 1)} points.")
+             f"the dense network the widest ticket is {_iv(s, top, 100, 1)} points; {match}.")
     slope = (f"Relative weight change ||W_T - W0|| / ||W0|| falls with width with slope "
              f"{_iv(s, 'rel_change_slope', 1, 2)} on log-log axes (lazy-training theory "
              f"-0.5), from {s[f'w{widths[0]}.rel_change']:.3f} at H={widths[0]} to "

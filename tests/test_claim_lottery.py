@@ -246,6 +246,18 @@ def test_verdict_is_computed_from_the_numbers(mod, runs):
     assert "(1) 'Most weights are zero after training' - Not supported" in text
     assert "(3) 'Lottery tickets' - Not supported" in text
     assert "(2) 'GD selects pre-existing circuits' - Not supported" in text
+    # overlap above chance and tickets above re-init, but no more overlap than updates
+    # unrelated to w0 keep (inertia): selection is then only partly shown
+    for w in (8, 16):
+        doctored.update({f"w{w}.overlap_init": 0.5, f"w{w}.overlap_init_low": 0.45,
+                         f"w{w}.overlap_init_high": 0.55, f"w{w}.overlap_shuffled": 0.5,
+                         f"w{w}.r2.ticket_minus_reinit_low": 0.05,
+                         f"w{w}.r2.ticket_minus_reinit_high": 0.1})
+    text = mod.verdict(doctored, cfg)
+    assert "(2) 'GD selects pre-existing circuits' - Partly" in text and "inertia" in text
+    for w in (8, 16):
+        doctored[f"w{w}.overlap_shuffled"] = 0.3
+    assert "(2) 'GD selects pre-existing circuits' - Supported" in mod.verdict(doctored, cfg)
     # one seed: no interval, nothing resolved
     one = runs[1].summary
     assert one["verdict"].startswith("Unresolved")
