@@ -590,9 +590,10 @@ def verdict(s, cfg):
              f"shuffled-update null (what updates of the same sizes but unrelated to w0 "
              f"keep) at {sum(x == 1 for x in n_signs)}, and the rewound ticket beats "
              f"re-initialisation at {sum(x == 1 for x in t_signs)} (3)."
-             + (" At most widths the overlap is what inertia alone keeps (the weights move "
-                "little, see the relative change), so it shows persistence, not selection; "
-                "that the initial values matter is shown by the ticket." if inertia else ""))
+             + (" At most widths the overlap is no more than updates of the measured sizes "
+                "but unrelated to w0 would keep (inertia): it shows that initial weights "
+                "persist, not that GD selects among them; that the initial values matter is "
+                "shown by the ticket." if inertia else ""))
     # (3) lottery tickets: rewound ticket against random re-init at matched sparsity
     t_label = _label(t_signs)
     t_text = "; ".join(
@@ -604,11 +605,14 @@ def verdict(s, cfg):
     keep = 100 * s[f"w{widths[-1]}.{last}.keep"]
     top = f"w{widths[-1]}.{last}.ticket_minus_dense"
     # the sparsest level at which the widest ticket is not resolved below the dense net
-    matching = [s[f"w{widths[-1]}.r{r}.keep"] for r in range(1, cfg.rounds + 1)
-                if s[f"w{widths[-1]}.r{r}.ticket_minus_dense_high"] >= 0]
+    matching = []
+    for r in range(1, cfg.rounds + 1):
+        if not s[f"w{widths[-1]}.r{r}.ticket_minus_dense_high"] >= 0:
+            break
+        matching.append(s[f"w{widths[-1]}.r{r}.keep"])
     match = (f"it is not resolved below the dense network down to {100 * min(matching):.3g}% "
              f"of the weights kept" if matching else
-             "it is below the dense network at every pruning level")
+             "it is resolved below the dense network from the first pruning level on")
     part3 = (f"(3) 'Lottery tickets' - {t_label}: at {keep:.1f}% of the weights kept after "
              f"{cfg.rounds} rounds of magnitude pruning, rewound ticket minus random "
              f"re-initialisation of the same mask, in test accuracy: {t_text}. Against "
