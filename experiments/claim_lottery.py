@@ -592,8 +592,9 @@ def verdict(s, cfg):
              f"re-initialisation at {sum(x == 1 for x in t_signs)} (3)."
              + (" At most widths the overlap is no more than updates of the measured sizes "
                 "but unrelated to w0 would keep (inertia): it shows that initial weights "
-                "persist, not that GD selects among them; that the initial values matter is "
-                "shown by the ticket." if inertia else ""))
+                "persist, not that GD selects among them"
+                + ("; that the initial values matter is shown by the ticket."
+                   if any(x == 1 for x in t_signs) else ".") if inertia else ""))
     # (3) lottery tickets: rewound ticket against random re-init at matched sparsity
     t_label = _label(t_signs)
     t_text = "; ".join(
