@@ -48,6 +48,8 @@ SETTINGS = {
     "claim-hebb": {"seeds": 2, "n_states": 2, "flow_steps": 20, "n_samples": 50,
                    "flow_starts": 1},
     "claim-best-of-lambda": {"dims": [5, 20], "lambdas": [1, 10, 100], "trials": 4, "seeds": 2},
+    "claim-lottery": {"widths": [8, 16], "epochs": 1, "batch_size": 200, "rounds": 2,
+                      "seeds": 2},
     "claim-momentum": {"dim": 4, "n_seeds": 2, "kappas": [10.0, 100.0], "network": False},
     "claim-sa": {"n_updates": 30, "seeds": 2, "n_eval": 256},
     "claim-td": {"n_seeds": 2, "n_states": 4, "n_features": 2, "gammas": [0.5, 0.9]},
