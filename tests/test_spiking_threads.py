@@ -69,11 +69,14 @@ def song_like(rule="add", n_in=1500, n_out=600, model="current"):
     ])
 
 
-def simulate(net, threads, spans, seed=7):
-    """Spikes of every group, sampled state, rates and final weights after ``spans``."""
+def simulate(net, threads, spans, seed=7, step_loop=False):
+    """Spikes of every group, sampled state, rates and final weights after ``spans``
+    (``step_loop``: through the one-thread step loop, not the feed-forward windows)."""
     rec = Recording(spikes=tuple(net.groups), state={"neuron": [0, 17, 333]},
                     state_every_ms=0.5, rate_bin_ms=50.0)
     sim = NumbaSimulator(net, seed=seed, recording=rec, threads=threads)
+    if step_loop:
+        sim._feed_forward = lambda: False
     out = {}
     for n, span in enumerate(spans):
         res = sim.run(span)
@@ -99,12 +102,20 @@ def assert_identical(a, b):
                                         ("triplet", "conductance")])
 def test_feed_forward_one_and_two_threads(rule, model):
     net = song_like(rule, model=model)
+    _, loop = simulate(net, 1, [400.0], step_loop=True)
     _, one = simulate(net, 1, [200.0, 200.0])
     sim, two = simulate(net, 2, [200.0, 200.0])
     # the run took the multithreaded path (two target blocks shared by two threads)
     assert sim._feed_forward() and hasattr(sim, "_ff_scratch")
     assert sim._proj[0, engine.K.P_NBLK] == 2
     assert_identical(one, two)
+    # and both equal the step loop (one 400 ms run: a split changes nothing either)
+    for key in ("w/syn", "w/gen"):
+        assert np.array_equal(loop[key], two[key]), key
+    for g in net.groups:
+        for part in ("t", "i"):
+            both = np.concatenate([two[f"0/{g}/{part}"], two[f"1/{g}/{part}"]])
+            assert np.array_equal(loop[f"0/{g}/{part}"], both), (g, part)
     # not a vacuous comparison: the targets fired and the weights learned
     n_out = sum(one[f"{n}/neuron/i"].size for n in range(2))
     assert n_out > 600
@@ -114,17 +125,18 @@ def test_feed_forward_one_and_two_threads(rule, model):
 
 @needs_two
 def test_checkpoint_moves_between_thread_counts():
-    """A state saved by a two-thread run continues on one thread exactly as an
-    uninterrupted one-thread run (the target blocks are part of the network, not of
-    the thread count)."""
+    """A state saved by a two-thread run continues in the one-thread step loop exactly
+    as an uninterrupted run of the step loop (the target blocks are part of the
+    network, not of the thread count)."""
     net = song_like("add", n_in=1000, n_out=520)
-    _, ref = simulate(net, 1, [150.0, 150.0])
+    _, ref = simulate(net, 1, [150.0, 150.0], step_loop=True)
     rec = Recording(spikes=tuple(net.groups), state={"neuron": [0, 17, 333]},
                     state_every_ms=0.5, rate_bin_ms=50.0)
     first = NumbaSimulator(net, seed=7, recording=rec, threads=2)
     first.run(150.0)
     state = first.get_state()
     second = NumbaSimulator(net, seed=7, recording=rec, threads=1)
+    second._feed_forward = lambda: False
     second.set_state(state)
     res = second.run(150.0)
     for g in net.groups:

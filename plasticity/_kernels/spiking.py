@@ -1006,6 +1006,20 @@ def ff_blocks(t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr_po
 
 
 @jit
+def ff_blocks_serial(t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr_post2,
+                     arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every, mon_first,
+                     mon_v, mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+                     pre_xa, pow_tbl, touch):
+    """:func:`ff_blocks` on one thread, the blocks in turn (without compiling the
+    parallel version; a block's window runs from cache better than the step loop)."""
+    for b in range(proj[0, P_NBLK]):
+        _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1,
+                  tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every,
+                  mon_first, mon_v, mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                  pre_tlast, pre_xa, pow_tbl, touch)
+
+
+@jit
 def ff_merge(s0, t, te, groups, fired, src_ids, src_ptr, ring_ids, ring_cnt, out_t, out_id,
              out_cnt, rate_counts, bin0, bin_steps):
     """Steps ``t + s0`` to ``te`` of a window into the delay ring, the rate counts and

@@ -13,10 +13,13 @@ them, in group order). Recording their state samples ``U`` into the ``v`` slot o
 monitor and ``V*`` into the ``g_e`` slot; :class:`SimResult` names them ``"U"`` and
 ``"V_star"``.
 
-Threads: the compiled loop shares the target blocks of large deferred projections among
-``threads`` Numba threads (default :func:`plasticity._config.threads`: ``--threads`` of
-``plasticity run``, else the cores available). Nothing random is drawn in the parallel
-part, and every sum keeps its order, so results are bit-identical for any thread count.
+Threads: a feed-forward network (spike sources onto one LIF group through dense
+projections wide enough for target blocks, :meth:`NumbaSimulator._feed_forward`) runs in
+windows whose target blocks are shared among ``threads`` Numba threads (default
+:func:`plasticity._config.threads`: ``--threads`` of ``plasticity run``, else the cores
+available); other networks run the step loop on one thread. Nothing random is drawn in
+the parallel part, and every sum keeps its order, so results are bit-identical for any
+thread count, and to the step loop.
 
 The whole state is the simulator's underscore arrays (found by name, so that arrays
 added to the engine later are saved too), its step and its generator's state:
@@ -119,8 +122,8 @@ class NumbaSimulator(Simulator):
         before = numba.get_num_threads()
         numba.set_num_threads(n_threads)  # this thread's setting, restored below
         try:
-            if n_threads > 1 and self._feed_forward():
-                self._steps_ff(t0, t1, rec, progress)
+            if self._feed_forward():
+                self._steps_ff(t0, t1, rec, progress, n_threads)
             else:
                 self._steps(t0, t1, rec, progress)
         finally:
@@ -168,10 +171,13 @@ class NumbaSimulator(Simulator):
                 "touch": np.zeros(int(self._proj[:, K.P_NBLK].max()))}
         return sc
 
-    def _steps_ff(self, t0, t1, rec, progress):
-        """The multithreaded path: windows of serial sources, parallel target blocks and
-        a serial merge (bit-identical to :meth:`_steps`)."""
+    def _steps_ff(self, t0, t1, rec, progress, n_threads):
+        """The feed-forward path: windows of serial sources, target blocks (on
+        ``n_threads`` threads) and a serial merge (bit-identical to :meth:`_steps`; on
+        one thread too, where it is faster than the step loop: a block's window runs
+        from cache)."""
         sc = self._ff_buffers()
+        blocks = K.ff_blocks if n_threads > 1 else K.ff_blocks_serial
         tr_pre1, tr_pre2, tr_post1, tr_post2 = self._tr
         t = t0
         while t < t1:
@@ -180,11 +186,10 @@ class NumbaSimulator(Simulator):
                               self._gen_steps, self._gen_ids, self._gen_ptr, sc["src_ids"],
                               sc["src_ptr"], sc["arr_j"], sc["arr_r2"], sc["arr_xa"],
                               sc["arr_ptr"])
-            K.ff_blocks(t, te, self._proj, self._projf, self._lif_par, self._v, self._u,
-                        self._ge, self._gi, self._ref, self._W, tr_post1, tr_post2,
-                        sc["arr_j"], sc["arr_r2"], sc["arr_xa"], sc["arr_ptr"], sc["fired"],
-                        rec.mon_idx, rec.every, rec.first, rec.mon_v, rec.mon_g,
-                        *self._defer, sc["touch"])
+            blocks(t, te, self._proj, self._projf, self._lif_par, self._v, self._u,
+                   self._ge, self._gi, self._ref, self._W, tr_post1, tr_post2, sc["arr_j"],
+                   sc["arr_r2"], sc["arr_xa"], sc["arr_ptr"], sc["fired"], rec.mon_idx,
+                   rec.every, rec.first, rec.mon_v, rec.mon_g, *self._defer, sc["touch"])
             s = t
             while s < te:
                 s = K.ff_merge(s - t, t, te, self._groups, sc["fired"], sc["src_ids"],
