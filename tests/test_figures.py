@@ -38,6 +38,8 @@ SETTINGS = {
                           "rate_hz": 60}}},
     "bandit-alignment": {"n_updates": 100, "expected_draws": 1000, "n_boot": 200},
     "bcm-selectivity": {"n_samples": 20000},
+    "claim-binary": {"seeds": 2, "max_evals": 1000, "n_bits": 3, "n_hidden": 4,
+                     "population": 10},
     "claim-crossover": {"n_bits": 12, "block": 3, "budget": 400, "population": 20, "seeds": 2,
                         "curve_points": 8, "pilot_seeds": 2},
     "claim-diffusion": {"population": 32, "n_steps": 12, "seeds": 2, "n_align": 4,
