@@ -372,6 +372,12 @@ def test_verdicts_say_what_was_shown():
                       objective="T", ascent=True, flow_frac=0.9, pointwise_frac=0.5)
     assert "not tangent to the Stiefel manifold (normal part 0.4 of |F|)" in v
     assert "T is not monotone along the mean flow (it increases on 90% of the steps)" in v
+    # every flow passes but a sampled state fails: the verdict names the failing test
+    v = field_verdict(0.4, tol=tol, objective="T", ascent=True, flow_frac=1.0,
+                      pointwise_frac=0.75)
+    assert ("T increases along every mean flow followed, but not at every state sampled "
+            "(it does not move the wrong way at 75% of them)") in v
+    assert "not monotone" not in v
     for text in (v, field_verdict(1.0, tol=tol)):
         assert "no objective" not in text and "follows no" not in text
 

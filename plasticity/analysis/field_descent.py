@@ -296,6 +296,12 @@ def field_verdict(euclidean, *, tol, geometries=(), objective=None, ascent=False
         direction = "increases" if ascent else "decreases"
         if flow_frac >= 1.0 and (pointwise_frac is None or pointwise_frac >= 1.0):
             clauses.append(f"{objective} {direction} along the mean flow")
+        elif flow_frac >= 1.0:
+            # the flows pass but some sampled state's update points the other way: say
+            # which test failed, not "not monotone along the flow" with 100% of steps
+            clauses.append(f"{objective} {direction} along every mean flow followed, but "
+                           f"not at every state sampled (it does not move the wrong way "
+                           f"at {pointwise_frac:.0%} of them)")
         else:
             clauses.append(f"{objective} is not monotone along the mean flow (it "
                            f"{direction} on {flow_frac:.0%} of the steps)")
