@@ -758,7 +758,9 @@ def verdict(s, landscapes, methods):
                       + " it is 0 in expectation: "
                       + ", ".join(_d(s, f"trap-shuffled.{m}.loss_vs_trap") for m in blind)
                       if blind else "") + ".")
-    return (f"{head} ({where}). " + ". ".join(parts) + "." + linkage + " Differences of success "
+    # each landscape's sentence opens with a capital, so the first sentence is the brief
+    return (f"{head} ({where}). " + " ".join(f"On {p}." for p in parts) + linkage
+            + " Differences of success "
             "probabilities have Newcombe 95% intervals (resolved: excluding 0); best "
             "fitness has t-intervals over seeds.")
 

@@ -624,7 +624,11 @@ def verdict(s, cfg):
              f"{s[f'w{widths[-1]}.rel_change']:.3f} at H={widths[-1]}.")
     labels = {z_label, both, t_label}
     head = labels.pop() if len(labels) == 1 else "Partly"
-    return f"{head} ({where}). " + " ".join((part1, part2, part3, slope))
+    # the brief (first sentence): each sub-claim's word, so the atlas page says all three
+    brief = (f"{head}: 'most weights are zero after training' {z_label.lower()}, 'GD "
+             f"selects pre-existing circuits' {both.lower()}, 'lottery tickets' "
+             f"{t_label.lower()} ({where}).")
+    return brief + " " + " ".join((part1, part2, part3, slope))
 
 
 # ------------------------------------------------------------------------- run

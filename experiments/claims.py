@@ -45,6 +45,8 @@ OUTCOMES = (("not supported", "not supported"), ("not shown", "not supported"),
             ("supported", "supported"), ("partly", "partly"), ("unresolved", "unresolved"))
 #: Page layout (figure fractions): claim text, the measured panel, the verdict text.
 LEFT_TEXT, LEFT_PANEL, RIGHT_PANEL, RIGHT_TEXT = 0.01, 0.38, 0.6, 0.63
+#: The most lines of a brief verdict a row of the page shows.
+MAX_BRIEF_LINES = 6
 #: outcome -> palette index of its row marker
 OUTCOME_STYLE = {"supported": 2, "not supported": 3, "partly": 1, "unresolved": 5,
                  "see verdict": 5}
@@ -203,8 +205,13 @@ def plot(run):
                  family="monospace", transform=beside)
         kind = str(s[f"{name}.outcome"])
         colour = PALETTE[OUTCOME_STYLE.get(kind, 5) % len(PALETTE)]
-        mid.text(RIGHT_TEXT, 0.5, textwrap.fill(str(s[f"{name}.verdict_brief"]), 68),
-                 fontsize=5, va="center", ha="left", transform=beside)
+        lines = textwrap.wrap(str(s[f"{name}.verdict_brief"]), 68)
+        if len(lines) > MAX_BRIEF_LINES:
+            # a row holds so much; the run file keeps the verdict whole
+            lines = lines[:MAX_BRIEF_LINES]
+            lines[-1] += " [...]"
+        mid.text(RIGHT_TEXT, 0.5, "\n".join(lines), fontsize=5, va="center", ha="left",
+                 transform=beside)
         value, low, high = (float(s[f"{name}.{k}"]) for k in ("value", "low", "high"))
         if np.isfinite(low) and np.isfinite(high):
             traced(mid.errorbar([value], [0.0], xerr=[[value - low], [high - value]],
