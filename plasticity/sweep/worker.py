@@ -13,11 +13,15 @@ import sys
 import threading
 import time
 
+from plasticity._config import THREADS_ENV  # os and sys only: safe before NumPy loads
+
 __all__ = ["THREAD_VARIABLES", "usable_cores", "pin_threads", "thread_report", "run_one"]
 
-#: Environment variables read by the BLAS/OpenMP/Numba thread pools when they load.
+#: Environment variables read by the BLAS/OpenMP/Numba thread pools when they load, and
+#: by plasticity's compiled engines at each run (``PLASTICITY_THREADS``, see
+#: :func:`plasticity._config.threads`).
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                    "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+                    "NUMBA_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", THREADS_ENV)
 
 _LOADED: dict = {}
 _LOAD_LOCK = threading.Lock()
@@ -86,11 +90,26 @@ def thread_report() -> dict:
     return report
 
 
+def _parent_alive(parent_pid: int):
+    """A function telling whether the sweep process still runs.
+
+    A forkserver's worker is the server's child, not the sweep's, so ``os.getppid()``
+    cannot tell; multiprocessing gives both kinds of worker a sentinel of the process
+    that started them (its end closes when that process dies, whatever killed it)."""
+    import multiprocessing
+
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid == parent_pid and parent.sentinel is not None:
+        return parent.is_alive
+    return lambda: os.getppid() == parent_pid
+
+
 def _watch_parent(parent_pid: int, poll_s: float = 1.0, grace_s: float = 10.0) -> None:
     # A pool worker blocks forever on its task queue if the parent is SIGKILLed. Once
     # orphaned, SIGTERM ourselves: a run in progress then marks its file ``interrupted``
     # (plasticity.experiment.execute), an idle worker just ends.
-    while os.getppid() == parent_pid:
+    alive = _parent_alive(parent_pid)
+    while alive():
         time.sleep(poll_s)
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(grace_s)
