@@ -1,3 +1,4 @@
+import importlib.util
 import os
 import subprocess
 import sys
@@ -54,6 +55,18 @@ def refuses(cli, tmp_path):
         assert not out.exists()
 
     return check
+
+
+def experiment_module(stem):
+    """The module of ``experiments/<stem>.py``, freshly imported under a test name (its
+    functions are what a test checks); registered in ``sys.modules`` first because
+    pydantic resolves a Config's postponed annotations through the module."""
+    spec = importlib.util.spec_from_file_location(f"{stem}_under_test",
+                                                  ROOT / "experiments" / f"{stem}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def module_run(experiment, *args):

@@ -3,21 +3,17 @@ direction, and its exact theory (issue 19, claim 5)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import experiment_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "claim_best_of_lambda_under_test", ROOT / "experiments" / "claim_best_of_lambda.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_module("claim_best_of_lambda")
 
 
 def test_expected_max_of_normals_closed_forms():

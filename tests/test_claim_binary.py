@@ -3,13 +3,11 @@ gradient descent, and the smoothed network's exact gradient (issue 19, claim 10)
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_seed_contract
+from conftest import assert_seed_contract, experiment_module
 
 from plasticity.errors import InvalidParameterError
 from plasticity.testing import check_grads, fd_grads
@@ -18,13 +16,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "claim_binary_under_test", ROOT / "experiments" / "claim_binary.py")
-    mod = importlib.util.module_from_spec(spec)
-    # registered, so that pydantic resolves the config's postponed annotations
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_module("claim_binary")
 
 
 mod = _module()

@@ -3,11 +3,11 @@ fitness evaluations, on royal-road and deceptive trap landscapes (issue 19, clai
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import experiment_module
 
 ROOT = Path(__file__).resolve().parents[1]
 METHODS = ("ga_one_point", "ga_two_point", "ga_uniform", "ga_mutation", "annealing",
@@ -17,11 +17,7 @@ TINY = ("n_bits=12", "block=3", "budget=400", "population=20", "curve_points=8")
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "claim_crossover_under_test", ROOT / "experiments" / "claim_crossover.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_module("claim_crossover")
 
 
 @pytest.fixture(scope="module")

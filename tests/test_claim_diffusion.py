@@ -4,12 +4,11 @@ claim 6)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_seed_contract
+from conftest import assert_seed_contract, experiment_module
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["population=24", "n_steps=20", "n_align=10", "n_grid=40", "sweep_populations=[8,24]",
@@ -17,11 +16,7 @@ TINY = ["population=24", "n_steps=20", "n_align=10", "n_grid=40", "sweep_populat
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "claim_diffusion_under_test", ROOT / "experiments" / "claim_diffusion.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_module("claim_diffusion")
 
 
 def _run(cli, tmp_path, name, *sets):

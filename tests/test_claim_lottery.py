@@ -4,12 +4,12 @@ random re-initialisation, mask overlaps and relative weight change on MNIST-1D M
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import experiment_module
 
 ROOT = Path(__file__).resolve().parents[1]
 #: a run of a few seconds (most of it building MNIST-1D once per process)
@@ -18,14 +18,9 @@ TINY = ["widths=[8, 16]", "epochs=1", "batch_size=200", "rounds=2"]
 
 @pytest.fixture(scope="module")
 def mod():
-    spec = importlib.util.spec_from_file_location(
-        "claim_lottery_under_test", ROOT / "experiments" / "claim_lottery.py")
-    m = importlib.util.module_from_spec(spec)
-    # registered first: pydantic resolves the Config's postponed annotations through it
-    sys.modules[spec.name] = m
-    spec.loader.exec_module(m)
+    m = experiment_module("claim_lottery")
     yield m
-    sys.modules.pop(spec.name, None)
+    sys.modules.pop(m.__name__, None)
 
 
 @pytest.fixture(scope="module")

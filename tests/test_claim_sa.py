@@ -3,22 +3,17 @@ population gradient, with a random-walk null (issue 19, claim 4)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_seed_contract
+from conftest import assert_seed_contract, experiment_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location(
-        "claim_sa_under_test", ROOT / "experiments" / "claim_sa.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_module("claim_sa")
 
 
 def _run(cli, tmp_path, name, *sets):

@@ -3,12 +3,12 @@ the atlas collects it unchanged."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import experiment_module
 
 from plasticity.registry import claim_experiments
 
@@ -20,11 +20,7 @@ ISSUE_CLAIMS = {1: "claim-momentum", 2: "claim-td", 3: "claim-hebb", 4: "claim-s
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("claims_under_test",
-                                                  ROOT / "experiments" / "claims.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return experiment_module("claims")
 
 
 def _golden():
