@@ -34,17 +34,28 @@ from collections import deque
 from plasticity.errors import InvalidParameterError
 from plasticity.sweep.worker import THREAD_VARIABLES, init_pool_worker, one_line, run_one
 
-__all__ = ["run_local", "pinned_environ", "make_pool", "start_method", "PRELOAD",
+__all__ = ["run_local", "pinned_environ", "make_pool", "start_method", "start_server",
+           "stop_server", "PRELOAD",
            "START_ENV"]
 
 #: environment variable choosing how workers start: ``forkserver`` or ``spawn``
 START_ENV = "PLASTICITY_SWEEP_START"
 #: modules the forkserver imports once, before it forks any worker (imports only: none
-#: of them runs a Numba kernel at import)
+#: of them runs a Numba kernel at import). Besides plasticity's own, the Numba modules
+#: that its CPU target imports on the first compile or cache load (about 0.5 s, SciPy's
+#: BLAS lookup included), which every worker would otherwise pay at its first run.
 PRELOAD = ("numpy", "numba", "h5py", "pydantic", "plasticity.errors",
            "plasticity.experiment", "plasticity.registry", "plasticity.engine",
            "plasticity.io.runfile", "plasticity._kernels.spiking",
-           "plasticity.spiking.numba.simulator", "plasticity.sweep.worker")
+           "plasticity.spiking.numba.simulator", "plasticity.sweep.worker",
+           "numba.cpython.builtins", "numba.cpython.unicode", "numba.cpython.listobj",
+           "numba.cpython.setobj", "numba.cpython.hashing", "numba.cpython.mathimpl",
+           "numba.cpython.randomimpl", "numba.core.inline_closurecall", "numba.np.linalg",
+           "numba.np.arraymath", "numba.np.arrayobj", "numba.np.npyimpl",
+           "numba.np.npdatetime", "numba.np.random.generator_methods",
+           "numba.np.polynomial.polynomial_functions", "numba.typed.dictimpl",
+           "numba.typed.listobject", "numba.typed.setobject",
+           "numba.experimental.jitclass", "numba.experimental.function_type")
 
 # the environment the running forkserver was started with (None: not started by us)
 _SERVER: dict = {"environ": None, "pid": None}
@@ -215,3 +226,25 @@ def run_local(tasks, *, jobs: int, threads: int, on_start, on_done,
             _stop(pool)
             raise
         pool.shutdown(wait=True)
+
+
+def start_server(threads: int) -> None:
+    """Start the forkserver for workers of ``threads`` threads now, without waiting for
+    its imports (a later :func:`make_pool` with the same ``threads`` reuses it): a caller
+    that knows its thread share early overlaps the server's start-up with its own work.
+    Does nothing where workers are spawned."""
+    if start_method() == "forkserver":
+        _forkserver_context(threads)
+
+
+def stop_server() -> None:
+    """Stop the forkserver started by :func:`make_pool` (if any): the next pool starts a
+    fresh one and pays its imports again. Call only when no pool of it is running (it
+    waits for the workers forked from the server to end)."""
+    from multiprocessing import forkserver
+
+    with _SERVER_LOCK:
+        if _SERVER["pid"] is not None and forkserver._forkserver._forkserver_pid == \
+                _SERVER["pid"]:
+            forkserver._forkserver._stop()
+        _SERVER.update(environ=None, pid=None)
