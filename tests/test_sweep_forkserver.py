@@ -106,6 +106,11 @@ def test_pool_forks_from_a_preimported_single_threaded_server(monkeypatch):
     # so the fork copied no half-owned locks
     assert server_threads == 1
 
+    # also when pinned to all the cores (thread pools sized larger, still not started)
+    with make_pool(1, usable_cores()) as pool:
+        pool.submit(_worker_state).result(timeout=120)
+        assert _started_with(forkserver._forkserver._forkserver_pid)[1] == 1
+
     monkeypatch.setenv(START_ENV, "spawn")
     with make_pool(1, 1) as pool:
         _, ppid, _, loaded = pool.submit(_worker_state).result(timeout=120)
