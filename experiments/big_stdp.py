@@ -36,6 +36,18 @@ output rate over the first and last ``segment_s``), ``rate_mean_hz``, ``input_ra
 (measured); ``frac_w_low`` (w < 0.1 gmax), ``frac_w_high`` (w >= 0.9 gmax), ``mean_w_rel``
 (mean w / gmax), ``hist_counts`` (10 bins on [0, gmax]); ``threads`` (Numba threads of
 the engine); ``backend``.
+
+Measured here (2 cores shared with other work, load average about 4; seed 0, full
+preset, 10 simulated seconds, ``--threads 2``): the simulator's arrays take 8.24 bytes
+per synapse (tracemalloc). Without checkpoints (``--checkpoint-every 100000``) the
+process peaks at 1.01 GB resident in all (``/usr/bin/time -v``), 9.03 bytes per synapse
+above its memory before the network was built, and simulates a second in 12.6 s of wall
+time (87 s of CPU for the run: the process got 0.66 cores on average). With the default
+checkpoints (every 5 s of wall time: after every segment here) each checkpoint copies
+and writes the 800 MB of weights, the peak is 17.25 bytes per synapse (1.81 GB in all)
+and a simulated second takes 22 s; the results are bit-identical. Output rate 12.1 Hz in
+the first second, 4.7 Hz in the last; 11.0% of the weights below 0.1 gmax and 9.5%
+above 0.9 gmax after 10 s (from 10% each).
 """
 
 from __future__ import annotations
@@ -233,7 +245,8 @@ def memory(cfg: BigSTDPConfig):
     each), as much again for a checkpoint (``get_state`` copies the simulator's arrays
     before writing them; a resume reads them back before restoring them), and the
     engine's per-neuron buffers. The recorded data (rates, histograms, the sample) are
-    small and streamed to the file."""
+    small and streamed to the file. At 20,000 x 5,000: 1.56 GiB estimated (16.7 bytes
+    per synapse); measured peak 17.25 bytes per synapse with checkpoints, 9.03 without."""
     from plasticity.io.memory import MemoryEstimate
     from plasticity.spiking.network import synapse_bytes
 
