@@ -146,22 +146,17 @@ def _reset_peak_rss():
         pass
 
 
-def _weights_now(sim, n_syn):
+def _weights_now(sim):
     """The projection's current weights, shape (n_inputs * n_neurons,), row-major by
-    (input, neuron). On the Numba engine a view of its weight array (current after every
-    ``run``: the engine applies pending potentiations at the end of each): a copy
-    (``sim.weights``) would take another 8 bytes per synapse."""
-    w = getattr(sim, "_W", None)
-    if isinstance(w, np.ndarray) and w.size == n_syn:  # the one projection, uncopied
-        return w
-    return sim.weights(PROJ)
+    (input, neuron): a read-only view on the Numba engine (a copy would take another 8
+    bytes per synapse), a copy elsewhere."""
+    return sim.weights(PROJ, copy=False)
 
 
 def run(cfg: BigSTDPConfig, ctx):
     import tracemalloc
 
-    from plasticity import _config
-    from plasticity.spiking import Recording
+    from plasticity.spiking import Recording, engine_threads
     from plasticity.spiking.runner import make_simulator, simulate_into
 
     net = cfg.network()
@@ -175,7 +170,7 @@ def run(cfg: BigSTDPConfig, ctx):
         arrays_bytes = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    threads = _config.threads() if cfg.backend == "numba" else 1
+    threads = engine_threads() if cfg.backend == "numba" else 1
     ctx.recorder.set_attrs(backend=cfg.backend, threads=threads,
                            brian2_target_used=getattr(sim, "target_used", "n/a"))
 
@@ -187,7 +182,7 @@ def run(cfg: BigSTDPConfig, ctx):
     def record_weights(res=None):
         if res is not None:
             simulated.append(res.t_stop_ms - res.t_start_ms)
-        w = _weights_now(sim, n_syn)
+        w = _weights_now(sim)
         counts, _ = np.histogram(w, bins=cfg.hist_bins, range=(0.0, gmax))
         ctx.recorder.snapshot("w_hist", sim.t_ms, counts, units="synapses", index="time",
                               index_units="ms")
@@ -206,7 +201,7 @@ def run(cfg: BigSTDPConfig, ctx):
     sim_s = 1e-3 * sum(simulated)
     peak_kb = _status_kb("VmHWM")
 
-    w = _weights_now(sim, n_syn)
+    w = _weights_now(sim)
     counts, _ = np.histogram(w, bins=cfg.hist_bins, range=(0.0, gmax))
     tenth = cfg.hist_bins // 10
     starts, rate = res.rates["neuron"]

@@ -41,8 +41,12 @@ FORMAT = 1
 #: Summary keys that are not results, matched against the last dotted part of the key:
 #: wall times (``wall_time_s``, ``*_wall_s``; they vary from run to run) and paths of
 #: files a run wrote (alignment-summary's ``sources`` and ``<family>.<rule>.source``, ``*_path``).
-#: ``sim_time_s`` (simulated time) is a result and stays.
-EXCLUDED = (r"wall_time_s", r".*wall_s", r"elapsed_s", r"sources?", r".*_path", r"path")
+#: ``sim_time_s`` (simulated time) is a result and stays. Also not results: measured
+#: resident memory (``*_rss``: the allocator's and the kernel's bookkeeping, not the
+#: model's) and the thread count a run used (``threads``: it follows the machine's cores,
+#: and results are bit-identical for any count).
+EXCLUDED = (r"wall_time_s", r".*wall_s", r"elapsed_s", r"sources?", r".*_path", r"path",
+            r".*_rss", r"threads")
 _EXCLUDED_RE = re.compile("|".join(f"(?:{p})" for p in EXCLUDED))
 
 #: Tolerance for floats from the same code on the same Python/NumPy/Numba/SciPy: these

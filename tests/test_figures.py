@@ -49,6 +49,7 @@ SETTINGS = {
                  "runs": 20, "iterations": 300, "sigmas": [0.01, 1.0]},
     "claim-hebb": {"seeds": 2, "n_states": 2, "flow_steps": 20, "n_samples": 50,
                    "flow_starts": 1},
+    "big-stdp": {"n_inputs": 300, "n_neurons": 600, "duration_s": 1.0, "segment_s": 0.5},
     "claim-best-of-lambda": {"dims": [5, 100], "lambdas": [1, 10, 100], "trials": 4, "seeds": 2},
     "claim-lottery": {"widths": [8, 16], "epochs": 1, "batch_size": 200, "rounds": 2,
                       "seeds": 2},

@@ -79,6 +79,8 @@ def test_excluded_keys_are_wall_times_and_paths():
     assert not qs.is_excluded("sim_time_s")
     assert not qs.is_excluded("rate.backprop.cos_mean")
     assert not qs.is_excluded("resource_ratio")
+    assert qs.is_excluded("bytes_per_synapse_peak_rss") and qs.is_excluded("threads")
+    assert not qs.is_excluded("bytes_per_synapse_arrays")
 
 
 def test_compare_flags_each_kind_of_difference():

@@ -262,3 +262,21 @@ def test_spiking_files_are_small():
         if len(lines) > 400:
             head = " ".join(lines[:10]).lower()
             assert "one piece" in head, f"{path.relative_to(root)}: {len(lines)} lines"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_weights_without_a_copy(backend):
+    """``weights(label, copy=False)`` holds the same values as the copy; on the Numba
+    engine it is a read-only view that follows the next run, elsewhere a copy."""
+    _needs(backend)
+    sim = simulator(_net(), backend=backend, seed=4, **OPTIONS[backend])
+    sim.run(5.0)
+    label = "a_b"  # the dense projection's default name
+    view, copy = sim.weights(label, copy=False), sim.weights(label)
+    np.testing.assert_array_equal(view, copy)  # same stored values, no arithmetic
+    if backend == "numba":
+        assert not view.flags.writeable
+        with pytest.raises(ValueError):
+            view[0] = 0.0
+        sim.set_weights(label, copy + 0.01)
+        np.testing.assert_array_equal(view, sim.weights(label))

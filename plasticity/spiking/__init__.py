@@ -30,7 +30,9 @@ from plasticity.spiking.network import (
     TwoCompartment,
 )
 from plasticity.spiking.results import Recording, SimResult
+from plasticity._config import threads as engine_threads
 
 __all__ = ["LIF", "Izhikevich", "Network", "PairSTDP", "PoissonGroup", "RewardSTDP",
            "SpikeGenerator", "Synapses", "TripletSTDP", "TwoCompartment", "DendriticPrediction",
-           "Recording", "SimResult", "Simulator", "simulator", "backend_class", "BACKENDS"]
+           "Recording", "SimResult", "Simulator", "simulator", "backend_class", "BACKENDS",
+           "engine_threads"]

@@ -194,10 +194,19 @@ class Simulator(abc.ABC):
             raise InvalidParameterError(f"projection '{label}' is not reward-modulated "
                                         "(plasticity=RewardSTDP)")
 
-    def weights(self, label) -> np.ndarray:
-        """A copy of projection ``label``'s weights, shape (n_synapses,), ordered by
-        (pre, post) as :meth:`connectivity`."""
+    def weights(self, label, *, copy=True) -> np.ndarray:
+        """Projection ``label``'s weights, shape (n_synapses,), ordered by (pre, post) as
+        :meth:`connectivity`.
+
+        With ``copy=False``, a read-only view where the backend holds the weights in one
+        array (the Numba engine: no second 8 bytes per synapse on a big network), valid
+        until the next :meth:`run` or :meth:`set_weights`; otherwise a copy.
+        """
         self._check_label(label)
+        return self._weights(label) if copy else self._weights_view(label)
+
+    def _weights_view(self, label) -> np.ndarray:
+        """A backend without a cheaper view gives a copy."""
         return self._weights(label)
 
     def set_weights(self, label, w):

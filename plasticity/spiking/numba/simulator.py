@@ -230,6 +230,13 @@ class NumbaSimulator(Simulator):
         self._flush()
         return self._W[sl].copy()
 
+    def _weights_view(self, label) -> np.ndarray:
+        sl = self._slice(label)
+        self._flush()
+        view = self._W[sl]
+        view.flags.writeable = False  # a view of the engine's own array: read only
+        return view
+
     def _set_weights(self, label, w):
         sl = self._slice(label)
         self._flush()  # the pending potentiations precede the replacement
