@@ -13,7 +13,13 @@ Run from the repository root::
   :class:`~plasticity.io.recorder.Recorder`, including the measured loss change
   (``actual_dloss``), i.e. the full record;
 * ``aligned, no actual_dloss``: the same without the two loss evaluations per update that
-  ``actual_dloss`` needs.
+  ``actual_dloss`` needs;
+* ``aligned, shared forward pass`` (and its ``no actual_dloss`` variant): the same record,
+  with the oracle's batch gradient and the loss before the update read off the forward
+  pass the signals already hold (:meth:`FeedForwardProblem.batch_gradient_from_signals`,
+  :meth:`~FeedForwardProblem.loss_from_signals`, as
+  :func:`plasticity.alignment.measure_problem` does): only the backward pass and the loss
+  after the update are computed again. The numbers recorded are the same to the bit.
 
 The ratio aligned / plain is the overhead of the analysis (target <= 1.5x).
 
@@ -39,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 from plasticity.analysis import expected_cosine, measured  # noqa: E402
 from plasticity.engine import Batch, train  # noqa: E402
 from plasticity.io.recorder import Recorder  # noqa: E402
+from plasticity.problems.feedforward import FeedForwardProblem  # noqa: E402
 from plasticity.rules import Backprop, NodePerturbation  # noqa: E402
 from plasticity.tasks.supervised import Digits  # noqa: E402
 
@@ -58,9 +65,17 @@ def bench_recording(n_updates, hidden, batch):
     net = task.student(hidden)
     params = net.init_params(np.random.default_rng(1))
     rule = Backprop(net=net, eta=0.1, loss_kind=task.loss_kind)
+    problem = FeedForwardProblem(task, net)
 
     def gradient(p, s):
         return task.gradient(net, p, Batch(x=s["input"], target=s["target"]))
+
+    def shared_gradient(p, s):
+        return problem.batch_gradient_from_signals(p, Batch(x=s["input"], target=s["target"]),
+                                                   s)
+
+    def shared_loss(p, s):
+        return problem.loss_from_signals(p, Batch(x=s["input"], target=s["target"]), s)
 
     def once(mode):
         data = np.random.default_rng(2)
@@ -70,8 +85,12 @@ def bench_recording(n_updates, hidden, batch):
             the_rule = rule
             if mode != "plain":
                 rec = Recorder(Path(tmp) / "b.h5", experiment="bench", seed=0, config={})
-                the_rule = measured(rule, gradient, recorder=rec)
-            if mode == "aligned":
+                if mode.startswith("aligned, shared"):
+                    the_rule = measured(rule, shared_gradient, recorder=rec,
+                                        loss_before_fn=shared_loss)
+                else:
+                    the_rule = measured(rule, gradient, recorder=rec)
+            if mode in ("aligned", "aligned, shared forward pass"):
                 kwargs["loss"] = lambda p, b: task.loss(net, p, b)
             train(the_rule, params, n_updates=n_updates,
                   next_batch=lambda step: task.batch(batch, data),
@@ -80,7 +99,9 @@ def bench_recording(n_updates, hidden, batch):
                 rec.close("complete")
 
     return {mode: best_of(lambda m=mode: once(m))
-            for mode in ("plain", "aligned", "aligned, no actual_dloss")}
+            for mode in ("plain", "aligned", "aligned, no actual_dloss",
+                         "aligned, shared forward pass",
+                         "aligned, shared forward pass, no actual_dloss")}
 
 
 def bench_expected(n_draws, batch):

@@ -36,6 +36,7 @@ class _Log:
         self.tables = None if tables is None else frozenset(tables)
         self._rows: dict[str, list] = {}
         self._columns: tuple[str, ...] | None = None
+        self._streamed: set[str] = set()  # tables whose units the recorder has
 
     def add(self, step, result, actual, se, extra=None):
         """Record one measured update.
@@ -55,8 +56,13 @@ class _Log:
                 self._columns = tuple(cols)
             self._rows.setdefault(table, []).append((int(step), *cols.values()))
             if self.recorder is not None and (self.tables is None or table in self.tables):
+                # The recorder keeps a table's units from its first row (the columns
+                # never change), so they are built and passed once per table.
+                first = table not in self._streamed
+                self._streamed.add(table)
                 self.recorder.append(f"{self.prefix}/{table}", int(step),
-                                     units={c: UNITS[c] for c in cols}, **cols)
+                                     units={c: UNITS[c] for c in cols} if first else None,
+                                     **cols)
 
     @property
     def records(self) -> dict[str, np.ndarray]:

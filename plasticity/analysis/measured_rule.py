@@ -56,7 +56,8 @@ class MeasuredRule:
 
     def __init__(self, rule, gradient_fn, loss_fn=None, every=1, metric=None,
                  recorder=None, prefix="/alignment", *, gradient_se_fn=None,
-                 array_dloss=False, reference_fn=None, record_tables=None):
+                 array_dloss=False, reference_fn=None, record_tables=None,
+                 loss_before_fn=None):
         check_protocol(rule)
         if int(every) < 1:
             raise InvalidParameterError(f"The 'every' parameter of measured must be >= 1. "
@@ -69,7 +70,11 @@ class MeasuredRule:
         if reference_fn is not None and not callable(reference_fn):
             raise InvalidParameterError("reference_fn must be callable: "
                                         "reference_fn(params) -> (grad, se).")
+        if loss_before_fn is not None and not callable(loss_before_fn):
+            raise InvalidParameterError("loss_before_fn must be callable: "
+                                        "loss_before_fn(params, signals) -> float.")
         self.gradient_se_fn, self.reference_fn = gradient_se_fn, reference_fn
+        self.loss_before_fn = loss_before_fn
         self.every, self.metric, self.array_dloss = int(every), metric, bool(array_dloss)
         self._log = _Log(recorder, prefix, record_tables)
         self._metric_cache = None
@@ -138,7 +143,13 @@ class MeasuredRule:
                 return self.loss_fn(p, _s)
         else:
             loss_of = loss_fn
-        loss_before = float(loss_of(params)) if loss_of is not None else np.nan
+        if loss_of is None:
+            loss_before = np.nan
+        elif self.loss_before_fn is not None:
+            # the same number from the forward pass the signals already hold
+            loss_before = float(self.loss_before_fn(params, signals))
+        else:
+            loss_before = float(loss_of(params))
         t1 = time.perf_counter()
         delta, new_state = self.rule.update(signals, state, params, reward=reward,
                                             loss_fn=loss_fn, rng=rng)
@@ -182,7 +193,7 @@ def _timed(fn, timing):
 
 def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=None,
              prefix="/alignment", *, gradient_se_fn=None, array_dloss=False,
-             reference_fn=None, record_tables=None) -> MeasuredRule:
+             reference_fn=None, record_tables=None, loss_before_fn=None) -> MeasuredRule:
     """Wrap ``rule`` so that its updates are compared with the true gradient as it learns.
 
     The wrapper follows the rule protocol and has the rule's ``name``; its ``update``
@@ -234,6 +245,12 @@ def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=Non
     record_tables : collection of str, optional
         The tables (array names and/or ``"total"``) streamed to ``recorder``; all when
         None. ``.records`` keeps every table in memory either way.
+    loss_before_fn : callable, optional
+        ``loss_before_fn(params, signals) -> float``: the loss before the update, equal
+        to the one ``loss_fn`` (or the engine's) gives at ``params``, but read from the
+        forward pass the signals already hold (e.g.
+        :meth:`plasticity.problems.FeedForwardProblem.loss_from_signals`), which saves
+        one forward pass per measured update. Only used where a loss is measured.
 
     Returns
     -------
@@ -256,4 +273,5 @@ def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=Non
     """
     return MeasuredRule(rule, gradient_fn, loss_fn, every, metric, recorder, prefix,
                         gradient_se_fn=gradient_se_fn, array_dloss=array_dloss,
-                        reference_fn=reference_fn, record_tables=record_tables)
+                        reference_fn=reference_fn, record_tables=record_tables,
+                        loss_before_fn=loss_before_fn)

@@ -26,14 +26,27 @@ headline cosine) comes in one of three kinds, recorded as :attr:`FeedForwardProb
     ``i``, already divided by ``n_eval``, ``h_i`` the layer's input), so the sum of
     squares over samples is ``n_eval^2 (d^2)^T (h^2)``: one extra matrix product per
     layer, no per-sample loop.
+
+Cost: the oracle reuses what is already computed. :meth:`FeedForwardProblem.
+batch_gradient_from_signals` and :meth:`~FeedForwardProblem.loss_from_signals` read the
+minibatch's forward pass off the signals the rule gets (only the backward pass is run),
+and the evaluation set is kept converted (inputs, targets, squared inputs) with its
+``(n_eval, width)`` activations and errors written into resident buffers instead of fresh
+arrays at every call. The arithmetic is the network's, in its order: the numbers are the
+same to the last bit.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
 from plasticity.errors import InvalidParameterError
 from plasticity.problems.base import Problem
+from plasticity.substrates.activations import get_activation
+from plasticity.substrates.feedforward import FeedForward
+from plasticity.substrates.output_loss import batch_targets, output_error
 
 __all__ = ["DEFAULT_N_EVAL", "FeedForwardProblem"]
 
@@ -95,6 +108,8 @@ class FeedForwardProblem(Problem):
         self.eval_seed = eval_seed
         self._eval = None
         self._x2 = None
+        self._eval_xt = None
+        self._work = _Work()
         if isinstance(task, LinearTeacher) and net.n_layers == 1 and _is_linear(net):
             self.reference, self.n_eval = "exact-closed-form", 0
         elif isinstance(task, Digits):
@@ -125,6 +140,43 @@ class FeedForwardProblem(Problem):
         """``task.gradient``: the exact gradient of :meth:`loss` on ``batch``."""
         return self.task.gradient(self.net, params, batch)
 
+    def batch_gradient_from_signals(self, params, batch, signals) -> dict:
+        """:meth:`batch_gradient` from the forward pass already in ``signals``.
+
+        ``signals`` must be :meth:`signals` ``(params, batch)`` at these very ``params``
+        (as the engine hands a rule and its oracle): only the backward pass is run, with
+        the arithmetic of :meth:`FeedForward.backprop`, so the result is the same
+        to the last bit.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Keys and shapes of ``params`` (units: loss per parameter unit).
+        """
+        if not _own(self, "signals", "batch_gradient"):
+            return self.batch_gradient(params, batch)  # a subclass's own oracle or signals
+        names = self.net.layer_names()
+        pre = [signals["u_" + n] for n in names]
+        post = [signals[n] for n in names]
+        x = signals["input"]
+        if x.ndim != 2:  # one sample: let the network handle its shape convention
+            return self.batch_gradient(params, batch)
+        t = batch_targets(batch.target, self.task.loss_kind, self.net.sizes[-1],
+                          x.shape[0], False)
+        return self._backward(params, x, t, pre, post)[1]
+
+    def loss_from_signals(self, params, batch, signals) -> float:
+        """:meth:`loss` from the forward pass in ``signals`` (as for
+        :meth:`batch_gradient_from_signals`): no forward pass is repeated."""
+        names = self.net.layer_names()
+        x = signals["input"]
+        if x.ndim != 2 or not _own(self, "signals", "loss"):
+            return self.loss(params, batch)
+        kind = self.task.loss_kind
+        t = batch_targets(batch.target, kind, self.net.sizes[-1], x.shape[0], False)
+        return output_error(signals["u_" + names[-1]], signals[names[-1]], t, kind,
+                            self.net.layer_activations()[-1])[0]
+
     def loss_and_gradient(self, params, batch):
         """:meth:`loss` and :meth:`batch_gradient` from one forward and backward pass."""
         return self.task.loss_and_gradient(self.net, params, batch)
@@ -141,11 +193,23 @@ class FeedForwardProblem(Problem):
         """
         if self.reference == "exact-closed-form":
             return self._closed_form(params)[1], None
-        batch = self.eval_batch
-        res = self.net.backprop(params, batch.x, batch.target, kind=self.task.loss_kind)
+        if _own(self, "eval_batch"):
+            x, t = self._eval_arrays()
+            # The same forward and backward arithmetic as net.backprop, minus the
+            # per-call conversion of the fixed inputs and targets (see _eval_arrays).
+            self.net._check_params(params)
+            work = self._work
+            pre, post = self._forward(params, x, work)
+            _, grads, deltas = self._backward(params, x, t, pre, post, work)
+        else:  # a subclass's own evaluation set or network: its own backprop
+            batch = self.eval_batch
+            res = self.net.backprop(params, batch.x, batch.target, kind=self.task.loss_kind)
+            grads, post = res.grads, res.activity.post
+            deltas = [res.deltas[n] for n in self.net.layer_names()]
+            x, work = np.asarray(batch.x, dtype=np.float64), None
         if self.reference == "population":
-            return res.grads, None
-        return res.grads, self._standard_errors(res, batch)
+            return grads, None
+        return grads, self._standard_errors(grads, deltas, post, x, work)
 
     def population_loss(self, params) -> float:
         """The expected loss: closed form, the training-set mean (digits), or its estimate
@@ -171,26 +235,92 @@ class FeedForwardProblem(Problem):
                 raise AttributeError("the closed form needs no evaluation set")
         return self._eval
 
-    def _standard_errors(self, res, batch):
-        n = batch.x.shape[0]
+    def _eval_arrays(self):
+        """The evaluation set as the forward pass wants it, converted once and kept:
+        inputs as a float64 ``(n, n_in)`` array, targets as float64 ``(n, n_out)`` (one-hot
+        for class labels), exactly what :meth:`FeedForward.backprop` makes of them at
+        every call."""
+        if self._eval_xt is None:
+            batch = self.eval_batch
+            x, _ = self.net._as_batch(batch.x)  # n_eval >= 2: always a batch
+            t = batch_targets(batch.target, self.task.loss_kind, self.net.sizes[-1],
+                              x.shape[0], False)
+            self._eval_xt = (x, t)
+        return self._eval_xt
+
+    def _forward(self, params, x, work):
+        """``(pre, post)`` of the evaluation set: :meth:`FeedForward._forward2d`'s
+        operations, writing the ``(n_eval, width)`` arrays into the resident buffers of
+        ``work`` (element-wise and matrix products give the same bits whatever array
+        they write to; fresh ~MB arrays at every update cost page faults)."""
         net = self.net
-        weights, biases, names = net.weight_names(), net.bias_names(), net.layer_names()
+        pre, post = [], []
+        h = x
+        biases = net.bias_names()
+        for k, (w, act) in enumerate(zip(net.weight_names(), net.layer_activations(),
+                                         strict=True)):
+            shape = (x.shape[0], params[w].shape[0])
+            u = np.matmul(h, params[w].T, out=work(f"u{k}", shape))
+            if biases:
+                np.add(u, params[biases[k]], out=u)
+            h = _apply(act, "f", u, work(f"h{k}", shape))
+            pre.append(u)
+            post.append(h)
+        return pre, post
+
+    def _backward(self, params, x, t, pre, post, work=None):
+        """``(loss, grads, deltas)`` of a ``(B, n_in)`` batch from its forward pass.
+
+        The operations of :meth:`FeedForward.backprop` without feedback, in the same
+        order, so that the gradient equals the network's to the last bit (tested in
+        tests/test_alignment_cache.py); ``deltas`` lists each layer's error from the
+        input side up. With ``work`` (the evaluation set's buffers) the hidden layers'
+        errors are written into resident arrays; the gradients are always fresh.
+        """
+        net = self.net
+        weights, biases, acts = net.weight_names(), net.bias_names(), net.layer_activations()
+        loss, delta = output_error(pre[-1], post[-1], t, self.task.loss_kind, acts[-1])
+        grads, deltas = {}, [None] * net.n_layers
+        for k in range(net.n_layers - 1, -1, -1):
+            below = x if k == 0 else post[k - 1]
+            grads[weights[k]] = delta.T @ below
+            if biases:
+                grads[biases[k]] = delta.sum(axis=0)
+            deltas[k] = delta
+            if k > 0:
+                back = np.ascontiguousarray(params[weights[k]].T.T)
+                shape = pre[k - 1].shape
+                if work is None:
+                    delta = (delta @ back) * acts[k - 1].df(pre[k - 1])
+                else:
+                    below_delta = np.matmul(delta, back, out=work(f"d{k - 1}", shape))
+                    df = _apply(acts[k - 1], "df", pre[k - 1], work("tmp", shape))
+                    delta = np.multiply(below_delta, df, out=below_delta)
+        return loss, {k: grads[k] for k in net.param_shapes()}, deltas
+
+    def _standard_errors(self, grads, deltas, post, x, work=None):
+        n = x.shape[0]
+        net = self.net
+        weights, biases = net.weight_names(), net.bias_names()
         if self._x2 is None:
-            self._x2 = batch.x * batch.x  # the inputs never change: square them once
+            self._x2 = x * x  # the inputs never change: square them once
         se = {}
         for k, w in enumerate(weights):
-            d = res.deltas[names[k]]            # (n, n_out), already divided by n
-            below2 = self._x2 if k == 0 else np.square(res.activity.post[k - 1])
-            d2 = d * d
-            g = res.grads[w]
+            d = deltas[k]                       # (n, n_out), already divided by n
+            out = None if work is None else work("tmp", d.shape)
+            d2 = np.multiply(d, d, out=out)
+            below2 = (self._x2 if k == 0 else
+                      np.square(post[k - 1], out=None if work is None
+                                else work("sq", post[k - 1].shape)))
+            g = grads[w]
             # per-sample gradient n d_i (x) h_i: mean of squares n (d^2)^T (h^2)
             var = (n * (d2.T @ below2) - g * g) * (n / (n - 1.0))
             se[w] = np.sqrt(np.maximum(var, 0.0) / n)
             if biases:
-                gb = res.grads[biases[k]]
+                gb = grads[biases[k]]
                 var_b = (n * d2.sum(axis=0) - gb * gb) * (n / (n - 1.0))
                 se[biases[k]] = np.sqrt(np.maximum(var_b, 0.0) / n)
-        return {k: se[k] for k in res.grads}
+        return {k: se[k] for k in grads}
 
     def _closed_form(self, params):
         """``(L, grad)`` of the linear student on the linear teacher (module docstring)."""
@@ -208,6 +338,56 @@ class FeedForwardProblem(Problem):
             grad["b_out"] = c
         loss += 0.5 * self.task.n_outputs * self.task.noise ** 2
         return loss, {k: grad[k] for k in params}
+
+
+class _Work:
+    """Resident float64 arrays by name, reallocated only when the shape changes (one
+    problem per thread: the arrays are overwritten at every call)."""
+
+    def __init__(self):
+        self._arrays = {}
+
+    def __call__(self, name, shape):
+        arr = self._arrays.get(name)
+        if arr is None or arr.shape != shape:
+            arr = self._arrays[name] = np.empty(shape)
+        return arr
+
+
+_TANH, _LINEAR = get_activation("tanh"), get_activation("linear")
+
+
+def _apply(act, which, u, out):
+    """``act.f(u)`` or ``act.df(u)`` (``which``), written into ``out`` for tanh and the
+    identity with the registry's own formulas (same bits); other activations allocate."""
+    if act.f is _TANH.f and act.df is _TANH.df:
+        if which == "f":
+            return np.tanh(u, out=out)
+        t = np.tanh(u, out=out)                    # 1 - tanh(u)^2, as _tanh_df
+        return np.subtract(1.0, np.multiply(t, t, out=t), out=t)
+    if act.f is _LINEAR.f and act.df is _LINEAR.df:
+        if which == "f":
+            np.copyto(out, u)
+            return out
+        out.fill(1.0)
+        return out
+    return getattr(act, which)(u)
+
+
+def _own(problem, *methods) -> bool:
+    """Whether ``problem`` uses :class:`FeedForwardProblem`'s own ``methods`` (a subclass
+    that overrides its signals, loss or gradient gets those, not the shared pass)."""
+    return _own_classes(type(problem), type(problem.net), methods)
+
+
+@functools.cache
+def _own_classes(cls, net, methods) -> bool:
+    # Asked at every update, answered once per pair of classes (classes are not changed
+    # after their definition). The shared pass repeats FeedForward's own arithmetic: a
+    # network class that changes it keeps its own methods.
+    return (all(getattr(cls, m) is getattr(FeedForwardProblem, m) for m in methods)
+            and all(getattr(net, m, None) is getattr(FeedForward, m)
+                    for m in ("_forward2d", "backprop", "loss", "signals", "forward")))
 
 
 def _is_linear(net) -> bool:

@@ -9,6 +9,7 @@ substrate built it in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,12 +31,15 @@ class FlatSpec:
     keys: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
 
-    @property
+    # Computed once per layout (flatten/unflatten run at every update of a perturbation
+    # or selection rule); cached_property writes the instance dict, which a frozen
+    # dataclass allows, and the fields it derives from never change.
+    @cached_property
     def sizes(self) -> tuple[int, ...]:
         """The number of entries of each array."""
         return tuple(int(np.prod(s, dtype=np.int64)) for s in self.shapes)
 
-    @property
+    @cached_property
     def size(self) -> int:
         """The total number of parameters ``D``."""
         return int(sum(self.sizes))
