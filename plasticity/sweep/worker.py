@@ -2,7 +2,9 @@
 
 This module is imported by freshly spawned worker processes before anything else of
 plasticity, so it must not import NumPy, Numba or h5py at module level: the thread-count
-environment variables only take effect if they are set before those libraries load.
+environment variables only take effect if they are set before those libraries load. (A
+forkserver imports it with those libraries, in an environment already pinned:
+plasticity.sweep.pool.)
 """
 
 from __future__ import annotations
