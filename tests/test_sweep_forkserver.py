@@ -168,3 +168,13 @@ def test_forked_workers_are_pinned_and_keep_their_kernels(tmp_path, probe, monke
     assert len({s["pid"] for s in done}) == 1
     assert [s["compiled_before"] for s in done] == [0, 1, 1]
     assert done[0]["numba_pool"] == usable_cores()
+
+
+def test_bad_start_method_is_refused_before_the_sweep_is_written(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("PLASTICITY_SWEEP_START", "thread")
+    out = tmp_path / "sw"
+    code, _, err = cli("sweep", "oja-pca", "--grid", "eta=0.001,0.002", "--out", out,
+                       "--quiet")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "PLASTICITY_SWEEP_START" in err or "thread" in err
+    assert not out.exists()

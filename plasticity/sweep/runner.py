@@ -309,6 +309,11 @@ def config_units(exp, key: str) -> str:
 def _execute(exp, source, wanted, directory, stored, jobs, client, quiet) -> SweepResult:
     from plasticity.io.interrupts import sigterm_as_interrupt
 
+    if client is None:
+        from plasticity.sweep.pool import start_method
+
+        # a bad $PLASTICITY_SWEEP_START is refused before the sweep directory is written
+        start_method()
     try:
         (directory / ix.RUNS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
