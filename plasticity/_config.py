@@ -21,6 +21,15 @@ the callers with ``numba.set_num_threads``.
 import os
 import sys
 
+#: Numba's threading layer for the parallel kernels. ``workqueue`` (Numba's own scheduler),
+#: not OpenMP: with the ``omp`` layer's pool started, NEST's kernel (its own OpenMP
+#: runtime, in the same process in the cross-checks and for users who drive both)
+#: crashed in ``ResetKernel`` (a segmentation fault, tests/test_nest_dopamine.py). The
+#: engine calls its parallel kernels from one Python thread, which is all ``workqueue``
+#: supports, and results do not depend on the layer (no reduction follows the schedule).
+#: A user's own ``NUMBA_THREADING_LAYER`` is respected.
+THREADING_LAYER = os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+
 JIT_OPTIONS = {"nopython": True, "cache": True, "nogil": True, "fastmath": False}
 REDUCE_OPTIONS = {**JIT_OPTIONS, "fastmath": {"reassoc", "contract"}}
 PARALLEL_OPTIONS = {**JIT_OPTIONS, "parallel": True}
@@ -42,11 +51,18 @@ def jit_reduce(fn):
     return numba.jit(**REDUCE_OPTIONS)(fn)
 
 
+def _use_layer(numba) -> None:
+    # the environment variable acts only if Numba was imported after this module; set the
+    # layer on Numba's config too (effective until its thread pool first starts)
+    numba.config.THREADING_LAYER = THREADING_LAYER
+
+
 def jit_parallel(fn):
     """Compile ``fn`` with :data:`PARALLEL_OPTIONS` (a ``prange`` loop over independent
     blocks)."""
     import numba
 
+    _use_layer(numba)
     return numba.jit(**PARALLEL_OPTIONS)(fn)
 
 
@@ -87,6 +103,7 @@ def set_threads(n: int) -> None:
     if "numba" in sys.modules:
         import numba
 
+        _use_layer(numba)
         if n > numba.config.NUMBA_NUM_THREADS:
             raise InvalidParameterError(
                 f"threads={n} is more than Numba's {numba.config.NUMBA_NUM_THREADS} "
