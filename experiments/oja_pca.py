@@ -78,8 +78,10 @@ def run(cfg: OjaConfig, ctx):
 def memory(cfg: OjaConfig):
     """The dominant arrays of a run (:mod:`plasticity.io.memory`): the task's random basis
     and its scaled copy stay resident; at the peak the covariance, the correlation
-    matrix E[x x^T] and its eigenvectors sit beside them. Measured (tracemalloc) at
-    n_inputs = 1200: peak 4.1 n_inputs^2 float64 (45 MiB), estimate 5.1 (57 MiB)."""
+    matrix E[x x^T] and its eigenvectors sit beside them, with LAPACK's workspace and
+    NumPy's temporaries of the eigendecomposition. Measured (tracemalloc) at n_inputs =
+    700: peak 4.1 n_inputs^2 float64 with Python 3.11 / NumPy 2.3 and 7.0 with Python
+    3.13 / NumPy 2.5; the estimate, 8 n_inputs^2, covers both."""
     from plasticity.io.memory import MemoryEstimate, array_bytes
 
     n = cfg.n_inputs
@@ -87,6 +89,8 @@ def memory(cfg: OjaConfig):
             .add("the input basis and its scaled copy", "2 x n_inputs x n_inputs float64",
                  2 * array_bytes(n, n))
             .add("the input covariance, E[x x^T] and its eigenvectors",
+                 "3 x n_inputs x n_inputs float64", 3 * array_bytes(n, n))
+            .add("the eigendecomposition's workspace and temporaries",
                  "3 x n_inputs x n_inputs float64", 3 * array_bytes(n, n))
             .add("a window of input samples", "3 x window x n_inputs float64",
                  3 * array_bytes(min(cfg.window, cfg.n_samples), n)))

@@ -156,8 +156,9 @@ def _measured_peak(name, warm, sets, tmp_path):
 
 
 def test_oja_pca_estimate_is_near_the_measured_peak(tmp_path):
-    # peak 4.1 n^2 float64 (the basis, its scaled copy, covariance, E[x x^T], its
-    # eigenvectors); estimate 5 n^2 + the window: about 1.25x
+    # peak 4.1 n^2 float64 with NumPy 2.3 (the basis, its scaled copy, covariance,
+    # E[x x^T], its eigenvectors) and 7.0 n^2 with NumPy 2.5 (more eigendecomposition
+    # workspace); estimate 8 n^2 + the window: about 1.95x and 1.15x
     est, peak = _measured_peak("oja-pca", {"n_samples": 100},
                                {"n_inputs": 700, "n_samples": 400}, tmp_path)
     assert peak > 4 * 700**2 * 8 * 0.8
