@@ -28,7 +28,7 @@ the bytes NumPy allocated while the simulator was built (all its arrays: weights
 rings, state), over ``n_synapses``; ``bytes_per_synapse_peak_rss``: the process's peak
 resident memory (Linux ``VmHWM``, reset just before the simulator is built where the
 kernel allows) above its resident memory at that moment, over ``n_synapses`` -- everything the run
-held at its peak, including a checkpoint's copy of the state and the engine's
+held at its peak, including a resumed run's read of its checkpoint and the engine's
 compilation (None where ``/proc`` is missing); ``sim_s_per_wall_s`` (simulated over wall
 seconds of the simulation loop, checkpoints and histograms included; of the last
 session only when resumed); ``rate_first_window_hz``, ``rate_last_window_hz`` (mean
@@ -42,10 +42,15 @@ preset, 10 simulated seconds, ``--threads 2``): the simulator's arrays take 8.24
 per synapse (tracemalloc). Without checkpoints (``--checkpoint-every 100000``) the
 process peaks at 1.01 GB resident in all (``/usr/bin/time -v``), 9.03 bytes per synapse
 above its memory before the network was built, and simulates a second in 12.6 s of wall
-time (87 s of CPU for the run: the process got 0.66 cores on average). With the default
-checkpoints (every 5 s of wall time: after every segment here) each checkpoint copies
-and writes the 800 MB of weights, the peak is 17.25 bytes per synapse (1.81 GB in all)
-and a simulated second takes 22 s; the results are bit-identical. Output rate 12.1 Hz in
+time (87 s of CPU for the run: the process got 0.66 cores on average). A checkpoint
+writes the engine's own arrays (no copy): with a checkpoint after every simulated second
+(``--checkpoint-every 0``, 2 s simulated, load 1.3) the peak was the same, 1.006 GB
+resident, 9.0 bytes per synapse, and a simulated second took 7.7 s of wall time. (Before
+checkpoints wrote views, each one copied the 800 MB of weights first: 17.25 bytes per
+synapse.) The file keeps two checkpoint slots, so that a run killed while writing one
+still has the other: 1.65 GB on disk at 10^8 synapses. A resumed run reads the
+checkpoint before restoring it and so peaks near 17 bytes per synapse (the memory
+estimate covers that case). Output rate 12.1 Hz in
 the first second, 4.7 Hz in the last; 11.0% of the weights below 0.1 gmax and 9.5%
 above 0.9 gmax after 10 s (from 10% each).
 """
@@ -237,11 +242,12 @@ PER_INPUT_BYTES = 64 * 32 + 64
 def memory(cfg: BigSTDPConfig):
     """The dominant arrays of a run (:mod:`plasticity.io.memory`): the synapses as the
     Numba engine stores them (:func:`~plasticity.spiking.network.synapse_bytes`, 8 bytes
-    each), as much again for a checkpoint (``get_state`` copies the simulator's arrays
-    before writing them; a resume reads them back before restoring them), and the
+    each), as much again for a resumed run (which reads the checkpoint's arrays before
+    copying them into the new simulator; writing a checkpoint needs no copy: it writes
+    the engine's own arrays, ``get_state(copy=False)``), and the
     engine's per-neuron buffers. The recorded data (rates, histograms, the sample) are
     small and streamed to the file. At 20,000 x 5,000: 1.56 GiB estimated (16.7 bytes
-    per synapse); measured peak 17.25 bytes per synapse with checkpoints, 9.03 without."""
+    per synapse); measured peak 9.0 bytes per synapse, with checkpoints or without."""
     from plasticity.io.memory import MemoryEstimate
     from plasticity.spiking.network import synapse_bytes
 
@@ -249,7 +255,7 @@ def memory(cfg: BigSTDPConfig):
     syn = synapse_bytes(net.synapses[0], cfg.n_inputs, cfg.n_neurons)
     est = MemoryEstimate()
     est.add("the synapses", "n_inputs x n_neurons float64", syn)
-    est.add("a checkpoint's copy of the synapses", "n_inputs x n_neurons float64", syn)
+    est.add("a resumed run's read of the checkpoint", "n_inputs x n_neurons float64", syn)
     est.add("the engine's buffers", f"n_neurons x {PER_NEURON_BYTES} B + n_inputs x "
             f"{PER_INPUT_BYTES} B",
             cfg.n_neurons * PER_NEURON_BYTES + cfg.n_inputs * PER_INPUT_BYTES)

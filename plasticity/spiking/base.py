@@ -253,9 +253,14 @@ class Simulator(abc.ABC):
         return self._eligibility(label)
 
     # -- checkpoints -----------------------------------------------------------------
-    def get_state(self) -> dict:
+    def get_state(self, *, copy=True) -> dict:
         """Everything needed to continue the simulation bit for bit (backends with
-        :attr:`can_checkpoint` only)."""
+        :attr:`can_checkpoint` only).
+
+        With ``copy=False`` the arrays may be the simulator's own (read-only views), valid
+        until the next :meth:`run`: a checkpoint that writes them out at once then needs
+        no second copy of a big network's weights in memory.
+        """
         raise InvalidParameterError(self._no_checkpoint())
 
     def set_state(self, state: dict):

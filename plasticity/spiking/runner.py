@@ -149,7 +149,9 @@ def _simulation_state(sim, done, duration_ms, origin, parts):
     counts = {k: int(sum(p.counts[k] for p in parts)) for k in first.counts}
     state = {k: {var: np.concatenate([p.state[k][var] for p in parts]) for var in v}
              for k, v in first.state.items()}
-    return {"sim": sim.get_state(), "done": done, "duration_ms": float(duration_ms),
+    # views, not copies: the checkpoint writes them out before the simulation goes on,
+    # so a 10^8-synapse network does not hold its weights twice
+    return {"sim": sim.get_state(copy=False), "done": done, "duration_ms": float(duration_ms),
             "origin": origin, "t_start_ms": first.t_start_ms, "counts": counts,
             "state": state, "spike_groups": list(first.spikes),
             "rate_groups": list(first.rates)}

@@ -29,7 +29,7 @@ for bit.
 
 from __future__ import annotations
 
-import copy
+import copy as _copy
 
 import numba
 import numpy as np
@@ -276,12 +276,20 @@ class NumbaSimulator(Simulator):
                 out[name] = list(value)
         return out
 
-    def get_state(self) -> dict:
-        """Everything needed to continue the simulation bit for bit: copies of the
-        simulator's arrays, the step and the state of its random generator."""
-        arrays = {k: ([a.copy() for a in v] if isinstance(v, list) else v.copy())
+    def get_state(self, *, copy=True) -> dict:
+        """Everything needed to continue the simulation bit for bit: the simulator's
+        arrays (copies, or with ``copy=False`` read-only views valid until the next
+        :meth:`run`), the step and the state of its random generator."""
+        def out(a):
+            if copy:
+                return a.copy()
+            view = a.view()
+            view.flags.writeable = False
+            return view
+
+        arrays = {k: ([out(a) for a in v] if isinstance(v, list) else out(v))
                   for k, v in self._state_arrays().items()}
-        return {"step": int(self.step), "rng": copy.deepcopy(self._rng.bit_generator.state),
+        return {"step": int(self.step), "rng": _copy.deepcopy(self._rng.bit_generator.state),
                 "arrays": arrays}
 
     def set_state(self, state: dict):
