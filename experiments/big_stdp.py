@@ -24,8 +24,9 @@ population rates of both groups per ``rate_bin_ms`` bin (``/series/rates/<group>
 Summary
 -------
 ``n_synapses``; ``gmax_mV`` (used); ``bytes_per_synapse_arrays``: tracemalloc's count of
-the bytes NumPy allocated while the simulator was built (all its arrays: weights, traces,
-rings, state), over ``n_synapses``; ``bytes_per_synapse_peak_rss``: the process's peak
+the bytes NumPy allocated for array data (its own tracemalloc domain) while the simulator
+was built and still held after it (all its arrays: weights, traces, rings, state), over
+``n_synapses``; ``bytes_per_synapse_peak_rss``: the process's peak
 resident memory (Linux ``VmHWM``, reset just before the simulator is built where the
 kernel allows) above its resident memory at that moment, over ``n_synapses`` -- everything the run
 held at its peak, including a resumed run's read of its checkpoint and the engine's
@@ -63,28 +64,21 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.experiment import Experiment
-from plasticity.spiking.runner import SpikingConfig, numba_only
+from plasticity.spiking.runner import numba_only
+from plasticity.spiking.song import PROJECTION, SongSTDPConfig
 
 #: mV: n_inputs x gmax of the default weights (the benchmark network's 10,000 x 0.053 mV)
 DRIVE_MV = 530.0
 #: projection label
-PROJ = "input_neuron"
+PROJ = PROJECTION
 
 
-class BigSTDPConfig(SpikingConfig):
+class BigSTDPConfig(SongSTDPConfig):
     n_inputs: int = Field(20_000, ge=1, description="Poisson inputs")
     n_neurons: int = Field(5_000, ge=1, description="LIF neurons (all-to-all from the inputs)")
-    rate_hz: float = Field(15.0, ge=0, description="input rate (Hz)")
     duration_s: float = Field(10.0, gt=0, description="simulated time (s)")
-    dt_ms: float = Field(0.1, gt=0, description="time step (ms)")
     gmax_mV: float | None = Field(None, gt=0, description="largest weight (mV); default "
                                   "530 mV / n_inputs")
-    a_plus: float = Field(0.01, gt=0, description="potentiation amplitude (units of gmax)")
-    depression_ratio: float = Field(1.05, gt=0, description="A- / A+")
-    tau_pre_ms: float = Field(20.0, gt=0, description="STDP presynaptic time constant")
-    tau_post_ms: float = Field(20.0, gt=0, description="STDP postsynaptic time constant")
-    tau_m_ms: float = Field(10.0, gt=0, description="membrane time constant")
-    tau_e_ms: float = Field(5.0, gt=0, description="synaptic time constant")
     segment_s: float = Field(1.0, gt=0, description="simulated time between weight "
                                                     "histograms (and checkpoints)")
     rate_bin_ms: float = Field(100.0, gt=0, description="population rate bin (ms)")
@@ -108,26 +102,7 @@ class BigSTDPConfig(SpikingConfig):
         return self.n_inputs * self.n_neurons
 
     def network(self):
-        from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
-
-        gmax = self.gmax
-        return Network(
-            dt_ms=self.dt_ms,
-            groups={"input": PoissonGroup(n=self.n_inputs, rate_hz=self.rate_hz),
-                    "neuron": LIF(n=self.n_neurons, model="current", tau_m_ms=self.tau_m_ms,
-                                  v_rest_mV=-74.0, v_reset_mV=-60.0, v_th_mV=-54.0,
-                                  tau_e_ms=self.tau_e_ms)},
-            synapses=[Synapses(name=PROJ, source="input", target="neuron",
-                               w_init=(0.0, gmax), w_min=0.0, w_max=gmax,
-                               plasticity=PairSTDP(
-                                   tau_plus_ms=self.tau_pre_ms, tau_minus_ms=self.tau_post_ms,
-                                   a_plus=self.a_plus,
-                                   a_minus=self.a_plus * self.depression_ratio))])
-
-    def model_post_init(self, __context):
-        # the network-level checks (time step, the synapses against the memory) at config
-        # time, so that bad input exits before a run file exists
-        self.network()
+        return self.song_network(n_neurons=self.n_neurons, gmax_mV=self.gmax)
 
 
 def _status_kb(key):
@@ -172,7 +147,10 @@ def run(cfg: BigSTDPConfig, ctx):
     try:
         sim = make_simulator(net, cfg, [ctx.seed, 0],
                              Recording(spikes=(), rate_bin_ms=cfg.rate_bin_ms))
-        arrays_bytes = tracemalloc.get_traced_memory()[0]
+        # NumPy's own domain only: the arrays' data, not the Python objects built on
+        # the way (whose size changes with the interpreter and the code around it)
+        arrays_bytes = sum(t.size for t in tracemalloc.take_snapshot().filter_traces(
+            [tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)]).traces)
     finally:
         tracemalloc.stop()
     threads = engine_threads() if cfg.backend == "numba" else 1

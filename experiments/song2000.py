@@ -26,44 +26,19 @@ import numpy as np
 from pydantic import Field
 
 from plasticity.experiment import Experiment
-from plasticity.spiking.runner import SpikingConfig, numba_only
+from plasticity.spiking.runner import numba_only
+from plasticity.spiking.song import SongSTDPConfig
 
 
-class Song2000Config(SpikingConfig):
+class Song2000Config(SongSTDPConfig):
     n_inputs: int = Field(1000, ge=1, description="Poisson inputs")
-    rate_hz: float = Field(15.0, ge=0, description="input rate (Hz)")
     duration_s: float = Field(100.0, gt=0, description="simulated time (s)")
-    dt_ms: float = Field(0.1, gt=0, description="time step (ms)")
     gmax_mV: float = Field(0.6, gt=0, description="largest synaptic jump (mV): 0.01 x 60 mV")
-    a_plus: float = Field(0.01, gt=0, description="potentiation amplitude (units of gmax)")
-    depression_ratio: float = Field(1.05, gt=0, description="A- / A+")
-    tau_pre_ms: float = Field(20.0, gt=0, description="STDP presynaptic time constant")
-    tau_post_ms: float = Field(20.0, gt=0, description="STDP postsynaptic time constant")
-    tau_m_ms: float = Field(10.0, gt=0, description="membrane time constant")
-    tau_e_ms: float = Field(5.0, gt=0, description="synaptic time constant")
     record_inputs: bool = Field(False, description="store the input spikes too (large)")
     snapshot_every_s: float = Field(10.0, gt=0, description="weight snapshot interval")
 
     def network(self):
-        from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
-
-        return Network(
-            dt_ms=self.dt_ms,
-            groups={"input": PoissonGroup(n=self.n_inputs, rate_hz=self.rate_hz),
-                    "neuron": LIF(n=1, model="current", tau_m_ms=self.tau_m_ms,
-                                  v_rest_mV=-74.0, v_reset_mV=-60.0, v_th_mV=-54.0,
-                                  tau_e_ms=self.tau_e_ms)},
-            synapses=[Synapses(name="input_neuron", source="input", target="neuron",
-                               w_init=(0.0, self.gmax_mV), w_min=0.0, w_max=self.gmax_mV,
-                               plasticity=PairSTDP(
-                                   tau_plus_ms=self.tau_pre_ms, tau_minus_ms=self.tau_post_ms,
-                                   a_plus=self.a_plus,
-                                   a_minus=self.a_plus * self.depression_ratio))])
-
-    def model_post_init(self, __context):
-        # every network-level check (dt against the time constants, memory) at config
-        # time, so that bad input exits before a run file exists
-        self.network()
+        return self.song_network(n_neurons=1, gmax_mV=self.gmax_mV)
 
 
 def run(cfg: Song2000Config, ctx):
