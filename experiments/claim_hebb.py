@@ -908,6 +908,12 @@ def run(cfg: ClaimHebbConfig, ctx):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.field_panels import (
+        TINY,
+        asymmetry_dots,
+        descent_panel,
+        threshold_line,
+    )
     from plasticity.plots.provenance import src, stack, traced
 
     fig, (ax1, ax2, ax3) = figure("double", height_ratio=0.42, ncols=3,
@@ -919,22 +925,7 @@ def plot(run):
     jitter = np.random.default_rng(0)
 
     def clip(v):
-        return np.maximum(v, 1e-16)
-
-    def dots(ax, table, index_col, i, colour):
-        t = run.series[table]
-        vals = clip(np.asarray(t["asymmetry"])[np.asarray(t[index_col]) == i])
-        asym, index = src(f"series/{table}:asymmetry"), src(f"series/{table}:{index_col}")
-        # the horizontal jitter only spreads the dots: their values are the data
-        dx = jitter.uniform(-0.15, 0.15, vals.size)
-        traced(ax.scatter(i + dx, vals, s=6, color=colour, zorder=3),
-               x=i + dx, y=asym[index == i].map(clip, "max_1e-16"))
-
-    def floor(ax):
-        traced(ax.axhline(tol, color="0.5", lw=0.7, ls=":",
-                          label=f"pass threshold ({tol:.0e})"), y=src("summary:floor_tol"))
-        ax.set_yscale("log")
-        ax.set_ylim(1e-14, 3.0)
+        return np.maximum(v, TINY)
 
     for i, name in enumerate(RULES):
         colour = PALETTE[i % len(PALETTE)]
@@ -946,8 +937,10 @@ def plot(run):
         traced(ax1.plot([i, i], clip([lo, hi]), color="k", lw=1.0)[0], x=[i, i],
                y=stack([src(f"summary:{name}.asymmetry_low").map(clip, "max_1e-16"),
                         src(f"summary:{name}.asymmetry_high").map(clip, "max_1e-16")]))
-        dots(ax1, "asymmetry", "rule_index", i, colour)
-    floor(ax1)
+        asymmetry_dots(ax1, run, "asymmetry", "rule_index", i, colour, jitter)
+    for ax in (ax1, ax2):
+        threshold_line(ax, tol)
+        ax.set_ylim(1e-14, 3.0)
     ax1.set_xticks(range(len(RULES)), [LABELS[r] for r in RULES], fontsize="xx-small",
                    rotation=90)
     ax1.set_ylabel(r"asymmetry $\|A\|_F / \|J\|_F$")
@@ -958,28 +951,15 @@ def plot(run):
         colour = PALETTE[RULES.index(name) % len(PALETTE)]
         traced(ax2.bar(g, float(s[f"{name}.asymmetry_{key}"]), width=0.6, color=colour,
                        alpha=0.5), x=g, height=src(f"summary:{name}.asymmetry_{key}"))
-        dots(ax2, "geometry", "geometry_index", g, colour)
-    floor(ax2)
+        asymmetry_dots(ax2, run, "geometry", "geometry_index", g, colour, jitter)
     ax2.set_xticks(range(len(GEOMETRIES)), [g[2] for g in GEOMETRIES], fontsize="xx-small",
                    rotation=90)
     ax2.set_ylabel("asymmetry of the covector's\ntangent Jacobian")
     ax2.set_title("b  metric / manifold", loc="left", fontsize="small")
 
-    for i, name in enumerate(RULES):
-        colour = PALETTE[i % len(PALETTE)]
-        traced(ax3.bar(i, float(s[f"{name}.descent_frac"]), width=0.6, color=colour,
-                       alpha=0.5), x=i, height=src(f"summary:{name}.descent_frac"))
-        traced(ax3.plot([i], [float(s[f"{name}.descent_pointwise_frac"])], "k_", ms=8)[0],
-               x=[i], y=src(f"summary:{name}.descent_pointwise_frac").map(
-                   lambda v: [float(v)], "as_list"))
-    ax3.set_xticks(range(len(RULES)), [LABELS[r] for r in RULES], fontsize="xx-small",
-                   rotation=90)
-    ax3.set_ylim(0, 1.05)
-    ax3.set_ylabel("fraction monotone (bar: flow steps,\n"
-                   r"tick: states, sign of $\nabla f\cdot F$)")
+    descent_panel(ax3, run, RULES, [LABELS[r] for r in RULES], PALETTE)
     ax3.set_title("c  candidate objective", loc="left", fontsize="small")
     return fig
-
 
 EXPERIMENT = Experiment(
     name="claim-hebb",

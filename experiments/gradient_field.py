@@ -609,6 +609,12 @@ def _temporal_field(cfg, rng):
 
 def plot(run):
     from plasticity.plots import PALETTE, figure
+    from plasticity.plots.field_panels import (
+        TINY,
+        asymmetry_dots,
+        descent_panel,
+        threshold_line,
+    )
     from plasticity.plots.provenance import src, traced
 
     fig, (ax1, ax2, ax3) = figure("double", height_ratio=0.42, ncols=3,
@@ -616,33 +622,22 @@ def plot(run):
                                                                 len(GEOMETRIES) + 1,
                                                                 len(DESCENT) + 1]})
     s = run.summary
-    floor = max(float(s["backprop.asymmetry_max"]), 1e-16)
+    floor = max(float(s["backprop.asymmetry_max"]), TINY)
     tol = float(s["floor_tol"])
     jitter = np.random.default_rng(0)
 
-    def clip(v):
-        return np.maximum(v, 1e-16)
-
     def bars(ax, table, index_col, keys):
-        t = run.series[table]
-        asym, index = src(f"series/{table}:asymmetry"), src(f"series/{table}:{index_col}")
         for i, key in enumerate(keys):
-            vals = clip(np.asarray(t["asymmetry"])[np.asarray(t[index_col]) == i])
             colour = PALETTE[i % len(PALETTE)]
             traced(ax.bar(i, float(s[key]), width=0.6, color=colour, alpha=0.5),
                    x=i, height=src(f"summary:{key}"))
-            # the horizontal jitter only spreads the dots: their values are the data
-            dx = jitter.uniform(-0.15, 0.15, vals.size)
-            traced(ax.scatter(i + dx, vals, s=8, color=colour, zorder=3),
-                   x=i + dx, y=asym[index == i].map(clip, "max_1e-16"))
+            asymmetry_dots(ax, run, table, index_col, i, colour, jitter)
         traced(ax.axhline(floor, color="0.4", lw=0.7, ls="--",
                           label=f"numerical floor ({floor:.1e})"),
-               y=src("summary:backprop.asymmetry_max").map(lambda v: max(float(v), 1e-16),
+               y=src("summary:backprop.asymmetry_max").map(lambda v: max(float(v), TINY),
                                                             "max_1e-16"))
-        traced(ax.axhline(tol, color="0.6", lw=0.7, ls=":", label=f"pass threshold ({tol:.0e})"),
-               y=src("summary:floor_tol"))
-        ax.set_yscale("log")
-        lowest = float(np.min(clip(np.asarray(t["asymmetry"]))))
+        threshold_line(ax, tol)
+        lowest = float(np.min(np.maximum(np.asarray(run.series[table]["asymmetry"]), TINY)))
         ax.set_ylim(min(floor / 10, 1e-12, lowest / 3), 3.0)
 
     bars(ax1, "asymmetry", "rule_index", [f"{name}.asymmetry" for name in RULES])
@@ -658,20 +653,9 @@ def plot(run):
     ax2.set_title("b  metric / manifold", loc="left")
     ax2.legend(loc="center", fontsize="x-small")
 
-    for i, name in enumerate(DESCENT):
-        colour = PALETTE[i % len(PALETTE)]
-        traced(ax3.bar(i, float(s[f"{name}.descent_frac"]), width=0.6, color=colour,
-                       alpha=0.5), x=i, height=src(f"summary:{name}.descent_frac"))
-        traced(ax3.plot([i], [float(s[f"{name}.descent_pointwise_frac"])], "k_", ms=8)[0],
-               x=[i], y=src(f"summary:{name}.descent_pointwise_frac").map(
-                   lambda v: [float(v)], "as_list"))
-    ax3.set_xticks(range(len(DESCENT)), DESCENT_LABELS, fontsize="xx-small", rotation=90)
-    ax3.set_ylim(0, 1.05)
-    ax3.set_ylabel("fraction monotone (bar: flow steps,\n"
-                   r"tick: sampled states $\nabla f\cdot F$)")
+    descent_panel(ax3, run, DESCENT, DESCENT_LABELS, PALETTE)
     ax3.set_title("c  objective along the flow", loc="left")
     return fig
-
 
 EXPERIMENT = Experiment(
     name="gradient-field",
