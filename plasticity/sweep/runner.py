@@ -264,6 +264,14 @@ def run_sweep(experiment, grid, *, seeds=(0,), sets=None, preset=None, out=None,
                                         "--cluster the cluster decides.")
         if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
             raise InvalidParameterError(f"-j must be a positive integer. Got {jobs!r}.")
+    if not distributed:
+        from plasticity.sweep.pool import start_server
+
+        # the workers' server imports NumPy, Numba and plasticity (about a second) while
+        # this process loads and checks the experiment; the pool reuses it when the
+        # thread share is the same (a resumed sweep with fewer runs left may restart it)
+        start_server(max(1, usable_cores() // min(jobs or usable_cores(),
+                                                   n_combos * len(seeds))))
     exp = load(experiment)
     preset = preset or exp.default_preset
     _validate(exp, preset, sets, grid)
