@@ -43,6 +43,8 @@ peer that is not installed is skipped with a note. Per run the worker reports:
   bounds the simulation's time on idle cores from below.
 - ``total``: everything from after the imports to the end of the simulation (for Brian2
   standalone: Python construction, code generation, compilation and the whole binary).
+- ``process``: the worker process's wall time as the driver sees it: the interpreter's
+  start, the imports, everything in ``total`` and the exit.
 - memory: peak resident memory (``VmHWM``) of the process that simulates, above its
   resident memory after the imports (and, for Numba, the compilation), where the peak is
   reset through ``/proc/self/clear_refs``; for Brian2 standalone the binary's peak RSS,
@@ -99,18 +101,13 @@ def _status_kb(key):
 
 # -- workers (one simulator, one network, in a fresh process) -------------------------
 def _numba_network(p):
-    from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
+    # the same model as song2000 and big-stdp (their builder), at this network's size
+    from plasticity.spiking.song import song_stdp_network
 
-    return Network(
-        dt_ms=DT_MS,
-        groups={"input": PoissonGroup(n=p["n_in"], rate_hz=RATE_HZ),
-                "neuron": LIF(n=p["n_out"], model="current", tau_m_ms=TAU_M, v_rest_mV=E_L,
-                              v_reset_mV=V_RESET, v_th_mV=V_TH, tau_e_ms=TAU_E)},
-        synapses=[Synapses(name="syn", source="input", target="neuron",
-                           w_init=(0.0, p["gmax_mV"]), w_min=0.0, w_max=p["gmax_mV"],
-                           plasticity=PairSTDP(tau_plus_ms=TAU_PRE, tau_minus_ms=TAU_POST,
-                                               a_plus=A_PLUS,
-                                               a_minus=A_PLUS * DEP_RATIO))])
+    return song_stdp_network(n_inputs=p["n_in"], n_neurons=p["n_out"], gmax_mV=p["gmax_mV"],
+                             rate_hz=RATE_HZ, dt_ms=DT_MS, a_plus=A_PLUS,
+                             depression_ratio=DEP_RATIO, tau_pre_ms=TAU_PRE,
+                             tau_post_ms=TAU_POST, tau_m_ms=TAU_M, tau_e_ms=TAU_E)
 
 
 def _cpu_s():
@@ -135,6 +132,7 @@ def _thread_cpu_s():
 def worker_numba(p, dur_s, seed, out, threads=1):
     from plasticity.spiking import Recording
     from plasticity.spiking.numba import NumbaSimulator
+    from plasticity.spiking.song import PROJECTION
 
     rec = Recording(spikes=("neuron",))
     t0 = time.perf_counter()
@@ -167,7 +165,7 @@ def worker_numba(p, dur_s, seed, out, threads=1):
     out["abs_peak_kb"] = _status_kb("VmHWM")
     out["rate_out_hz"] = res.counts["neuron"] / (p["n_out"] * dur_s)
     out["rate_in_hz"] = res.counts["input"] / (p["n_in"] * dur_s)
-    out["mean_w_rel"] = float(sim.weights("syn").mean() / p["gmax_mV"])
+    out["mean_w_rel"] = float(sim.weights(PROJECTION).mean() / p["gmax_mV"])
 
 
 def _brian2_network(p, seed, method):
@@ -372,7 +370,7 @@ def launch(peer, net, duration, seed, timeout, threads=1):
 
 
 TIMINGS = ("construct_s", "setup_s", "sim_s", "total_s", "run_wall_s", "binary_s",
-           "compile_s")  # sim_cpu_s stays the fastest run's (cores used = cpu / sim)
+           "compile_s", "process_s")  # sim_cpu_s stays the fastest run's (cores used = cpu / sim)
 
 
 def best_of(runs):
@@ -437,8 +435,9 @@ def thread_lines(results):
 def table(results):
     head = ("| network | simulator | simulated (s) | set-up (s): build + compile | "
             "simulation (s per sim. s) | ratio | total (s per sim. s) | ratio | "
+            "whole process (s) | ratio | "
             "output rate (Hz) | mean w/gmax at end | peak memory (MB) | bytes/synapse |")
-    rows = [head, "|" + "---|" * 2 + "---:|" * 10]
+    rows = [head, "|" + "---|" * 2 + "---:|" * 12]
     ref = {}
     for r in results:
         if r["sim"] == "numba" and "error" not in r and r["net"] not in ref:
@@ -447,20 +446,23 @@ def table(results):
         name = label(r)
         if "error" in r:
             rows.append(f"| {r['net']} | {name} | {fmt(r['duration_s'])} | "
-                        f"{r['error']} |" + " |" * 9)
+                        f"{r['error']} |" + " |" * 11)
             continue
         d = r["duration_s"]
         sim, tot = r["sim_s"] / d, r["total_s"] / d
         base = ref.get(r["net"])
         rs = f"{sim / (base['sim_s'] / base['duration_s']):.2f}x" if base else ""
         rt = f"{tot / (base['total_s'] / base['duration_s']):.2f}x" if base else ""
+        same = base is not None and base["duration_s"] == d
+        rp = f"{r['process_s'] / base['process_s']:.2f}x" if same else ""
         mw = r.get("mean_w_rel")
         per_syn = f"{r['peak_kb'] * 1024 / r['n_syn']:.1f}" if r["n_syn"] >= 100_000 else ""
         rows.append(
             f"| {r['net']} | {name} | {fmt(d)} | {fmt(r['setup_s'])}: "
             f"{fmt(r['construct_s'])} + {fmt(r['setup_s'] - r['construct_s'])} | "
             f"{fmt(sim, 3)} | "
-            f"{rs} | {fmt(tot, 3)} | {rt} | {fmt(r['rate_out_hz'])} | "
+            f"{rs} | {fmt(tot, 3)} | {rt} | {fmt(r['process_s'])} | {rp} | "
+            f"{fmt(r['rate_out_hz'])} | "
             f"{'' if mw is None else f'{mw:.3f}'} | {memory(r)} | {per_syn} |")
     return "\n".join(rows)
 

@@ -80,6 +80,7 @@ def main(argv=None):
                     "platform's default, forkserver on Linux; forkserver-warm: the server "
                     "started before the clock)")
     ap.add_argument("--repeat", type=int, default=1, help="keep the best of N timings")
+    ap.add_argument("--json", help="also write the rows and the machine's state here")
     args = ap.parse_args(argv)
 
     import os
@@ -132,9 +133,23 @@ def main(argv=None):
                      f"overhead {per_run:+.3f} s/run (target < 0.5)"))
         rows.append(("LocalCluster start-up (once)", t_cluster, float("nan"), ""))
 
+    load_end = os.getloadavg()
+    if args.json:
+        import json
+
+        ratios = {}
+        for (name, wall, _, _), (name2, wall2, _, _) in zip(rows, rows[1:], strict=False):
+            if name.endswith("-j 1") and name2.endswith("-j 2"):
+                ratios[name2.removesuffix(", -j 2")] = wall2 / wall
+        with open(args.json, "w") as fh:
+            json.dump({"rows": [{"case": n, "wall_s": w, "mean_run_s": None if r != r else r,
+                                 "note": note} for n, w, r, note in rows],
+                       "ratios_j2_over_j1": ratios, "dask_overhead_s_per_run": per_run,
+                       "load_end": load_end, "cores": usable_cores(),
+                       "repeat": rep}, fh, indent=1)
     print(f"Machine: {platform.machine()}, {usable_cores()} usable cores; Python "
           f"{platform.python_version()}, distributed {distributed.__version__}; load "
-          f"average at the end {os.getloadavg()[0]:.2f}\n")
+          f"average at the end {load_end[0]:.2f}\n")
     print("| case | wall (s) | mean run (s) | note |")
     print("|---|---:|---:|---|")
     for name, wall, run, note in rows:
