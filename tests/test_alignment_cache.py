@@ -166,3 +166,84 @@ def test_flat_spec_sizes_are_computed_once_and_right():
     vec = np.arange(10.0)
     np.testing.assert_allclose(spec.flatten(spec.unflatten(vec)), vec, rtol=0, atol=0)
     assert spec == flat_spec({"a": np.ones((2, 3)), "b": np.ones(4)})
+
+
+@pytest.mark.parametrize("problem", list(_problems()), ids=["tanh", "relu", "digits"])
+def test_problem_loss_and_loss_from_signals_are_the_task_loss(problem):
+    params = problem.init_params(np.random.default_rng(11))
+    for n in (2, 9):
+        batch = problem.batch(n, np.random.default_rng(12 + n))
+        want = problem.task.loss(problem.net, params, batch)
+        assert problem.loss(params, batch) == pytest.approx(want, rel=RTOL, abs=0)
+        signals = problem.signals(params, batch)
+        assert problem.loss_from_signals(params, batch, signals) == pytest.approx(
+            want, rel=RTOL, abs=0)
+
+
+def test_problem_loss_refuses_misshapen_params_with_the_network_message():
+    teacher = TanhTeacher(3, 4, 2, rng=0)
+    problem = FeedForwardProblem(teacher, teacher.student(5), n_eval=8)
+    params = problem.init_params(np.random.default_rng(0))
+    params["W1"] = params["W1"][:, :2]
+    with pytest.raises(ValueError, match="W1"):
+        problem.loss(params, problem.batch(4, np.random.default_rng(1)))
+
+
+def _measured_run(problem, rule, gradient_fn, share, n_updates=20):
+    current, data = {}, np.random.default_rng(8)
+
+    def next_batch(step):
+        current["b"] = problem.batch(16, data)
+        return current["b"]
+
+    wrapped = measured(rule, lambda p, s: gradient_fn(p, current["b"], s),
+                       reference_fn=problem.population_gradient, share_gradient=share)
+    final, _ = train(wrapped, problem.init_params(np.random.default_rng(7)),
+                     n_updates=n_updates, next_batch=next_batch, signals=problem.signals,
+                     loss=problem.loss, rng=np.random.default_rng(9))
+    return wrapped, final
+
+
+def test_backprop_takes_its_update_from_the_oracle_gradient_with_the_same_run():
+    teacher = TanhTeacher(5, 4, 2, rng=0)
+    problem = FeedForwardProblem(teacher, teacher.student(8), n_eval=64)
+    rule = Backprop(net=problem.net, eta=0.1)
+    own, final_own = _measured_run(problem, rule, problem.batch_gradient_from_signals, False)
+    shared, final_shared = _measured_run(problem, rule, problem.batch_gradient_from_signals,
+                                         True)
+    assert own.gradient_shared is False and shared.gradient_shared is True
+    # the same updates, so the same trajectory and the same records
+    for key in final_own:
+        np.testing.assert_allclose(final_shared[key], final_own[key], rtol=RTOL, atol=0)
+    for table in own.records:
+        for col in own.records[table].dtype.names:
+            np.testing.assert_allclose(shared.records[table][col].astype(float),
+                                       own.records[table][col].astype(float),
+                                       rtol=RTOL, atol=0)
+    # the shared update is cheaper: most of the rule's time was its own backprop
+    assert shared.timing["rule_s"] < own.timing["rule_s"]
+
+
+def test_sharing_stops_when_the_oracle_is_not_the_rule_gradient():
+    teacher = TanhTeacher(5, 4, 2, rng=0)
+    problem = FeedForwardProblem(teacher, teacher.student(8), n_eval=64)
+    rule = Backprop(net=problem.net, eta=0.1)
+
+    def doubled(p, batch, s):  # not backprop's gradient: its -eta * g is not the update
+        return {k: 2.0 * g for k, g in problem.batch_gradient_from_signals(p, batch,
+                                                                            s).items()}
+
+    wrapped, final = _measured_run(problem, rule, doubled, True)
+    assert wrapped.gradient_shared is False
+    _, plain = _measured_run(problem, rule, problem.batch_gradient_from_signals, False)
+    for key in final:  # the rule's own updates throughout
+        np.testing.assert_allclose(final[key], plain[key], rtol=RTOL, atol=0)
+
+
+def test_a_wrapper_does_not_hand_out_its_inner_rule_method():
+    teacher = TanhTeacher(3, 4, 2, rng=0)
+    rule = Backprop(net=teacher.student(5), eta=0.1)
+    inner = measured(rule, lambda p, s: {})
+    outer = measured(inner, lambda p, s: {})
+    assert inner.gradient_shared is None and outer.gradient_shared is False
+    assert measured(rule, lambda p, s: {}, share_gradient=False).gradient_shared is False

@@ -121,3 +121,60 @@ def test_not_a_run_file(tmp_path, content):
         open_run(p)
     with pytest.raises(RunFileError, match="no such file"):
         open_run(tmp_path / "missing.h5")
+
+
+def test_columns_of_mixed_values_and_later_flushes(tmp_path):
+    # Rows are turned into columns in one pass; the columns must be those of one
+    # np.asarray per value (dtype promotion included), across several flushes, with a
+    # column that starts in a later flush holding the fill value before.
+    rec = Recorder(tmp_path / "m.h5", experiment="t", seed=0, config={})
+    rows = [dict(a=1, b=True, c=np.float32(0.5), v=np.arange(2.0)),
+            dict(a=2.5, b=np.bool_(False), c=np.float32(1.5), v=np.ones(2))]
+    for i, row in enumerate(rows):
+        rec.append("/mixed", i, **row)
+    rec.append("/one", 0, x=1.0)
+    rec.flush()
+    rec.append("/mixed", 2, a=3, b=True, c=np.float32(2.5), v=np.zeros(2), late=7.0)
+    rec.append("/one", 1, x=2.0)
+    rec.close("complete")
+    with h5py.File(tmp_path / "m.h5", "r") as f:
+        g = f["mixed"]
+        np.testing.assert_array_equal(g["step"][()], [0, 1, 2])
+        assert g["a"].dtype == np.float64 and g["b"].dtype == np.bool_
+        assert g["c"].dtype == np.float32 and g["v"].shape == (3, 2)
+        np.testing.assert_array_equal(g["a"][()], [1.0, 2.5, 3.0])
+        np.testing.assert_array_equal(g["b"][()], [True, False, True])
+        np.testing.assert_array_equal(g["v"][()], [[0, 1], [1, 1], [0, 0]])
+        np.testing.assert_array_equal(g["late"][()], [0.0, 0.0, 7.0])
+        assert g["late"].dims[0][0] == g["step"] and g["a"].maxshape == (None,)
+        np.testing.assert_array_equal(f["one/x"][()], [1.0, 2.0])
+
+
+def test_git_state_in_one_command_is_that_of_two(tmp_path):
+    # in a repository of its own (the shared checkout changes under other engineers)
+    import shutil
+    import subprocess
+
+    from plasticity.io import provenance
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c",
+                        "user.email=t@t", *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    assert provenance.git_state(tmp_path) == {"git_commit": "unknown", "git_dirty": None}
+    (tmp_path / "f.txt").write_text("a\n")
+    git("add", "f.txt")
+    git("commit", "-q", "-m", "first")
+    clean = provenance.git_state(tmp_path)
+    assert clean == provenance._git_state_two_commands(tmp_path)
+    assert len(clean["git_commit"]) == 40 and clean["git_dirty"] is False
+    (tmp_path / "f.txt").write_text("b\n")
+    (tmp_path / "untracked.txt").write_text("u\n")  # not counted, as before
+    dirty = provenance.git_state(tmp_path)
+    assert dirty == provenance._git_state_two_commands(tmp_path)
+    assert dirty == {"git_commit": clean["git_commit"], "git_dirty": True}
+    assert provenance.package_versions() is not provenance.package_versions()  # copies

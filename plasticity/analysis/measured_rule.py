@@ -4,6 +4,13 @@
 *before* the inner rule runs, at exactly the parameters and signals the rule sees, and
 logs :func:`~plasticity.analysis.update_alignment.align`'s row for every ``every``-th
 update (:mod:`plasticity.analysis.alignment_log`).
+
+A rule whose update is a function of the exact batch gradient (backprop: ``-eta`` times
+it) offers ``delta_from_gradient(grad, state)``; at a measured update the wrapper then
+takes the update from the gradient its oracle has just computed instead of letting the
+rule compute that gradient again. The result is checked against the rule's own
+``update``, bit for bit, at the 1st, 2nd, 4th, 8th, ... shared update; at the first
+difference the wrapper stops sharing for good and returns the rule's own result.
 """
 
 from __future__ import annotations
@@ -50,14 +57,19 @@ class MeasuredRule:
     step : int
         The number of updates seen so far (the engine's step of the last update).
     timing : dict of str to float
-        Seconds spent in the inner rule (``rule_s``), in the gradient and loss
-        evaluations (``oracle_s``) and in the alignment bookkeeping (``overhead_s``).
+        Seconds spent in the inner rule (``rule_s``, including its update taken from the
+        gradient), in the gradient and loss evaluations (``oracle_s``) and in the
+        alignment bookkeeping (``overhead_s``).
+    gradient_shared : bool or None
+        Whether measured updates take the rule's update from the oracle's gradient
+        (True: offered, and equal to the rule's own so far; False: not offered, switched
+        off, or found to differ; None: offered but not yet tried).
     """
 
     def __init__(self, rule, gradient_fn, loss_fn=None, every=1, metric=None,
                  recorder=None, prefix="/alignment", *, gradient_se_fn=None,
                  array_dloss=False, reference_fn=None, record_tables=None,
-                 loss_before_fn=None):
+                 loss_before_fn=None, share_gradient=True):
         check_protocol(rule)
         if int(every) < 1:
             raise InvalidParameterError(f"The 'every' parameter of measured must be >= 1. "
@@ -78,6 +90,13 @@ class MeasuredRule:
         self.every, self.metric, self.array_dloss = int(every), metric, bool(array_dloss)
         self._log = _Log(recorder, prefix, record_tables)
         self._metric_cache = None
+        # Looked up on the class: a wrapper that forwards attributes to its inner rule
+        # (another MeasuredRule) must not hand out the inner rule's method, which would
+        # skip the wrapper's own update.
+        offered = callable(getattr(type(rule), "delta_from_gradient", None))
+        self._from_gradient = rule.delta_from_gradient if offered and share_gradient else None
+        self.gradient_shared = None if self._from_gradient is not None else False
+        self._n_shared = 0
         self.step = 0
         self.timing = {"rule_s": 0.0, "oracle_s": 0.0, "overhead_s": 0.0}
 
@@ -151,8 +170,12 @@ class MeasuredRule:
         else:
             loss_before = float(loss_of(params))
         t1 = time.perf_counter()
-        delta, new_state = self.rule.update(signals, state, params, reward=reward,
-                                            loss_fn=loss_fn, rng=rng)
+        if self.gradient_shared is not False and se is None:
+            delta, new_state = self._shared_update(grad, signals, state, params,
+                                                   reward=reward, loss_fn=loss_fn, rng=rng)
+        else:
+            delta, new_state = self.rule.update(signals, state, params, reward=reward,
+                                                loss_fn=loss_fn, rng=rng)
         t2 = time.perf_counter()
         checked = _structurally_valid(self.rule, delta, params)
         t3 = time.perf_counter()
@@ -168,6 +191,22 @@ class MeasuredRule:
         self.timing["overhead_s"] += (t3 - t2) + (t4 - t3 - loss_s)
         return delta, new_state
 
+    def _shared_update(self, grad, signals, state, params, **kwargs):
+        """The inner rule's ``(delta, state)`` from the oracle's gradient ``grad``.
+
+        Checked against the rule's own ``update`` at the 1st, 2nd, 4th, ... call (a
+        logarithmic number of extra updates): same arrays to the bit and the same state
+        object, else sharing stops and the rule's own result is returned. A gradient
+        with standard errors (an estimate) is never shared (the caller checks).
+        """
+        shared = self._from_gradient(grad, state)
+        self._n_shared += 1
+        if self._n_shared & (self._n_shared - 1):  # not a power of two: trusted
+            return shared
+        own = self.rule.update(signals, state, params, **kwargs)
+        self.gradient_shared = _same_update(own, shared)
+        return own
+
     def _metric(self, grad):
         if self.metric is None:
             return None
@@ -175,6 +214,22 @@ class MeasuredRule:
             # Factorise a matrix metric once, not at every measured update.
             self._metric_cache = _as_metric(self.metric, sorted(grad), grad)
         return self._metric_cache
+
+
+def _same_update(own, shared) -> bool:
+    """Whether two ``(delta, state)`` results are the same: the same state object and
+    delta arrays of the same names, dtypes, shapes and bits (-0.0 differs from 0.0, and
+    NaN equals itself only with the same payload)."""
+    (d1, s1), (d2, s2) = own, shared
+    if s1 is not s2 or not isinstance(d1, dict) or not isinstance(d2, dict):
+        return False
+    if list(d1) != list(d2):
+        return False
+    for key, a in d1.items():
+        a, b = np.asarray(a), np.asarray(d2[key])
+        if a.dtype != b.dtype or a.shape != b.shape or a.tobytes() != b.tobytes():
+            return False
+    return True
 
 
 def _timed(fn, timing):
@@ -193,12 +248,14 @@ def _timed(fn, timing):
 
 def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=None,
              prefix="/alignment", *, gradient_se_fn=None, array_dloss=False,
-             reference_fn=None, record_tables=None, loss_before_fn=None) -> MeasuredRule:
+             reference_fn=None, record_tables=None, loss_before_fn=None,
+             share_gradient=True) -> MeasuredRule:
     """Wrap ``rule`` so that its updates are compared with the true gradient as it learns.
 
     The wrapper follows the rule protocol and has the rule's ``name``; its ``update``
-    returns exactly the inner rule's delta and state (same objects), so training with it
-    gives the same run. Every ``every``-th update it evaluates, at the parameters and on
+    returns exactly the inner rule's delta and state (the same objects, or with
+    ``share_gradient`` the same arrays to the bit), so training with it gives the same
+    run. Every ``every``-th update it evaluates, at the parameters and on
     the signals the rule sees, the gradient and the loss before and after the update,
     and records :func:`align`'s quantities plus ``actual_dloss``.
 
@@ -251,6 +308,14 @@ def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=Non
         forward pass the signals already hold (e.g.
         :meth:`plasticity.problems.FeedForwardProblem.loss_from_signals`), which saves
         one forward pass per measured update. Only used where a loss is measured.
+    share_gradient : bool, default True
+        When the rule offers ``delta_from_gradient(grad, state)`` (its update as a
+        function of the exact batch gradient, e.g. backprop's ``-eta * grad``), measured
+        updates take it from ``gradient_fn``'s gradient instead of calling the rule's
+        ``update``, which would compute the same gradient again. The shared result is
+        checked bit for bit against ``update``'s at the 1st, 2nd, 4th, ... shared update;
+        at the first difference (``gradient_fn`` is not the rule's gradient) sharing
+        stops and every later update is the rule's own. ``gradient_shared`` says which.
 
     Returns
     -------
@@ -274,4 +339,4 @@ def measured(rule, gradient_fn, loss_fn=None, every=1, metric=None, recorder=Non
     return MeasuredRule(rule, gradient_fn, loss_fn, every, metric, recorder, prefix,
                         gradient_se_fn=gradient_se_fn, array_dloss=array_dloss,
                         reference_fn=reference_fn, record_tables=record_tables,
-                        loss_before_fn=loss_before_fn)
+                        loss_before_fn=loss_before_fn, share_gradient=share_gradient)

@@ -32,13 +32,17 @@ batch_gradient_from_signals` and :meth:`~FeedForwardProblem.loss_from_signals` r
 minibatch's forward pass off the signals the rule gets (only the backward pass is run),
 and the evaluation set is kept converted (inputs, targets, squared inputs) with its
 ``(n_eval, width)`` activations and errors written into resident buffers instead of fresh
-arrays at every call. The arithmetic is the network's, in its order: the numbers are the
-same to the last bit.
+arrays at every call. :meth:`~FeedForwardProblem.loss` (the loss after an update, which a
+measured run evaluates at every update) runs the forward pass into resident buffers too
+and computes the loss alone, not the output error beside it; the network's layout (names,
+shapes, activations) is read once, not at every call. The arithmetic is the network's,
+in its order: the numbers are the same to the last bit.
 """
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import numpy as np
 
@@ -110,6 +114,8 @@ class FeedForwardProblem(Problem):
         self._x2 = None
         self._eval_xt = None
         self._work = _Work()
+        self._batch_work = _Work()  # a minibatch's forward pass and errors (loss, oracle)
+        self._layout_cache = None
         if isinstance(task, LinearTeacher) and net.n_layers == 1 and _is_linear(net):
             self.reference, self.n_eval = "exact-closed-form", 0
         elif isinstance(task, Digits):
@@ -133,8 +139,23 @@ class FeedForwardProblem(Problem):
         return self.task.signals(self.net, params, batch)
 
     def loss(self, params, batch) -> float:
-        """``task.loss`` on ``batch`` (the loss of the task's docstring)."""
-        return self.task.loss(self.net, params, batch)
+        """``task.loss`` on ``batch`` (the loss of the task's docstring).
+
+        The same number, from a forward pass into resident buffers and the loss alone
+        (module docstring), where the task and the network are the stock ones; a task or
+        network class with its own loss or forward pass gets it.
+        """
+        x = batch.x
+        if (not _own(self, "loss") or type(self.task).loss is not _task_loss()
+                or not isinstance(x, np.ndarray) or x.ndim != 2):
+            return self.task.loss(self.net, params, batch)
+        lay = self._layout()
+        self._check_params(params, lay)
+        x, _ = self.net._as_batch(x)
+        kind = self.task.loss_kind
+        t = batch_targets(batch.target, kind, lay.n_out, x.shape[0], False)
+        pre, post = self._forward(params, x, self._batch_work, lay)
+        return _output_loss(pre[-1], post[-1], t, kind)
 
     def batch_gradient(self, params, batch) -> dict:
         """``task.gradient``: the exact gradient of :meth:`loss` on ``batch``."""
@@ -155,27 +176,26 @@ class FeedForwardProblem(Problem):
         """
         if not _own(self, "signals", "batch_gradient"):
             return self.batch_gradient(params, batch)  # a subclass's own oracle or signals
-        names = self.net.layer_names()
-        pre = [signals["u_" + n] for n in names]
-        post = [signals[n] for n in names]
+        lay = self._layout()
+        pre = [signals["u_" + n] for n in lay.names]
+        post = [signals[n] for n in lay.names]
         x = signals["input"]
         if x.ndim != 2:  # one sample: let the network handle its shape convention
             return self.batch_gradient(params, batch)
-        t = batch_targets(batch.target, self.task.loss_kind, self.net.sizes[-1],
-                          x.shape[0], False)
-        return self._backward(params, x, t, pre, post)[1]
+        t = batch_targets(batch.target, self.task.loss_kind, lay.n_out, x.shape[0], False)
+        return self._backward(params, x, t, pre, post, self._batch_work, lay)[1]
 
     def loss_from_signals(self, params, batch, signals) -> float:
         """:meth:`loss` from the forward pass in ``signals`` (as for
         :meth:`batch_gradient_from_signals`): no forward pass is repeated."""
-        names = self.net.layer_names()
         x = signals["input"]
         if x.ndim != 2 or not _own(self, "signals", "loss"):
             return self.loss(params, batch)
+        lay = self._layout()
         kind = self.task.loss_kind
-        t = batch_targets(batch.target, kind, self.net.sizes[-1], x.shape[0], False)
-        return output_error(signals["u_" + names[-1]], signals[names[-1]], t, kind,
-                            self.net.layer_activations()[-1])[0]
+        t = batch_targets(batch.target, kind, lay.n_out, x.shape[0], False)
+        last = lay.names[-1]
+        return _output_loss(signals["u_" + last], signals[last], t, kind)
 
     def loss_and_gradient(self, params, batch):
         """:meth:`loss` and :meth:`batch_gradient` from one forward and backward pass."""
@@ -197,10 +217,11 @@ class FeedForwardProblem(Problem):
             x, t = self._eval_arrays()
             # The same forward and backward arithmetic as net.backprop, minus the
             # per-call conversion of the fixed inputs and targets (see _eval_arrays).
-            self.net._check_params(params)
+            lay = self._layout()
+            self._check_params(params, lay)
             work = self._work
-            pre, post = self._forward(params, x, work)
-            _, grads, deltas = self._backward(params, x, t, pre, post, work)
+            pre, post = self._forward(params, x, work, lay)
+            _, grads, deltas = self._backward(params, x, t, pre, post, work, lay)
         else:  # a subclass's own evaluation set or network: its own backprop
             batch = self.eval_batch
             res = self.net.backprop(params, batch.x, batch.target, kind=self.task.loss_kind)
@@ -248,17 +269,41 @@ class FeedForwardProblem(Problem):
             self._eval_xt = (x, t)
         return self._eval_xt
 
-    def _forward(self, params, x, work):
-        """``(pre, post)`` of the evaluation set: :meth:`FeedForward._forward2d`'s
-        operations, writing the ``(n_eval, width)`` arrays into the resident buffers of
-        ``work`` (element-wise and matrix products give the same bits whatever array
-        they write to; fresh ~MB arrays at every update cost page faults)."""
+    def _layout(self):
+        """The network's names, shapes and activations (:class:`_Layout`), read once and
+        read again only when the network (or one of its fields) is replaced."""
         net = self.net
+        acts = net.activations
+        key = (tuple(net.sizes), net.bias, acts if isinstance(acts, str) else tuple(acts))
+        cached = self._layout_cache
+        if cached is None or cached[0] is not net or cached[1] != key:
+            acts = net.layer_activations()
+            cached = self._layout_cache = (net, key, _Layout(
+                weights=net.weight_names(), biases=net.bias_names(), acts=acts,
+                names=net.layer_names(), shapes=net.param_shapes(), n_out=net.sizes[-1]))
+        return cached[2]
+
+    def _check_params(self, params, lay):
+        """:meth:`FeedForward._check_params` (the same errors) with the layout's shapes."""
+        if isinstance(params, dict):
+            for name, shape in lay.shapes.items():
+                p = params.get(name)
+                if getattr(p, "shape", None) != shape:
+                    break
+            else:
+                return
+        self.net._check_params(params)
+
+    def _forward(self, params, x, work, lay):
+        """``(pre, post)`` of a ``(B, n_in)`` batch: :meth:`FeedForward._forward2d`'s
+        operations, writing the ``(B, width)`` arrays into the resident buffers of
+        ``work`` (element-wise and matrix products give the same bits whatever array
+        they write to; fresh ~MB arrays at every update cost page faults). The arrays
+        are overwritten by the next call with the same ``work``."""
         pre, post = [], []
         h = x
-        biases = net.bias_names()
-        for k, (w, act) in enumerate(zip(net.weight_names(), net.layer_activations(),
-                                         strict=True)):
+        biases = lay.biases
+        for k, (w, act) in enumerate(zip(lay.weights, lay.acts, strict=True)):
             shape = (x.shape[0], params[w].shape[0])
             u = np.matmul(h, params[w].T, out=work(f"u{k}", shape))
             if biases:
@@ -268,20 +313,21 @@ class FeedForwardProblem(Problem):
             post.append(h)
         return pre, post
 
-    def _backward(self, params, x, t, pre, post, work=None):
+    def _backward(self, params, x, t, pre, post, work=None, lay=None):
         """``(loss, grads, deltas)`` of a ``(B, n_in)`` batch from its forward pass.
 
         The operations of :meth:`FeedForward.backprop` without feedback, in the same
         order, so that the gradient equals the network's to the last bit (tested in
         tests/test_alignment_cache.py); ``deltas`` lists each layer's error from the
-        input side up. With ``work`` (the evaluation set's buffers) the hidden layers'
-        errors are written into resident arrays; the gradients are always fresh.
+        input side up. With ``work`` the hidden layers' errors are written into its
+        resident arrays; the gradients are always fresh.
         """
-        net = self.net
-        weights, biases, acts = net.weight_names(), net.bias_names(), net.layer_activations()
+        lay = self._layout() if lay is None else lay
+        weights, biases, acts = lay.weights, lay.biases, lay.acts
         loss, delta = output_error(pre[-1], post[-1], t, self.task.loss_kind, acts[-1])
-        grads, deltas = {}, [None] * net.n_layers
-        for k in range(net.n_layers - 1, -1, -1):
+        n_layers = len(weights)
+        grads, deltas = {}, [None] * n_layers
+        for k in range(n_layers - 1, -1, -1):
             below = x if k == 0 else post[k - 1]
             grads[weights[k]] = delta.T @ below
             if biases:
@@ -294,9 +340,18 @@ class FeedForwardProblem(Problem):
                     delta = (delta @ back) * acts[k - 1].df(pre[k - 1])
                 else:
                     below_delta = np.matmul(delta, back, out=work(f"d{k - 1}", shape))
-                    df = _apply(acts[k - 1], "df", pre[k - 1], work("tmp", shape))
+                    act = acts[k - 1]
+                    if act.f is _TANH.f and act.df is _TANH.df:
+                        # tanh' = 1 - tanh(u)^2 with tanh(u) the layer's activity, which
+                        # the forward pass computed as np.tanh(u): the same bits as
+                        # _tanh_df's second np.tanh, one transcendental pass fewer
+                        h = post[k - 1]
+                        df = np.multiply(h, h, out=work("tmp", shape))
+                        df = np.subtract(1.0, df, out=df)
+                    else:
+                        df = _apply(act, "df", pre[k - 1], work("tmp", shape))
                     delta = np.multiply(below_delta, df, out=below_delta)
-        return loss, {k: grads[k] for k in net.param_shapes()}, deltas
+        return loss, {k: grads[k] for k in lay.shapes}, deltas
 
     def _standard_errors(self, grads, deltas, post, x, work=None):
         n = x.shape[0]
@@ -338,6 +393,38 @@ class FeedForwardProblem(Problem):
             grad["b_out"] = c
         loss += 0.5 * self.task.n_outputs * self.task.noise ** 2
         return loss, {k: grad[k] for k in params}
+
+
+class _Layout(NamedTuple):
+    """What the passes need to know of the network (names from input to output)."""
+
+    weights: tuple
+    biases: tuple
+    acts: tuple
+    names: tuple
+    shapes: dict
+    n_out: int
+
+
+def _output_loss(u_out, y_out, t, kind) -> float:
+    """The loss of :func:`output_error` alone, with its arithmetic (same bits), without
+    the error ``dL/du_out`` beside it (tested against it in
+    tests/test_alignment_cache.py)."""
+    n_batch = u_out.shape[0]
+    if kind == "mse":
+        diff = y_out - t
+        return float(0.5 * np.sum(diff * diff) / n_batch)
+    z = u_out - u_out.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=1, keepdims=True))
+    logp = z - log_norm
+    return float(-np.sum(t * logp) / n_batch)
+
+
+@functools.cache
+def _task_loss():
+    from plasticity.tasks.supervised_task import SupervisedTask
+
+    return SupervisedTask.loss
 
 
 class _Work:

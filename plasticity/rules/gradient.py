@@ -76,6 +76,16 @@ class Backprop(Rule):
         """Return ``({name: -eta * grad[name]}, state)``."""
         x, target = _batch(self, signals)
         _, grad = self.net.loss_and_grad(params, x, target, kind=self.loss_kind)
+        return self.delta_from_gradient(grad, state)
+
+    def delta_from_gradient(self, grad, state):
+        """:meth:`update`'s result from the gradient it computes, ``({name: -eta *
+        grad[name]}, state)``.
+
+        :func:`plasticity.analysis.measured` calls it with its oracle's exact batch
+        gradient (the same gradient at the same parameters), so that a measured run does
+        not compute it twice; it checks that the result equals :meth:`update`'s.
+        """
         return {k: -self.eta * g for k, g in grad.items()}, state
 
 
