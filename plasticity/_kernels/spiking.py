@@ -112,6 +112,7 @@ feed-forward networks run them on several threads for whole windows of steps (th
 ``ff_*`` kernels at the end of this file).
 """
 
+import functools
 import math
 
 import numpy as np
@@ -201,18 +202,69 @@ def _jump(trace, k, nearest):
 
 
 @jit
-def _sample_poisson(rng, gid0, n, prob, method, ids, cnt, mark):
-    """Append the sources of one Poisson group that fire in this step to ``ids``."""
+def _poisson_dense(rng, gid0, n, prob, ids, cnt):
+    """Append the sources of a Poisson group that fire in this step to ``ids``, one
+    Bernoulli draw per source (``G_METHOD == 1``); returns the new count."""
     if prob <= 0.0:
         return cnt
-    if method == 1:  # dense: one Bernoulli draw per source
-        for k in range(n):
-            if rng.random() < prob:
-                ids[cnt] = gid0 + k
-                cnt += 1
+    for k in range(n):
+        if rng.random() < prob:
+            ids[cnt] = gid0 + k
+            cnt += 1
+    return cnt
+
+
+@jit
+def _sort_ids(a, lo, hi):
+    """Sort ``a[lo:hi]`` (distinct integers, so that any correct sort gives the same
+    result) in place: insertion sort on short runs, heapsort beyond (compiles in a
+    fraction of the time of ``ndarray.sort``, which the step loop would compile for
+    this call alone)."""
+    n = hi - lo
+    if n <= 32:
+        for i in range(lo + 1, hi):
+            x = a[i]
+            j = i - 1
+            while j >= lo and a[j] > x:
+                a[j + 1] = a[j]
+                j -= 1
+            a[j + 1] = x
+        return
+    # heapsort: build a max-heap on a[lo:hi], then move the maximum to the end
+    for root in range(n // 2 - 1, -1, -1):
+        _sift_down(a, lo, root, n)
+    for end in range(n - 1, 0, -1):
+        x = a[lo]
+        a[lo] = a[lo + end]
+        a[lo + end] = x
+        _sift_down(a, lo, 0, end)
+
+
+@jit
+def _sift_down(a, lo, root, n):
+    """Restore the max-heap order of ``a[lo:lo + n]`` below ``root`` (heap indices)."""
+    x = a[lo + root]
+    while True:
+        child = 2 * root + 1
+        if child >= n:
+            break
+        if child + 1 < n and a[lo + child + 1] > a[lo + child]:
+            child += 1
+        if a[lo + child] <= x:
+            break
+        a[lo + root] = a[lo + child]
+        root = child
+    a[lo + root] = x
+
+
+@jit
+def _poisson_sparse(rng, gid0, n, prob, ids, cnt, mark):
+    """Append the sources of a Poisson group that fire in this step to ``ids``
+    (``G_METHOD == 0``): the number of firing sources, then that many distinct sources,
+    uniformly; equal in law to ``n`` independent Bernoulli(``prob``) draws, at the cost
+    of about ``n * prob`` draws. ``mark`` (zeros, at least ``n``) is left zero."""
+    if prob <= 0.0:
         return cnt
-    # sparse: the number of firing sources, then that many distinct sources, uniformly;
-    # equal in law to n independent Bernoulli(prob) draws, at the cost of ~n*prob draws
     m = rng.binomial(n, prob)
     start = cnt
     while cnt - start < m:
@@ -224,9 +276,17 @@ def _sample_poisson(rng, gid0, n, prob, method, ids, cnt, mark):
     for q in range(start, cnt):
         mark[ids[q] - gid0] = 0
     # sort this group's ids so that the event order does not depend on the draw order
-    seg = ids[start:cnt]
-    seg.sort()
+    _sort_ids(ids, start, cnt)
     return cnt
+
+
+@jit
+def _sample_poisson(rng, gid0, n, prob, method, ids, cnt, mark):
+    """Append the sources of one Poisson group that fire in this step to ``ids``
+    (:func:`_poisson_dense` or :func:`_poisson_sparse` by ``method``)."""
+    if method == 1:
+        return _poisson_dense(rng, gid0, n, prob, ids, cnt)
+    return _poisson_sparse(rng, gid0, n, prob, ids, cnt, mark)
 
 
 @jit
@@ -616,227 +676,316 @@ def _modulated_update(p, pf, W, cel, d):
         cr[s] *= dc
 
 
-@jit
-def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf, W, indptr,
-             indices, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_pre2, tr_post1, tr_post2,
-             ring_ids, ring_cnt, gen_steps, gen_ids, gen_ptr, out_t, out_id, out_cnt,
-             rate_counts, bin0, bin_steps, mon_idx, mon_every, mon_first, mon_v, mon_g,
-             ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, cel, dop,
-             tc_par, tc_state, timed):
-    """Advance the network from step ``t0`` up to (not including) ``t1``.
+# -- the step loop, compiled per set of network features ---------------------------------
+# One loop handles every kind of neuron and projection, but compiling all of it costs
+# about 12 s (the helpers of features a network does not use included), every time the
+# cache is empty. So the loop is written once, in :func:`_make_step_loop`, with each
+# feature's code behind a flag of the closure; Numba treats a closure variable as a
+# constant and prunes the branches it rules out before typing, so that the helpers behind
+# them are not even compiled. Numba's cache keys a closure by the values of its variables,
+# so that every variant is cached on its own. A variant computes what the full loop
+# computes, with the same expressions in the same order: only code that the network
+# cannot reach is left out, so results are bit-identical whichever variant runs.
 
-    Returns the first step not simulated: ``t1``, or earlier when the spike record
-    (``out_t``/``out_id``, filled up to ``out_cnt[0]``) has no room for another step; the
-    caller empties it and calls again from there. All state arrays are updated in place.
+#: the flags of a step loop variant, in the order of :func:`features` and
+#: :func:`step_loop`
+FEATURES = ("lif", "izh", "tc", "poisson_dense", "poisson_sparse", "generator", "stdp",
+            "triplet", "reward", "dendritic", "deferred", "eager", "eager_post")
+
+
+def features(groups, probs, proj):
+    """The features (:data:`FEATURES`) a packed network uses, as a tuple of bools.
+
+    Parameters
+    ----------
+    groups : ndarray of int64, shape (n_groups, 6)
+        The group table (columns ``G_*``).
+    probs : ndarray of float64, shape (n_groups,)
+        Spike probability per step of each Poisson group.
+    proj : ndarray of int64, shape (n_proj, N_PCOLS)
+        The projection table (columns ``P_*``).
+
+    Returns
+    -------
+    tuple of bool
+        ``lif``, ``izh``, ``tc``: groups of these kinds; ``poisson_dense``,
+        ``poisson_sparse``: Poisson groups drawn per source or as a binomial count
+        (``G_METHOD``); ``generator``: spike generators; ``stdp``: plastic projections
+        onto the soma (their traces decay); ``triplet``: triplet STDP (two more traces);
+        ``reward``: reward-modulated ones; ``dendritic``: projections onto
+        dendrites; ``deferred``: dense ones with deferred potentiation; ``eager``: all
+        others; ``eager_post``: eagerly potentiated plastic ones.
     """
-    n_groups = groups.shape[0]
-    n_proj = proj.shape[0]
-    n_lif = v.shape[0]
-    ring_len = ring_cnt.shape[0]
-    n_total = ring_ids.shape[1]
-    mark = np.zeros(n_total, dtype=np.uint8)
-    spiked = np.zeros(n_lif, dtype=np.uint8)
-    n_blk = 1
-    for pi in range(n_proj):
-        n_blk = max(n_blk, proj[pi, P_NBLK])
-    touch = np.zeros(n_blk)  # sinks of the row prefetch in _pre_block, one per block
-    # one step's arrivals on one projection (rows, r2 before and x1 after their jumps)
-    n_src_max = 1
-    for pi in range(n_proj):
-        n_src_max = max(n_src_max, proj[pi, P_NSRC])
-    arr_j = np.zeros(n_src_max, np.int64)
-    arr_r2 = np.zeros(n_src_max)
-    arr_xa = np.zeros(n_src_max)
-    cap = out_t.shape[0]
-    n_rec = 0
-    for g in range(n_groups):
-        if groups[g, G_RECORD]:
-            n_rec += groups[g, G_N]
-    for t in range(t0, t1):
-        if out_cnt[0] + n_rec > cap:
-            return t
-        row = t % ring_len
-        ids = ring_ids[row]
-        # -- traces decay ------------------------------------------------------------
-        for pi in range(n_proj):
-            p, pf = proj[pi], projf[pi]
-            if p[P_PLASTIC] and p[P_COMP] == 0:
-                # hoisted offsets and factors keep these loops vectorisable; the slow
-                # traces r2/o2 exist only for the triplet rule (a pair rule never reads them)
-                a, n_src, d1, d2 = p[P_TRPRE], p[P_NSRC], pf[F_DP], pf[F_DX]
-                b, n_tgt, d3, d4 = p[P_TRPOST], p[P_NTGT], pf[F_DM], pf[F_DY]
-                triplet = p[P_PLASTIC] == TRIPLET
-                if p[P_PLASTIC] == REWARD:
-                    dop[pi] *= pf[F_DD]
-                for j in range(a, a + n_src):
-                    tr_pre1[j] *= d1
-                for i in range(b, b + n_tgt):
-                    tr_post1[i] *= d3
-                if triplet:
-                    for j in range(a, a + n_src):
-                        tr_pre2[j] *= d2
-                    for i in range(b, b + n_tgt):
-                        tr_post2[i] *= d4
-        # -- LIF integration ---------------------------------------------------------
-        for k in range(n_lif):
-            lp = lif_par[k]
-            e, ii = ge[k], gi[k]
-            if lp[L_TC] > 0:
-                tp = tc_par[np.int64(lp[L_TC]) - 1]
-                m = k - np.int64(tp[T_L0])
-                sk = np.int64(tp[T_SOFF]) + m
-                g_e, g_i = e, ii
-                if tp[T_EPER] > 0:
-                    g_e += timed[np.int64(tp[T_EOFF]) + (t % np.int64(tp[T_EPER]))
-                                 * np.int64(tp[T_N]) + m]
-                if tp[T_IPER] > 0:
-                    g_i += timed[np.int64(tp[T_IOFF]) + (t % np.int64(tp[T_IPER]))
-                                 * np.int64(tp[T_N]) + m]
-                vw = tp[T_NORM] * (tc_state[sk, S_DL] - tc_state[sk, S_DS])
-                # the dendritic kernel's exponential Euler step, in its evaluation order
-                g_tot = tp[T_GL] + tp[T_GD] + g_e + g_i
-                u_inf = (tp[T_GD] * vw + g_e * lp[L_EE] + g_i * lp[L_EI]) / g_tot
-                v[k] = u_inf + (v[k] - u_inf) * math.exp(-g_tot * lp[L_DT])
-                tc_state[sk, S_VSTAR] = tp[T_CPL] * vw
-                tc_state[sk, S_DL] *= tp[T_AL]
-                tc_state[sk, S_DS] *= tp[T_AS]
-            elif lp[L_IZH] > 0:
-                vk, uk, h = v[k], u[k], lp[L_DT]
-                cur = (e - ii) * lp[L_GSC] + lp[L_IEXT]
-                if lp[L_NOISE] > 0.0:
-                    cur += lp[L_NOISE] * (rng.random() - 0.5)
-                if lp[L_METH] > 0:
-                    # Izhikevich's code: two half steps of v, then u from the new v
-                    vk = vk + 0.5 * h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
-                    vk = vk + 0.5 * h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
-                    v[k] = vk
-                    u[k] = uk + h * (lp[L_A] * (lp[L_B] * vk - uk))
-                else:
-                    v[k] = vk + h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
-                    u[k] = uk + h * (lp[L_A] * (lp[L_B] * vk - uk))
-            else:
-                _lif_v(k, lp, e, ii, v, ref)
-            ge[k] = e * lp[L_DEC_E]
-            gi[k] = ii * lp[L_DEC_I]
-        # -- thresholds --------------------------------------------------------------
-        cnt = 0
+    kinds = np.asarray(groups)[:, G_KIND]
+    method = np.asarray(groups)[:, G_METHOD]
+    poisson = (kinds == POISSON) & (np.asarray(probs) > 0.0)
+    proj = np.asarray(proj).reshape(-1, N_PCOLS)
+    plastic, comp, evcap = proj[:, P_PLASTIC], proj[:, P_COMP], proj[:, P_EVCAP]
+    flags = ((kinds == LIF).any(), (kinds == IZH).any(), (kinds == TC).any(),
+             (poisson & (method == 1)).any(), (poisson & (method != 1)).any(),
+             (kinds == GENERATOR).any(), ((plastic != 0) & (comp == 0)).any(),
+             (plastic == TRIPLET).any(), (plastic == REWARD).any(),
+             (comp == 1).any(), (evcap > 0).any(), (evcap == 0).any(),
+             ((evcap == 0) & (plastic != 0) & (comp == 0)).any())
+    return tuple(bool(f) for f in flags)
+
+
+@functools.cache
+def step_loop(flags):
+    """The step loop compiled for the features ``flags`` (a tuple of bools in the order
+    of :data:`FEATURES`, as :func:`features` returns it): a Numba dispatcher with the
+    signature of :func:`simulate`, made once per process and flags."""
+    if len(flags) != len(FEATURES):
+        raise ValueError(f"step_loop needs {len(FEATURES)} flags, got {len(flags)}")
+    return jit(_make_step_loop(*(bool(f) for f in flags)))
+
+
+def step_scratch(groups, proj, n_lif):
+    """The step loop's scratch arrays (not state: their content does not survive a step).
+
+    Returns
+    -------
+    tuple of ndarray
+        ``mark`` (uint8, one per neuron of the network: the sparse Poisson draw's marks),
+        ``spiked`` (uint8, ``n_lif``: this step's spikes of the LIF, Izhikevich and
+        two-compartment neurons), ``touch`` (float64, one per target block: sinks of the
+        row prefetch), ``arr_j``, ``arr_r2``, ``arr_xa`` (int64, float64, float64, one per
+        presynaptic neuron of the widest projection: one step's arrivals on one
+        projection).
+    """
+    proj = np.asarray(proj).reshape(-1, N_PCOLS)
+    n_total = int(np.asarray(groups)[:, G_N].sum())
+    n_blk = max(1, int(proj[:, P_NBLK].max(initial=1)))
+    n_src = max(1, int(proj[:, P_NSRC].max(initial=1)))
+    return (np.zeros(n_total, np.uint8), np.zeros(max(int(n_lif), 0), np.uint8),
+            np.zeros(n_blk), np.zeros(n_src, np.int64), np.zeros(n_src), np.zeros(n_src))
+
+
+def _make_step_loop(lif, izh, tc, poisson_dense, poisson_sparse, gen, stdp, has_triplet,
+                    reward, dendritic, deferred, eager, eager_post):
+    """The step loop's Python function; every flag that is False removes the code of
+    that feature (each test below reads ``flag and <the full loop's condition>``: with
+    the flag True it is the full loop's test, with it False that test could not hold
+    for the network)."""
+
+    def simulate(t0, t1, rng, groups, probs, lif_par, v, u, ge, gi, ref, proj, projf, W, indptr,
+                 indices, csc_ptr, csc_syn, csc_pre, tr_pre1, tr_pre2, tr_post1, tr_post2,
+                 ring_ids, ring_cnt, gen_steps, gen_ids, gen_ptr, out_t, out_id, out_cnt,
+                 rate_counts, bin0, bin_steps, mon_idx, mon_every, mon_first, mon_v, mon_g,
+                 ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, cel, dop,
+                 tc_par, tc_state, timed, mark, spiked, touch, arr_j, arr_r2, arr_xa):
+        """Advance the network from step ``t0`` up to (not including) ``t1``.
+
+        Returns the first step not simulated: ``t1``, or earlier when the spike record
+        (``out_t``/``out_id``, filled up to ``out_cnt[0]``) has no room for another step; the
+        caller empties it and calls again from there. All state arrays are updated in place.
+        The scratch arrays come from :func:`step_scratch` (allocated by the caller: no
+        allocation to compile here); ``mark`` and ``spiked`` are all zero on entry and on
+        return.
+        """
+        n_groups = groups.shape[0]
+        n_proj = proj.shape[0]
+        n_lif = v.shape[0]
+        ring_len = ring_cnt.shape[0]
+        cap = out_t.shape[0]
+        n_rec = 0
         for g in range(n_groups):
-            gid0, n, kind = groups[g, G_OFF], groups[g, G_N], groups[g, G_KIND]
-            start = cnt
-            if kind == LIF:
-                l0 = groups[g, G_LIF]
-                for k in range(l0, l0 + n):
-                    if v[k] > lif_par[k, L_TH] and ref[k] == 0:
-                        ids[cnt] = gid0 + k - l0
-                        cnt += 1
-                        spiked[k] = 1
-            elif kind == IZH:
-                l0 = groups[g, G_LIF]
-                for k in range(l0, l0 + n):
-                    if v[k] >= lif_par[k, L_TH]:
-                        ids[cnt] = gid0 + k - l0
-                        cnt += 1
-                        spiked[k] = 1
-            elif kind == TC:
-                l0 = groups[g, G_LIF]
-                tp = tc_par[np.int64(lif_par[l0, L_TC]) - 1]
-                s0, h_dt = np.int64(tp[T_SOFF]) - l0, lif_par[l0, L_DT]
-                pmax, kk, beta, theta = tp[T_PMAX], tp[T_K], tp[T_BETA], tp[T_THETA]
-                for k in range(l0, l0 + n):
-                    phi_u, _ = _phi_h(v[k], pmax, kk, beta, theta)
-                    phi_v, h = _phi_h(tc_state[s0 + k, S_VSTAR], pmax, kk, beta, theta)
-                    # one draw per neuron and step, fired or not: a fixed stream
-                    spk = 1.0 if rng.random() < 1.0 - math.exp(-phi_u * h_dt) else 0.0
-                    if spk > 0.0:
-                        ids[cnt] = gid0 + k - l0
-                        cnt += 1
-                    tc_state[s0 + k, S_ERR] = (spk / h_dt - phi_v) * h
-            elif kind == POISSON:
-                cnt = _sample_poisson(rng, gid0, n, probs[g], groups[g, G_METHOD], ids,
-                                      cnt, mark)
-            else:
-                q = gen_ptr[0]
-                while q < gen_steps.shape[0] and gen_steps[q] < t:
-                    q += 1
-                while q < gen_steps.shape[0] and gen_steps[q] == t:
-                    if gid0 <= gen_ids[q] < gid0 + n:
-                        ids[cnt] = gen_ids[q]
-                        cnt += 1
-                    q += 1
-            b = (t - bin0) // bin_steps
-            rate_counts[b, g] += cnt - start
             if groups[g, G_RECORD]:
-                for q in range(start, cnt):
-                    out_t[out_cnt[0]] = t
-                    out_id[out_cnt[0]] = ids[q]
-                    out_cnt[0] += 1
-        # generators of all groups share one sorted list: advance past this step
-        q = gen_ptr[0]
-        while q < gen_steps.shape[0] and gen_steps[q] <= t:
-            q += 1
-        gen_ptr[0] = q
-        ring_cnt[row] = cnt
-        # -- neuromodulator release (this step's spikes of each modulator group) -----
-        for pi in range(n_proj):
-            if proj[pi, P_PLASTIC] == REWARD and proj[pi, P_MOD] >= 0:
-                m0, m1 = proj[pi, P_MOD], proj[pi, P_MOD] + proj[pi, P_NMOD]
-                n_mod = 0
-                for q in range(cnt):
-                    if m0 <= ids[q] < m1:
-                        n_mod += 1
-                dop[pi] += projf[pi, F_DJUMP] * n_mod
-        # -- dendritic learning and PSP traces --------------------------------------
-        for pi in range(n_proj):
-            if proj[pi, P_COMP] == 1:
-                _dendritic_phase(proj[pi], projf[pi], W, indptr, indices, tr_pre1, tr_pre2,
-                                 tc_state, cel)
-        # -- presynaptic pathways (arrivals after each projection's delay) ----------
-        for pi in range(n_proj):
-            d = proj[pi, P_DELAY]
-            if t - d < 0:
-                continue
-            arow = (t - d) % ring_len
-            if proj[pi, P_EVCAP] > 0:
-                _pre_events_deferred(t, pi, proj[pi], projf[pi], ring_ids[arow],
-                                     ring_cnt[arow], W, ge, gi, tr_pre1, tr_pre2, tr_post1,
-                                     ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
-                                     pre_tlast, pre_xa, pow_tbl, touch, arr_j, arr_r2,
-                                     arr_xa)
-            else:
-                _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
-                            indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2,
-                            cel, tc_state)
-        # -- postsynaptic pathways ---------------------------------------------------
-        for pi in range(n_proj):
-            if proj[pi, P_EVCAP] > 0:
-                for b in range(proj[pi, P_NBLK]):
-                    _post_block(t, pi, proj[pi], projf[pi], b, ids, cnt, W, tr_post1,
-                                tr_post2, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
-                                pre_tlast, pre_xa, pow_tbl)
-            elif proj[pi, P_PLASTIC] and proj[pi, P_COMP] == 0:
-                _post_events(proj[pi], projf[pi], ids, cnt, W, csc_ptr, csc_syn, csc_pre,
-                             tr_pre1, tr_post1, tr_post2, cel)
-        # -- modulated weight updates ------------------------------------------------
-        for pi in range(n_proj):
-            if proj[pi, P_PLASTIC] == REWARD and (t + 1) % proj[pi, P_UPD] == 0:
-                _modulated_update(proj[pi], projf[pi], W, cel, dop[pi])
-        # -- resets and monitors -----------------------------------------------------
-        for k in range(n_lif):
-            if spiked[k]:
-                v[k] = lif_par[k, L_RESET]
-                ref[k] = np.int64(lif_par[k, L_REF])
-                u[k] += lif_par[k, L_D]
-                spiked[k] = 0
-        if mon_idx.shape[0] > 0 and t % mon_every == 0:
-            s = t // mon_every - mon_first
-            for m in range(mon_idx.shape[0]):
-                k = mon_idx[m]
-                mon_v[s, m] = v[k]
-                if lif_par[k, L_TC] > 0:  # a two-compartment neuron: U and V*
-                    mon_g[s, m] = tc_state[_tc_slot(k, lif_par, tc_par), S_VSTAR]
-                else:
-                    mon_g[s, m] = ge[k]
-    return t1
+                n_rec += groups[g, G_N]
+        for t in range(t0, t1):
+            if out_cnt[0] + n_rec > cap:
+                return t
+            row = t % ring_len
+            ids = ring_ids[row]
+            # -- traces decay ------------------------------------------------------------
+            for pi in range(n_proj):
+                p, pf = proj[pi], projf[pi]
+                if stdp and p[P_PLASTIC] and p[P_COMP] == 0:
+                    # hoisted offsets and factors keep these loops vectorisable; the slow
+                    # traces r2/o2 exist only for the triplet rule (a pair rule never reads them)
+                    a, n_src, d1, d2 = p[P_TRPRE], p[P_NSRC], pf[F_DP], pf[F_DX]
+                    b, n_tgt, d3, d4 = p[P_TRPOST], p[P_NTGT], pf[F_DM], pf[F_DY]
+                    triplet = has_triplet and p[P_PLASTIC] == TRIPLET
+                    if reward and p[P_PLASTIC] == REWARD:
+                        dop[pi] *= pf[F_DD]
+                    for j in range(a, a + n_src):
+                        tr_pre1[j] *= d1
+                    for i in range(b, b + n_tgt):
+                        tr_post1[i] *= d3
+                    if triplet:
+                        for j in range(a, a + n_src):
+                            tr_pre2[j] *= d2
+                        for i in range(b, b + n_tgt):
+                            tr_post2[i] *= d4
+            # -- LIF integration ---------------------------------------------------------
+            for k in range(n_lif):
+                lp = lif_par[k]
+                e, ii = ge[k], gi[k]
+                if tc and lp[L_TC] > 0:
+                    tp = tc_par[np.int64(lp[L_TC]) - 1]
+                    m = k - np.int64(tp[T_L0])
+                    sk = np.int64(tp[T_SOFF]) + m
+                    g_e, g_i = e, ii
+                    if tp[T_EPER] > 0:
+                        g_e += timed[np.int64(tp[T_EOFF]) + (t % np.int64(tp[T_EPER]))
+                                     * np.int64(tp[T_N]) + m]
+                    if tp[T_IPER] > 0:
+                        g_i += timed[np.int64(tp[T_IOFF]) + (t % np.int64(tp[T_IPER]))
+                                     * np.int64(tp[T_N]) + m]
+                    vw = tp[T_NORM] * (tc_state[sk, S_DL] - tc_state[sk, S_DS])
+                    # the dendritic kernel's exponential Euler step, in its evaluation order
+                    g_tot = tp[T_GL] + tp[T_GD] + g_e + g_i
+                    u_inf = (tp[T_GD] * vw + g_e * lp[L_EE] + g_i * lp[L_EI]) / g_tot
+                    v[k] = u_inf + (v[k] - u_inf) * math.exp(-g_tot * lp[L_DT])
+                    tc_state[sk, S_VSTAR] = tp[T_CPL] * vw
+                    tc_state[sk, S_DL] *= tp[T_AL]
+                    tc_state[sk, S_DS] *= tp[T_AS]
+                elif izh and lp[L_IZH] > 0:
+                    vk, uk, h = v[k], u[k], lp[L_DT]
+                    cur = (e - ii) * lp[L_GSC] + lp[L_IEXT]
+                    if lp[L_NOISE] > 0.0:
+                        cur += lp[L_NOISE] * (rng.random() - 0.5)
+                    if lp[L_METH] > 0:
+                        # Izhikevich's code: two half steps of v, then u from the new v
+                        vk = vk + 0.5 * h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
+                        vk = vk + 0.5 * h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
+                        v[k] = vk
+                        u[k] = uk + h * (lp[L_A] * (lp[L_B] * vk - uk))
+                    else:
+                        v[k] = vk + h * (0.04 * vk * vk + 5.0 * vk + 140.0 - uk + cur)
+                        u[k] = uk + h * (lp[L_A] * (lp[L_B] * vk - uk))
+                elif lif:  # (otherwise every row is a two-compartment or Izhikevich one)
+                    _lif_v(k, lp, e, ii, v, ref)
+                ge[k] = e * lp[L_DEC_E]
+                gi[k] = ii * lp[L_DEC_I]
+            # -- thresholds --------------------------------------------------------------
+            cnt = np.int64(0)  # int64 from the start: no specialisation for a literal 0
+            for g in range(n_groups):
+                gid0, n, kind = groups[g, G_OFF], groups[g, G_N], groups[g, G_KIND]
+                start = cnt
+                if lif and kind == LIF:
+                    l0 = groups[g, G_LIF]
+                    for k in range(l0, l0 + n):
+                        if v[k] > lif_par[k, L_TH] and ref[k] == 0:
+                            ids[cnt] = gid0 + k - l0
+                            cnt += 1
+                            spiked[k] = 1
+                elif izh and kind == IZH:
+                    l0 = groups[g, G_LIF]
+                    for k in range(l0, l0 + n):
+                        if v[k] >= lif_par[k, L_TH]:
+                            ids[cnt] = gid0 + k - l0
+                            cnt += 1
+                            spiked[k] = 1
+                elif tc and kind == TC:
+                    l0 = groups[g, G_LIF]
+                    tp = tc_par[np.int64(lif_par[l0, L_TC]) - 1]
+                    s0, h_dt = np.int64(tp[T_SOFF]) - l0, lif_par[l0, L_DT]
+                    pmax, kk, beta, theta = tp[T_PMAX], tp[T_K], tp[T_BETA], tp[T_THETA]
+                    for k in range(l0, l0 + n):
+                        phi_u, _ = _phi_h(v[k], pmax, kk, beta, theta)
+                        phi_v, h = _phi_h(tc_state[s0 + k, S_VSTAR], pmax, kk, beta, theta)
+                        # one draw per neuron and step, fired or not: a fixed stream
+                        spk = 1.0 if rng.random() < 1.0 - math.exp(-phi_u * h_dt) else 0.0
+                        if spk > 0.0:
+                            ids[cnt] = gid0 + k - l0
+                            cnt += 1
+                        tc_state[s0 + k, S_ERR] = (spk / h_dt - phi_v) * h
+                elif kind == POISSON:
+                    if poisson_dense and groups[g, G_METHOD] == 1:
+                        cnt = _poisson_dense(rng, gid0, n, probs[g], ids, cnt)
+                    elif poisson_sparse and groups[g, G_METHOD] != 1:
+                        cnt = _poisson_sparse(rng, gid0, n, probs[g], ids, cnt, mark)
+                elif gen:  # a generator
+                    q = gen_ptr[0]
+                    while q < gen_steps.shape[0] and gen_steps[q] < t:
+                        q += 1
+                    while q < gen_steps.shape[0] and gen_steps[q] == t:
+                        if gid0 <= gen_ids[q] < gid0 + n:
+                            ids[cnt] = gen_ids[q]
+                            cnt += 1
+                        q += 1
+                b = (t - bin0) // bin_steps
+                rate_counts[b, g] += cnt - start
+                if groups[g, G_RECORD]:
+                    for q in range(start, cnt):
+                        out_t[out_cnt[0]] = t
+                        out_id[out_cnt[0]] = ids[q]
+                        out_cnt[0] += 1
+            # generators of all groups share one sorted list: advance past this step
+            if gen:
+                q = gen_ptr[0]
+                while q < gen_steps.shape[0] and gen_steps[q] <= t:
+                    q += 1
+                gen_ptr[0] = q
+            ring_cnt[row] = cnt
+            # -- neuromodulator release (this step's spikes of each modulator group) -----
+            for pi in range(n_proj):
+                if reward and proj[pi, P_PLASTIC] == REWARD and proj[pi, P_MOD] >= 0:
+                    m0, m1 = proj[pi, P_MOD], proj[pi, P_MOD] + proj[pi, P_NMOD]
+                    n_mod = 0
+                    for q in range(cnt):
+                        if m0 <= ids[q] < m1:
+                            n_mod += 1
+                    dop[pi] += projf[pi, F_DJUMP] * n_mod
+            # -- dendritic learning and PSP traces --------------------------------------
+            for pi in range(n_proj):
+                if dendritic and proj[pi, P_COMP] == 1:
+                    _dendritic_phase(proj[pi], projf[pi], W, indptr, indices, tr_pre1, tr_pre2,
+                                     tc_state, cel)
+            # -- presynaptic pathways (arrivals after each projection's delay) ----------
+            for pi in range(n_proj):
+                d = proj[pi, P_DELAY]
+                if t - d < 0:
+                    continue
+                arow = (t - d) % ring_len
+                if deferred and proj[pi, P_EVCAP] > 0:
+                    _pre_events_deferred(t, pi, proj[pi], projf[pi], ring_ids[arow],
+                                         ring_cnt[arow], W, ge, gi, tr_pre1, tr_pre2, tr_post1,
+                                         ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                                         pre_tlast, pre_xa, pow_tbl, touch, arr_j, arr_r2,
+                                         arr_xa)
+                elif eager and proj[pi, P_EVCAP] == 0:
+                    _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
+                                indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2,
+                                cel, tc_state)
+            # -- postsynaptic pathways ---------------------------------------------------
+            for pi in range(n_proj):
+                if deferred and proj[pi, P_EVCAP] > 0:
+                    for b in range(proj[pi, P_NBLK]):
+                        _post_block(t, pi, proj[pi], projf[pi], b, ids, cnt, W, tr_post1,
+                                    tr_post2, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                                    pre_tlast, pre_xa, pow_tbl)
+                elif eager_post and proj[pi, P_PLASTIC] and proj[pi, P_COMP] == 0:
+                    _post_events(proj[pi], projf[pi], ids, cnt, W, csc_ptr, csc_syn, csc_pre,
+                                 tr_pre1, tr_post1, tr_post2, cel)
+            # -- modulated weight updates ------------------------------------------------
+            for pi in range(n_proj):
+                if reward and proj[pi, P_PLASTIC] == REWARD and (t + 1) % proj[pi, P_UPD] == 0:
+                    _modulated_update(proj[pi], projf[pi], W, cel, dop[pi])
+            # -- resets and monitors -----------------------------------------------------
+            for k in range(n_lif):
+                if spiked[k]:
+                    v[k] = lif_par[k, L_RESET]
+                    ref[k] = np.int64(lif_par[k, L_REF])
+                    u[k] += lif_par[k, L_D]
+                    spiked[k] = 0
+            if mon_idx.shape[0] > 0 and t % mon_every == 0:
+                s = t // mon_every - mon_first
+                for m in range(mon_idx.shape[0]):
+                    k = mon_idx[m]
+                    mon_v[s, m] = v[k]
+                    if tc and lif_par[k, L_TC] > 0:  # a two-compartment neuron: U and V*
+                        mon_g[s, m] = tc_state[_tc_slot(k, lif_par, tc_par), S_VSTAR]
+                    else:
+                        mon_g[s, m] = ge[k]
+        return t1
+    return simulate
+
+
+#: the step loop with every feature (any network; compiling it takes the longest)
+simulate = step_loop((True,) * len(FEATURES))
+
 
 
 # -- decoupled windows: feed-forward networks on several threads -------------------------
@@ -874,7 +1023,7 @@ def ff_prepass(t, t1, rng, groups, probs, proj, projf, tr_pre1, tr_pre2, ring_id
     n_arr = 0
     for pi in range(n_proj):
         n_arr += proj[pi, P_NSRC]
-    cnt = na = 0
+    cnt = na = np.int64(0)  # int64 from the start: no specialisation for a literal 0
     src_ptr[0] = 0
     arr_ptr[0] = 0
     s = 0

@@ -30,6 +30,8 @@ for bit.
 from __future__ import annotations
 
 import copy as _copy
+import os
+import time
 
 import numba
 import numpy as np
@@ -52,6 +54,25 @@ CHUNK_STEPS = 10_000
 FF_WINDOW = 2048
 #: entries of its buffers of source spikes and arrivals (at least one step's worth)
 FF_BUFFER = 1 << 18
+#: environment variable naming a file to which the first compiled chunk of this process
+#: appends when it has run (benchmarks/bench_coldstart.py: the time to start simulating)
+TRACE_START_ENV = "PLASTICITY_TRACE_START"
+_trace_done = False
+
+
+def _trace_start(t0, t1):
+    """Once per process, if ``$PLASTICITY_TRACE_START`` names a file: append a line
+    ``<unix time> <t0> <t1>`` after the first compiled chunk (steps ``t0`` to ``t1``) has
+    returned; that time includes the kernels' compilation or cache load and the chunk
+    itself (at most :data:`CHUNK_STEPS` steps or a window)."""
+    global _trace_done
+    if _trace_done:
+        return
+    _trace_done = True
+    path = os.environ.get(TRACE_START_ENV)
+    if path:
+        with open(path, "a") as fh:
+            fh.write(f"{time.time():.6f} {int(t0)} {int(t1)}\n")
 
 
 class NumbaSimulator(Simulator):
@@ -112,8 +133,10 @@ class NumbaSimulator(Simulator):
             setattr(self, "_" + name, value)
 
     def _flush(self):
-        """Apply the deferred potentiations, so that ``self._W`` is current."""
-        K.flush_all(self._proj, self._projf, self._W, *self._defer)
+        """Apply the deferred potentiations, so that ``self._W`` is current (nothing to
+        do, and nothing to compile, without a deferred projection)."""
+        if self._proj.shape[0] and self._proj[:, K.P_EVCAP].any():
+            K.flush_all(self._proj, self._projf, self._W, *self._defer)
 
     # -- running -----------------------------------------------------------------------
     def _run(self, t0, t1, progress) -> SimResult:
@@ -196,16 +219,30 @@ class NumbaSimulator(Simulator):
                                sc["src_ptr"], self._ring_ids, self._ring_cnt, rec.out_t,
                                rec.out_id, rec.out_cnt, rec.rate_counts, t0, rec.bin_steps)
                 rec.collect()
+            _trace_start(t, te)
             if progress is not None:
                 progress((te - t) * self.dt)
             t = te
             self.step = t
 
+    def _loop_buffers(self):
+        """Scratch arrays of the step loop (:func:`plasticity._kernels.spiking.step_scratch`;
+        kept in a dict, which :meth:`_state_arrays` does not save)."""
+        sc = getattr(self, "_loop_scratch", None)
+        if sc is None:
+            sc = self._loop_scratch = {"arrays": K.step_scratch(self._groups, self._proj,
+                                                                self._v.shape[0])}
+        return sc["arrays"]
+
     def _steps(self, t0, t1, rec, progress):
+        # the loop compiled for this network's features only (a fraction of the compile
+        # time of the full loop; the same numbers)
+        loop = K.step_loop(K.features(self._groups, self._probs, self._proj))
+        scratch = self._loop_buffers()
         t = t0
         while t < t1:
             stop = min(t1, t + CHUNK_STEPS)
-            reached = K.simulate(
+            reached = loop(
                 t, stop, self._rng, self._groups, self._probs, self._lif_par, self._v,
                 self._u, self._ge, self._gi, self._ref, self._proj, self._projf, self._W,
                 self._indptr, self._indices, self._csc_ptr, self._csc_syn, self._csc_pre,
@@ -213,7 +250,8 @@ class NumbaSimulator(Simulator):
                 self._gen_ptr, rec.out_t, rec.out_id, rec.out_cnt, rec.rate_counts, t0,
                 rec.bin_steps, rec.mon_idx, rec.every, rec.first, rec.mon_v, rec.mon_g,
                 *self._defer, self._cel, self._dop, self._tc_par, self._tc_state,
-                self._timed)
+                self._timed, *scratch)
+            _trace_start(t, reached)
             rec.collect()
             if progress is not None and reached > t:
                 progress((reached - t) * self.dt)
