@@ -24,8 +24,9 @@ __all__ = ["SpikingConfig", "simulate_into", "make_simulator", "histogram_u_shap
 class SpikingConfig(Config):
     """Base of spiking experiments' configs: the backend fields every one of them has."""
 
-    backend: Literal["numba", "brian2"] = Field(
-        "numba", description="simulator: the Numba engine or Brian2 (reference)")
+    backend: Literal["numba", "brian2", "nest"] = Field(
+        "numba", description="simulator: the Numba engine, Brian2 (reference) or NEST "
+                             "(optional extra)")
     brian2_target: Literal["auto", "cython", "numpy", "cpp_standalone"] = Field(
         "auto", description="Brian2 code generation: runtime (Cython, else NumPy) or C++ "
                             "standalone")

@@ -1,0 +1,89 @@
+"""NEST's kernel as the backend uses it: a quiet import, gathering over MPI ranks, and
+the pending potentiation of ``stdp_synapse`` (what :meth:`NestSimulator.weights` adds)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from plasticity.errors import InvalidParameterError
+
+__all__ = ["import_nest", "Comm", "pending_weights"]
+
+
+def import_nest():
+    """Import NEST quietly (no banner, errors only)."""
+    os.environ.setdefault("PYNEST_QUIET", "1")
+    try:
+        import nest
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise InvalidParameterError("the nest backend needs NEST (pip install "
+                                    "nest-simulator, or conda-forge nest-simulator)") from exc
+    if hasattr(nest, "VerbosityLevel"):  # NEST >= 3.9
+        nest.verbosity = nest.VerbosityLevel.ERROR
+    else:  # pragma: no cover
+        nest.set_verbosity("M_ERROR")
+    return nest
+
+
+class Comm:
+    """Gathering over MPI ranks (one rank: nothing to do, no mpi4py needed)."""
+
+    def __init__(self, nest):
+        self.size = int(nest.NumProcesses())
+        self.comm = None
+        if self.size > 1:  # pragma: no cover - needs NEST with MPI
+            try:
+                from mpi4py import MPI
+            except ImportError as exc:
+                raise InvalidParameterError("the nest backend under MPI needs mpi4py to "
+                                            "gather spikes and weights") from exc
+            self.comm = MPI.COMM_WORLD
+
+    def cat(self, arr):
+        """``arr`` of every rank, concatenated."""
+        if self.comm is None:
+            return arr
+        return np.concatenate(self.comm.allgather(arr))  # pragma: no cover
+
+
+def pending_weights(p, pre, post, w_nest, kplus, t_last, t_post, i_post):
+    """NEST weights (its units) of a pair-STDP projection with the potentiation pending
+    since each synapse's last presynaptic spike applied, as NEST's ``stdp_synapse`` will
+    at the next one: every postsynaptic spike stamped ``t`` after ``t_last - d`` meets
+    the presynaptic trace ``Kplus exp(-(t + d - t_last) / tau_plus)``.
+
+    Parameters
+    ----------
+    p : dict
+        The projection's record (``syn``, ``scale``, ``lambda``, ``delay_ms``,
+        ``n_post``).
+    pre, post : ndarray of int, shape (n,)
+        The synapses' indices.
+    w_nest, kplus, t_last : ndarray, shape (n,)
+        NEST's weights, ``Kplus`` and each synapse's last presynaptic stamp (ms).
+    t_post, i_post : ndarray, shape (m,)
+        The target group's postsynaptic stamps (ms) and indices kept so far.
+    """
+    syn = p["syn"]
+    wmax = syn.w_max * p["scale"]
+    w_norm = w_nest / wmax
+    lam, d, tau = p["lambda"], p["delay_ms"], syn.plasticity.tau_plus_ms
+    additive = syn.plasticity.weight_dependence == "additive"
+    by_post = np.argsort(i_post, kind="stable")
+    bounds = np.searchsorted(i_post[by_post], np.arange(p["n_post"] + 1))
+    for j in np.unique(post):
+        tj = t_post[by_post[bounds[j]:bounds[j + 1]]]
+        sel = np.flatnonzero((post == j) & (kplus > 0))
+        if not tj.size or not sel.size:
+            continue
+        gap = tj[None, :] + d - t_last[sel, None]
+        k = np.where(gap > 1e-9, kplus[sel, None] * np.exp(-np.maximum(gap, 0) / tau), 0.0)
+        if additive:
+            w_norm[sel] = np.minimum(w_norm[sel] + lam * k.sum(axis=1), 1.0)
+        else:
+            # w_norm <- w_norm + lam (1 - w_norm) K, spike by spike
+            w_norm[sel] = np.minimum(1.0 - (1.0 - w_norm[sel]) * np.prod(1.0 - lam * k, axis=1),
+                                     1.0)
+    return w_norm * wmax
