@@ -193,7 +193,7 @@ def test_table_dispatches():
     assert type(simulator(_net(), seed=1)) is NumbaSimulator
 
 
-@pytest.mark.parametrize("name", ["nest", "Numba", "", None])
+@pytest.mark.parametrize("name", ["neuron", "Numba", "", None])
 def test_unknown_backend_is_one_line(name):
     with pytest.raises(InvalidParameterError, match="must be one of numba, brian2") as info:
         simulator(_net(), backend=name)

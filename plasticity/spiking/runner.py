@@ -30,6 +30,10 @@ class SpikingConfig(Config):
     brian2_target: Literal["auto", "cython", "numpy", "cpp_standalone"] = Field(
         "auto", description="Brian2 code generation: runtime (Cython, else NumPy) or C++ "
                             "standalone")
+    # a config field, not --threads: NEST's results depend on its number of threads
+    # (virtual processes), so the count belongs to what the run file says was run
+    nest_threads: int = Field(1, ge=1, description="NEST's local_num_threads (its results "
+                                                   "depend on it; the Numba engine's do not)")
 
 
 def numba_only(cfg):
@@ -45,7 +49,8 @@ def make_simulator(net, cfg, seed, recording=None):
     """The simulator ``cfg.backend`` names, built from ``net``."""
     from plasticity.spiking.backends import simulator
 
-    options = {"target": cfg.brian2_target} if cfg.backend == "brian2" else {}
+    options = {"brian2": {"target": cfg.brian2_target},
+               "nest": {"threads": cfg.nest_threads}}.get(cfg.backend, {})
     return simulator(net, backend=cfg.backend, seed=seed, recording=recording, **options)
 
 
