@@ -216,45 +216,23 @@ def _poisson_dense(rng, gid0, n, prob, ids, cnt):
 
 @jit
 def _sort_ids(a, lo, hi):
-    """Sort ``a[lo:hi]`` (distinct integers, so that any correct sort gives the same
-    result) in place: insertion sort on short runs, heapsort beyond (compiles in a
-    fraction of the time of ``ndarray.sort``, which the step loop would compile for
-    this call alone)."""
+    """Sort ``a[lo:hi]`` in place. The values are distinct, so that any correct sort
+    gives the same result: Shell's sort (gaps 1, 4, 13, 40, ...; about ``m**1.25``
+    comparisons for ``m`` values, insertion sort for ``m`` < 14), one small loop that
+    compiles in a fraction of the time of ``ndarray.sort``."""
     n = hi - lo
-    if n <= 32:
-        for i in range(lo + 1, hi):
+    gap = 1
+    while gap < n // 3:
+        gap = 3 * gap + 1
+    while gap > 0:
+        for i in range(lo + gap, hi):
             x = a[i]
-            j = i - 1
-            while j >= lo and a[j] > x:
-                a[j + 1] = a[j]
-                j -= 1
-            a[j + 1] = x
-        return
-    # heapsort: build a max-heap on a[lo:hi], then move the maximum to the end
-    for root in range(n // 2 - 1, -1, -1):
-        _sift_down(a, lo, root, n)
-    for end in range(n - 1, 0, -1):
-        x = a[lo]
-        a[lo] = a[lo + end]
-        a[lo + end] = x
-        _sift_down(a, lo, 0, end)
-
-
-@jit
-def _sift_down(a, lo, root, n):
-    """Restore the max-heap order of ``a[lo:lo + n]`` below ``root`` (heap indices)."""
-    x = a[lo + root]
-    while True:
-        child = 2 * root + 1
-        if child >= n:
-            break
-        if child + 1 < n and a[lo + child + 1] > a[lo + child]:
-            child += 1
-        if a[lo + child] <= x:
-            break
-        a[lo + root] = a[lo + child]
-        root = child
-    a[lo + root] = x
+            j = i
+            while j - gap >= lo and a[j - gap] > x:
+                a[j] = a[j - gap]
+                j -= gap
+            a[j] = x
+        gap //= 3
 
 
 @jit
@@ -268,7 +246,7 @@ def _poisson_sparse(rng, gid0, n, prob, ids, cnt, mark):
     m = rng.binomial(n, prob)
     start = cnt
     while cnt - start < m:
-        k = rng.integers(0, n)
+        k = rng.integers(np.int64(0), n)  # (int64: no second typing for a literal 0)
         if mark[k] == 0:
             mark[k] = 1
             ids[cnt] = gid0 + k
@@ -325,6 +303,51 @@ def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
         if plastic or dend:
             _jump(tr_pre1, trpre + j, p[P_NEAREST])
             _jump(tr_pre2, trpre + j, p[P_NEAREST])
+
+
+@jit
+def _pre_events_dense(p, pf, ids, n_ids, W, ge, gi, tr_pre1, tr_pre2, tr_post1):
+    """:func:`_pre_events` of a dense projection onto the soma, static or pair/triplet STDP
+    (not reward-modulated): the same operations in the same order, without the code of
+    the other kinds (the step loop of a network without them compiles faster)."""
+    src0, nsrc, tgt_lif = p[P_SRC], p[P_NSRC], p[P_TLIF]
+    ntgt, woff, plastic = p[P_NTGT], p[P_WOFF], p[P_PLASTIC]
+    g = ge if p[P_REC] == 0 else gi
+    trpre, trpost = p[P_TRPRE], p[P_TRPOST]
+    for q in range(n_ids):
+        j = ids[q] - src0
+        if j < 0 or j >= nsrc:
+            continue
+        r2 = tr_pre2[trpre + j] if plastic else 0.0
+        lo = j * ntgt
+        for i in range(ntgt):
+            w = W[woff + lo + i]
+            if tgt_lif >= 0:
+                g[tgt_lif + i] += w
+            if plastic:
+                W[woff + lo + i] = _depress(w, p, pf, tr_post1[trpost + i], r2)
+        if plastic:
+            _jump(tr_pre1, trpre + j, p[P_NEAREST])
+            _jump(tr_pre2, trpre + j, p[P_NEAREST])
+
+
+@jit
+def _post_events_dense(p, pf, ids, n_ids, W, tr_pre1, tr_post1, tr_post2):
+    """:func:`_post_events` of a dense pair/triplet STDP projection (not
+    reward-modulated): the same operations in the same order, without the code of the
+    other kinds."""
+    tgt0, ntgt, nsrc, woff = p[P_TGT], p[P_NTGT], p[P_NSRC], p[P_WOFF]
+    trpre, trpost = p[P_TRPRE], p[P_TRPOST]
+    for q in range(n_ids):
+        i = ids[q] - tgt0
+        if i < 0 or i >= ntgt:
+            continue
+        o2 = tr_post2[trpost + i]
+        for j in range(nsrc):
+            syn = woff + j * ntgt + i
+            W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + j], o2)
+        _jump(tr_post1, trpost + i, p[P_NEAREST])
+        _jump(tr_post2, trpost + i, p[P_NEAREST])
 
 
 @jit
@@ -690,11 +713,13 @@ def _modulated_update(p, pf, W, cel, d):
 #: the flags of a step loop variant, in the order of :func:`features` and
 #: :func:`step_loop`
 FEATURES = ("lif", "izh", "tc", "poisson_dense", "poisson_sparse", "generator", "stdp",
-            "triplet", "reward", "dendritic", "deferred", "eager", "eager_post")
+            "triplet", "reward", "dendritic", "deferred", "eager_dense", "eager",
+            "eager_post_dense", "eager_post", "monitor")
 
 
-def features(groups, probs, proj):
-    """The features (:data:`FEATURES`) a packed network uses, as a tuple of bools.
+def features(groups, probs, proj, n_monitored=1):
+    """The features (:data:`FEATURES`) a packed network and a recording use, as a tuple
+    of bools.
 
     Parameters
     ----------
@@ -704,6 +729,8 @@ def features(groups, probs, proj):
         Spike probability per step of each Poisson group.
     proj : ndarray of int64, shape (n_proj, N_PCOLS)
         The projection table (columns ``P_*``).
+    n_monitored : int, optional
+        Neurons whose state the run samples (``mon_idx``); none: no monitor code.
 
     Returns
     -------
@@ -713,20 +740,26 @@ def features(groups, probs, proj):
         (``G_METHOD``); ``generator``: spike generators; ``stdp``: plastic projections
         onto the soma (their traces decay); ``triplet``: triplet STDP (two more traces);
         ``reward``: reward-modulated ones; ``dendritic``: projections onto
-        dendrites; ``deferred``: dense ones with deferred potentiation; ``eager``: all
-        others; ``eager_post``: eagerly potentiated plastic ones.
+        dendrites; ``deferred``: dense ones with deferred potentiation;
+        ``eager_dense``: other dense projections onto the soma, static or pair/triplet
+        STDP (:func:`_pre_events_dense`); ``eager``: all others; ``eager_post_dense``,
+        ``eager_post``: the plastic ones among these two kinds; ``monitor``: sampled
+        state.
     """
     kinds = np.asarray(groups)[:, G_KIND]
     method = np.asarray(groups)[:, G_METHOD]
     poisson = (kinds == POISSON) & (np.asarray(probs) > 0.0)
     proj = np.asarray(proj).reshape(-1, N_PCOLS)
     plastic, comp, evcap = proj[:, P_PLASTIC], proj[:, P_COMP], proj[:, P_EVCAP]
+    eager = evcap == 0
+    dense = eager & (proj[:, P_SPARSE] == 0) & (comp == 0) & (plastic != REWARD)
+    other = eager & ~dense
+    soma = (plastic != 0) & (comp == 0)
     flags = ((kinds == LIF).any(), (kinds == IZH).any(), (kinds == TC).any(),
              (poisson & (method == 1)).any(), (poisson & (method != 1)).any(),
-             (kinds == GENERATOR).any(), ((plastic != 0) & (comp == 0)).any(),
-             (plastic == TRIPLET).any(), (plastic == REWARD).any(),
-             (comp == 1).any(), (evcap > 0).any(), (evcap == 0).any(),
-             ((evcap == 0) & (plastic != 0) & (comp == 0)).any())
+             (kinds == GENERATOR).any(), soma.any(), (plastic == TRIPLET).any(),
+             (plastic == REWARD).any(), (comp == 1).any(), (evcap > 0).any(), dense.any(),
+             other.any(), (dense & soma).any(), (other & soma).any(), n_monitored > 0)
     return tuple(bool(f) for f in flags)
 
 
@@ -762,7 +795,8 @@ def step_scratch(groups, proj, n_lif):
 
 
 def _make_step_loop(lif, izh, tc, poisson_dense, poisson_sparse, gen, stdp, has_triplet,
-                    reward, dendritic, deferred, eager, eager_post):
+                    reward, dendritic, deferred, eager_dense, eager, eager_post_dense,
+                    eager_post, monitor):
     """The step loop's Python function; every flag that is False removes the code of
     that feature (each test below reads ``flag and <the full loop's condition>``: with
     the flag True it is the full loop's test, with it False that test could not hold
@@ -945,6 +979,10 @@ def _make_step_loop(lif, izh, tc, poisson_dense, poisson_sparse, gen, stdp, has_
                                          ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
                                          pre_tlast, pre_xa, pow_tbl, touch, arr_j, arr_r2,
                                          arr_xa)
+                elif (eager_dense and proj[pi, P_SPARSE] == 0 and proj[pi, P_COMP] == 0
+                      and proj[pi, P_PLASTIC] != REWARD):
+                    _pre_events_dense(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
+                                      ge, gi, tr_pre1, tr_pre2, tr_post1)
                 elif eager and proj[pi, P_EVCAP] == 0:
                     _pre_events(proj[pi], projf[pi], ring_ids[arow], ring_cnt[arow], W,
                                 indptr, indices, ge, gi, tr_pre1, tr_pre2, tr_post1, tr_post2,
@@ -956,6 +994,10 @@ def _make_step_loop(lif, izh, tc, poisson_dense, poisson_sparse, gen, stdp, has_
                         _post_block(t, pi, proj[pi], projf[pi], b, ids, cnt, W, tr_post1,
                                     tr_post2, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
                                     pre_tlast, pre_xa, pow_tbl)
+                elif (eager_post_dense and proj[pi, P_PLASTIC] and proj[pi, P_SPARSE] == 0
+                      and proj[pi, P_COMP] == 0 and proj[pi, P_PLASTIC] != REWARD):
+                    _post_events_dense(proj[pi], projf[pi], ids, cnt, W, tr_pre1, tr_post1,
+                                       tr_post2)
                 elif eager_post and proj[pi, P_PLASTIC] and proj[pi, P_COMP] == 0:
                     _post_events(proj[pi], projf[pi], ids, cnt, W, csc_ptr, csc_syn, csc_pre,
                                  tr_pre1, tr_post1, tr_post2, cel)
@@ -970,7 +1012,7 @@ def _make_step_loop(lif, izh, tc, poisson_dense, poisson_sparse, gen, stdp, has_
                     ref[k] = np.int64(lif_par[k, L_REF])
                     u[k] += lif_par[k, L_D]
                     spiked[k] = 0
-            if mon_idx.shape[0] > 0 and t % mon_every == 0:
+            if monitor and mon_idx.shape[0] > 0 and t % mon_every == 0:
                 s = t // mon_every - mon_first
                 for m in range(mon_idx.shape[0]):
                     k = mon_idx[m]

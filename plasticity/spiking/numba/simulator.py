@@ -237,7 +237,8 @@ class NumbaSimulator(Simulator):
     def _steps(self, t0, t1, rec, progress):
         # the loop compiled for this network's features only (a fraction of the compile
         # time of the full loop; the same numbers)
-        loop = K.step_loop(K.features(self._groups, self._probs, self._proj))
+        loop = K.step_loop(K.features(self._groups, self._probs, self._proj,
+                                      rec.mon_idx.size))
         scratch = self._loop_buffers()
         t = t0
         while t < t1:
