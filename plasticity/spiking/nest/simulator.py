@@ -49,19 +49,8 @@ Approximations that remain (everything else is exact up to rounding):
   Euler steps of ``w`` (relative difference ``dt / 2 (1 / tau_c + 1 / tau_d)`` per step,
   see tests/test_nest_dopamine.py). A modulator spike reaches the volume transmitter one
   step after it is emitted.
-- *RewardSTDP's eligibility lags.* Every pairing enters NEST's ``c`` later than the
-  engine's: a potentiation ``1 + max(1, D)`` steps later (the post spike's stamp at the
-  end of its step, then the dendritic delay), a depression ``1 - D`` steps later (the
-  stamp, less the engine's axonal delay of ``D`` steps), so at any read time it has
-  decayed for that much less: ``c_NEST = exp(s+ dt / tau_c) C+ + exp(s- dt / tau_c) C-``
-  with the engine's potentiating and depressing parts ``C+``, ``C-`` (exact to
-  rounding, tests/test_spiking_nest.py), a first-order difference
-  ``<= (exp(max|s| dt / tau_c) - 1) (|C+| + |C-|)``. It is not a read-out lag (``c`` is
-  current, below) and it is not corrected: the dopamine lags by two steps as well, so
-  ``c (n - b)`` and the weights agree better as they are. Scaling the amplitudes by
-  ``exp(-s dt / tau_c)`` gives the engine's ``c`` to 1e-14 but, measured on that test,
-  max |w_NEST - w| of 4.6e-3 instead of 1.1e-3 (D = 0) and 7.2e-3 instead of 3.3e-3
-  (D = 1).
+- *RewardSTDP's eligibility lags* by a step or two per pairing, so NEST's ``c`` differs
+  from the engine's to first order in ``dt / tau_c`` (derived in :mod:`.mapping`).
 
 Weights and eligibility. :meth:`weights` returns the engine's view: NEST's
 ``stdp_synapse`` applies the potentiation of the postsynaptic spikes since a synapse's
