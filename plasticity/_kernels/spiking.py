@@ -215,27 +215,6 @@ def _poisson_dense(rng, gid0, n, prob, ids, cnt):
 
 
 @jit
-def _sort_ids(a, lo, hi):
-    """Sort ``a[lo:hi]`` in place. The values are distinct, so that any correct sort
-    gives the same result: Shell's sort (gaps 1, 4, 13, 40, ...; about ``m**1.25``
-    comparisons for ``m`` values, insertion sort for ``m`` < 14), one small loop that
-    compiles in a fraction of the time of ``ndarray.sort``."""
-    n = hi - lo
-    gap = 1
-    while gap < n // 3:
-        gap = 3 * gap + 1
-    while gap > 0:
-        for i in range(lo + gap, hi):
-            x = a[i]
-            j = i
-            while j - gap >= lo and a[j - gap] > x:
-                a[j] = a[j - gap]
-                j -= gap
-            a[j] = x
-        gap //= 3
-
-
-@jit
 def _poisson_sparse(rng, gid0, n, prob, ids, cnt, mark):
     """Append the sources of a Poisson group that fire in this step to ``ids``
     (``G_METHOD == 0``): the number of firing sources, then that many distinct sources,
@@ -253,8 +232,23 @@ def _poisson_sparse(rng, gid0, n, prob, ids, cnt, mark):
             cnt += 1
     for q in range(start, cnt):
         mark[ids[q] - gid0] = 0
-    # sort this group's ids so that the event order does not depend on the draw order
-    _sort_ids(ids, start, cnt)
+    # sort this group's ids so that the event order does not depend on the draw order.
+    # They are distinct, so that any correct sort gives the same result: Shell's sort
+    # (gaps 1, 4, 13, 40, ...: about m**1.25 comparisons for m ids; insertion sort below
+    # 14), written here because ``ndarray.sort`` (or a function of its own) would take
+    # longer to compile than this whole function
+    gap = 1
+    while gap < (cnt - start) // 3:
+        gap = 3 * gap + 1
+    while gap > 0:
+        for i in range(start + gap, cnt):
+            x = ids[i]
+            j = i
+            while j - gap >= start and ids[j - gap] > x:
+                ids[j] = ids[j - gap]
+                j -= gap
+            ids[j] = x
+        gap //= 3
     return cnt
 
 
@@ -314,6 +308,8 @@ def _pre_events_dense(p, pf, ids, n_ids, W, ge, gi, tr_pre1, tr_pre2, tr_post1):
     ntgt, woff, plastic = p[P_NTGT], p[P_WOFF], p[P_PLASTIC]
     g = ge if p[P_REC] == 0 else gi
     trpre, trpost = p[P_TRPRE], p[P_TRPOST]
+    am, a2m, a3m, mult = pf[F_AM], pf[F_A2M], pf[F_A3M], p[P_MULT] != 0
+    wmin, wmax = pf[F_WMIN], pf[F_WMAX]
     for q in range(n_ids):
         j = ids[q] - src0
         if j < 0 or j >= nsrc:
@@ -324,8 +320,13 @@ def _pre_events_dense(p, pf, ids, n_ids, W, ge, gi, tr_pre1, tr_pre2, tr_post1):
             w = W[woff + lo + i]
             if tgt_lif >= 0:
                 g[tgt_lif + i] += w
-            if plastic:
-                W[woff + lo + i] = _depress(w, p, pf, tr_post1[trpost + i], r2)
+            # depression as in _depress (one compiled function less)
+            if plastic == PAIR:
+                w = w + pair_depression(w, am, wmax, tr_post1[trpost + i], mult)
+                W[woff + lo + i] = _clip(w, wmin, wmax)
+            elif plastic:
+                w = w - wmax * tr_post1[trpost + i] * (a2m + a3m * r2)
+                W[woff + lo + i] = _clip(w, wmin, wmax)
         if plastic:
             _jump(tr_pre1, trpre + j, p[P_NEAREST])
             _jump(tr_pre2, trpre + j, p[P_NEAREST])
@@ -338,14 +339,23 @@ def _post_events_dense(p, pf, ids, n_ids, W, tr_pre1, tr_post1, tr_post2):
     other kinds."""
     tgt0, ntgt, nsrc, woff = p[P_TGT], p[P_NTGT], p[P_NSRC], p[P_WOFF]
     trpre, trpost = p[P_TRPRE], p[P_TRPOST]
+    pair, mult = p[P_PLASTIC] == PAIR, p[P_MULT] != 0
+    ap, a2p, a3p = pf[F_AP], pf[F_A2P], pf[F_A3P]
+    wmin, wmax = pf[F_WMIN], pf[F_WMAX]
     for q in range(n_ids):
         i = ids[q] - tgt0
         if i < 0 or i >= ntgt:
             continue
         o2 = tr_post2[trpost + i]
+        # potentiation as in _potentiate (one compiled function less)
         for j in range(nsrc):
             syn = woff + j * ntgt + i
-            W[syn] = _potentiate(W[syn], p, pf, tr_pre1[trpre + j], o2)
+            w = W[syn]
+            if pair:
+                w = w + pair_potentiation(w, ap, wmax, tr_pre1[trpre + j], mult)
+            else:
+                w = w + wmax * tr_pre1[trpre + j] * (a2p + a3p * o2)
+            W[syn] = _clip(w, wmin, wmax)
         _jump(tr_post1, trpost + i, p[P_NEAREST])
         _jump(tr_post2, trpost + i, p[P_NEAREST])
 
