@@ -253,15 +253,6 @@ def _poisson_sparse(rng, gid0, n, prob, ids, cnt, mark):
 
 
 @jit
-def _sample_poisson(rng, gid0, n, prob, method, ids, cnt, mark):
-    """Append the sources of one Poisson group that fire in this step to ``ids``
-    (:func:`_poisson_dense` or :func:`_poisson_sparse` by ``method``)."""
-    if method == 1:
-        return _poisson_dense(rng, gid0, n, prob, ids, cnt)
-    return _poisson_sparse(rng, gid0, n, prob, ids, cnt, mark)
-
-
-@jit
 def _pre_events(p, pf, ids, n_ids, W, indptr, indices, ge, gi, tr_pre1, tr_pre2,
                 tr_post1, tr_post2, cel, tc_state):
     src0, nsrc, tgt_lif = p[P_SRC], p[P_NSRC], p[P_TLIF]
@@ -1095,8 +1086,10 @@ def ff_prepass(t, t1, rng, groups, probs, proj, projf, tr_pre1, tr_pre2, ring_id
         for g in range(n_groups):
             gid0, n, kind = groups[g, G_OFF], groups[g, G_N], groups[g, G_KIND]
             if kind == POISSON:
-                cnt = _sample_poisson(rng, gid0, n, probs[g], groups[g, G_METHOD], src_ids,
-                                      cnt, mark)
+                if groups[g, G_METHOD] == 1:
+                    cnt = _poisson_dense(rng, gid0, n, probs[g], src_ids, cnt)
+                else:
+                    cnt = _poisson_sparse(rng, gid0, n, probs[g], src_ids, cnt, mark)
             elif kind == GENERATOR:
                 q = gen_ptr[0]
                 while q < gen_steps.shape[0] and gen_steps[q] < tt:

@@ -1,6 +1,7 @@
 """The Numba engine's :class:`~plasticity.spiking.base.Simulator`: the network packed
 into flat arrays (:mod:`.pack`) and stepped by the compiled loop
-(:func:`plasticity._kernels.spiking.simulate`).
+(:func:`plasticity._kernels.spiking.step_loop`: the loop compiled for the features the
+network uses).
 
 Same seed, same result: connectivity and initial weights come from one child of the
 seed, the simulation's random numbers (Poisson sources) from another, through a NumPy
