@@ -73,7 +73,9 @@ def _commit():
                               text=True).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no")
+    # the README itself changes after the first section: not a change of what is measured
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                ":!benchmarks/README.md")
     return head + (" (with uncommitted changes)" if dirty else "")
 
 
