@@ -426,22 +426,6 @@ def test_wrapper_raises_rule_error_for_a_bad_delta():
         rule.update({}, None, {"w": np.zeros(2)})
 
 
-def test_wrapper_overhead_is_small_next_to_the_gradient():
-    net = FeedForward(sizes=[64, 100, 10])
-    params = net.init_params(0)
-    rng = np.random.default_rng(0)
-    x, t = rng.standard_normal((32, 64)), rng.standard_normal((32, 10))
-    sig = dict(net.signals(params, x), target=t)
-    rule = measured(StepAlong({k: np.ones_like(v) for k, v in params.items()}, 1e-3),
-                    lambda p, s: net.loss_and_grad(p, s["input"], s["target"])[1],
-                    loss_fn=lambda p, s: net.loss(p, s["input"], s["target"]))
-    for _ in range(30):
-        rule.update(sig, None, params)
-    # The bookkeeping (a few dot products per array) is far cheaper than a backward
-    # pass; a factor-2 margin keeps the test robust on a loaded machine.
-    assert rule.timing["overhead_s"] < 2 * rule.timing["oracle_s"]
-
-
 # --------------------------------------------------------------------------- baselines
 
 def test_random_direction_has_the_norm_and_is_isotropic():

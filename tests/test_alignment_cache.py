@@ -204,13 +204,23 @@ def _measured_run(problem, rule, gradient_fn, share, n_updates=20):
     return wrapped, final
 
 
-def test_backprop_takes_its_update_from_the_oracle_gradient_with_the_same_run():
+def test_backprop_takes_its_update_from_the_oracle_gradient_with_the_same_run(monkeypatch):
     teacher = TanhTeacher(5, 4, 2, rng=0)
     problem = FeedForwardProblem(teacher, teacher.student(8), n_eval=64)
     rule = Backprop(net=problem.net, eta=0.1)
+    calls = []
+    own_update = Backprop.update
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return own_update(self, *args, **kwargs)
+
+    monkeypatch.setattr(Backprop, "update", counted)
     own, final_own = _measured_run(problem, rule, problem.batch_gradient_from_signals, False)
+    n_own = len(calls)
     shared, final_shared = _measured_run(problem, rule, problem.batch_gradient_from_signals,
                                          True)
+    n_shared = len(calls) - n_own
     assert own.gradient_shared is False and shared.gradient_shared is True
     # the same updates, so the same trajectory and the same records
     for key in final_own:
@@ -220,8 +230,10 @@ def test_backprop_takes_its_update_from_the_oracle_gradient_with_the_same_run():
             np.testing.assert_allclose(shared.records[table][col].astype(float),
                                        own.records[table][col].astype(float),
                                        rtol=RTOL, atol=0)
-    # the shared update is cheaper: most of the rule's time was its own backprop
-    assert shared.timing["rule_s"] < own.timing["rule_s"]
+    # the shared run computes the rule's own update (its backprop) only to check the
+    # shared one, at the 1st, 2nd, 4th, 8th and 16th of its 20 updates (counted, not
+    # timed: a timed assertion fails on a loaded machine)
+    assert n_own == 20 and n_shared == 5
 
 
 def test_sharing_stops_when_the_oracle_is_not_the_rule_gradient():

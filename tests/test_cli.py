@@ -21,14 +21,12 @@ def _one_line_error(code, err, *needles):
         assert n in lines[0], lines[0]
 
 
-def test_help_is_fast_and_lists_commands(cli_proc):
-    t0 = time.perf_counter()
+def test_help_lists_commands(cli_proc):
+    # its speed is measured in benchmarks/ (bench_hebbian.py), never asserted in a test
     res = cli_proc("--help")
     assert res.returncode == 0
     for cmd in ("list", "run", "info", "plot"):
         assert cmd in res.stdout
-    # generous bound for a loaded CI machine; the 0.5 s target is measured in benchmarks/
-    assert time.perf_counter() - t0 < 5
 
 
 def test_list(cli):

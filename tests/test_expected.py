@@ -2,7 +2,6 @@
 cosine and its interval, the SNR and the number of draws it needs, speed, and the issue's
 acceptance check on the alignment atlas's perturbation and selection rules."""
 
-import time
 
 import numpy as np
 import pytest
@@ -232,17 +231,15 @@ class NodePerturbation:
                  "b_out": e2.sum(axis=0)}, state)
 
 
-def test_node_perturbation_benchmark_under_two_seconds():
+def test_node_perturbation_expected_update_beats_single_draws():
+    # (its speed, 1,000 draws in under 2 s, is measured by benchmarks/bench_alignment.py)
     net = FeedForward(sizes=[64, 100, 10])
     params = net.init_params(0)
     rng = np.random.default_rng(1)
     x, t = rng.standard_normal((16, 64)), rng.standard_normal((16, 10))
     signals = dict(net.signals(params, x), target=t)
     g = net.loss_and_grad(params, x, t)[1]
-    t0 = time.perf_counter()
     out = expected_cosine(NodePerturbation(), signals, None, params, g, n_draws=1000, rng=0)
-    elapsed = time.perf_counter() - t0
-    assert elapsed < 2.0
     # Node perturbation is unbiased to first order in sigma but each draw probes one
     # random direction of 110 units: the mean update aligns far better than single draws.
     assert out["expected_cos"] > out["mean_cos"] + 20 * out["mean_cos_se"]

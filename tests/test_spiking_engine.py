@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import math
-import time
 import tracemalloc
 import warnings
 
@@ -507,19 +506,16 @@ def test_invalid_input(case):
     assert "\n" not in msg and needle in msg, msg
 
 
-def test_too_big_for_memory_fails_fast():
+def test_too_big_for_memory_fails_before_allocating():
     tracemalloc.start()
-    t0 = time.perf_counter()
     with pytest.raises(InvalidParameterError, match="GiB") as info:
         Network(groups={"a": PoissonGroup(n=10**6), "b": LIF(n=10**6)},
                 synapses=[Synapses(source="a", target="b")])
-    assert time.perf_counter() - t0 < 1.0
     assert "\n" not in str(info.value)
     # a sparse projection is sized by its expected count
     with pytest.raises(InvalidParameterError, match="GiB"):
         Network(groups={"a": PoissonGroup(n=10**6), "b": LIF(n=10**6)},
                 synapses=[Synapses(source="a", target="b", connect="random", p=0.5)])
-    assert time.perf_counter() - t0 < 1.0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 50 * 2**20  # nothing the size of the network was allocated
