@@ -45,6 +45,33 @@ def test_batch_gradient_and_loss_from_signals_match_the_network(problem):
 
 
 @pytest.mark.parametrize("problem", list(_problems()), ids=lambda p: p.name)
+def test_loss_kept_from_the_backward_pass_is_used_once_and_only_for_its_signals(problem):
+    params = problem.init_params(np.random.default_rng(1))
+    batch = problem.batch(16, np.random.default_rng(2))
+    signals = problem.signals(params, batch)
+    fresh = problem.loss_from_signals(params, batch, signals)  # nothing kept yet
+    problem.batch_gradient_from_signals(params, batch, signals)
+    assert problem.loss_from_signals(params, batch, signals) == fresh  # the kept loss
+    # other signals (another batch) right after a backward pass: their own loss
+    other = problem.batch(16, np.random.default_rng(5))
+    other_signals = problem.signals(params, other)
+    problem.batch_gradient_from_signals(params, batch, signals)
+    assert problem.loss_from_signals(params, other, other_signals) == pytest.approx(
+        problem.loss(params, other), rel=RTOL, abs=0)
+    assert problem.loss_from_signals(params, other, other_signals) != fresh
+    # signals whose arrays were replaced after the backward pass are read again
+    problem.batch_gradient_from_signals(params, batch, signals)
+    last = problem.net.layer_names()[-1]
+    # (scaled, not shifted: a softmax loss does not change when every logit is shifted)
+    changed = dict(signals, **{"u_" + last: signals["u_" + last] * 2.0,
+                              last: signals[last] * 2.0})
+    assert problem._signals_loss is not None
+    assert problem.loss_from_signals(params, batch, changed) == pytest.approx(
+        problem.loss_from_signals(params, batch, changed), rel=RTOL)
+    assert problem.loss_from_signals(params, batch, changed) != fresh
+
+
+@pytest.mark.parametrize("problem", list(_problems()), ids=lambda p: p.name)
 def test_population_gradient_is_backprop_on_the_evaluation_set(problem):
     params = problem.init_params(np.random.default_rng(3))
     ev = problem.eval_batch

@@ -45,6 +45,8 @@ class _Log:
         loss changes (NaN where not measured), ``se`` the gradient's standard-error norms
         or None, ``extra`` table names to further columns (or None).
         """
+        step = int(step)
+        streamed, units = {}, None
         for table, row in result.items():
             cols = dict(row)
             cols["actual_dloss"] = actual.get(table, np.nan)
@@ -54,15 +56,18 @@ class _Log:
                 cols.update(extra[table])
             if self._columns is None:
                 self._columns = tuple(cols)
-            self._rows.setdefault(table, []).append((int(step), *cols.values()))
+            self._rows.setdefault(table, []).append((step, *cols.values()))
             if self.recorder is not None and (self.tables is None or table in self.tables):
+                path = f"{self.prefix}/{table}"
+                streamed[path] = cols
                 # The recorder keeps a table's units from its first row (the columns
                 # never change), so they are built and passed once per table.
-                first = table not in self._streamed
-                self._streamed.add(table)
-                self.recorder.append(f"{self.prefix}/{table}", int(step),
-                                     units={c: UNITS[c] for c in cols} if first else None,
-                                     **cols)
+                if table not in self._streamed:
+                    self._streamed.add(table)
+                    units = units or {}
+                    units[path] = {c: UNITS[c] for c in cols}
+        if streamed:
+            self.recorder.append_rows(step, streamed, units=units)
 
     @property
     def records(self) -> dict[str, np.ndarray]:

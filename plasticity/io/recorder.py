@@ -253,15 +253,35 @@ class Recorder:
         **columns
             Scalars or fixed-shape arrays, the same names in every row.
         """
+        self.append_rows(step, {table: columns}, units={table: units} if units else None,
+                         index=index, index_units=index_units)
+
+    def append_rows(self, step, rows, *, units=None, index="step", index_units="update"):
+        """Add one row at ``step`` to each of several tables: :meth:`append` for every
+        entry of ``rows`` (a per-update recording of many tables checks once whether a
+        checkpoint is due, not once per table).
+
+        Parameters
+        ----------
+        step : int or float
+            The rows' index value.
+        rows : dict of str to dict
+            Table name or absolute path (as in :meth:`append`) -> that row's columns.
+        units : dict of str to dict, optional
+            Table -> units of its columns (tables left out keep the units they have).
+        """
         if self.replaying:
             return
-        path = table if table.startswith("/") else f"/series/{table}"
-        tab = self._tables.get(path)
-        if tab is None:
-            tab = self._tables[path] = _Table(path, index, index_units, units)
-        elif units:
-            tab.units.update(units)
-        tab.rows.append((step, columns))
+        units = units or {}
+        for table, columns in rows.items():
+            path = table if table.startswith("/") else f"/series/{table}"
+            tab = self._tables.get(path)
+            tab_units = units.get(table)
+            if tab is None:
+                tab = self._tables[path] = _Table(path, index, index_units, tab_units)
+            elif tab_units:
+                tab.units.update(tab_units)
+            tab.rows.append((step, columns))
         self.maybe_checkpoint()
 
     def snapshot(self, name, step, array, *, units="", index="step", index_units="update"):

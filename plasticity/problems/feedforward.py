@@ -29,14 +29,16 @@ headline cosine) comes in one of three kinds, recorded as :attr:`FeedForwardProb
 
 Cost: the oracle reuses what is already computed. :meth:`FeedForwardProblem.
 batch_gradient_from_signals` and :meth:`~FeedForwardProblem.loss_from_signals` read the
-minibatch's forward pass off the signals the rule gets (only the backward pass is run),
-and the evaluation set is kept converted (inputs, targets, squared inputs) with its
-``(n_eval, width)`` activations and errors written into resident buffers instead of fresh
-arrays at every call. :meth:`~FeedForwardProblem.loss` (the loss after an update, which a
-measured run evaluates at every update) runs the forward pass into resident buffers too
-and computes the loss alone, not the output error beside it; the network's layout (names,
-shapes, activations) is read once, not at every call. The arithmetic is the network's,
-in its order: the numbers are the same to the last bit.
+minibatch's forward pass off the signals the rule gets (only the backward pass is run;
+the loss it computes on the way is kept for the ``loss_from_signals`` call on the same
+signals and parameters that a measured update makes next), and the evaluation set is
+kept converted (inputs, targets, squared inputs) with its ``(n_eval, width)``
+activations and errors written into resident buffers instead of fresh arrays at every
+call. :meth:`~FeedForwardProblem.loss` (the loss after an update, which a measured run
+evaluates at every update) runs the forward pass into resident buffers too and computes
+the loss alone, not the output error beside it; the network's layout (names, shapes,
+activations) is read once, not at every call. The arithmetic is the network's, in its
+order: the numbers are the same to the last bit.
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ class FeedForwardProblem(Problem):
         self._work = _Work()
         self._batch_work = _Work()  # a minibatch's forward pass and errors (loss, oracle)
         self._layout_cache = None
+        # the minibatch loss the last backward pass computed beside the gradient, for
+        # the loss_from_signals call that follows it (see batch_gradient_from_signals)
+        self._signals_loss = None
         if isinstance(task, LinearTeacher) and net.n_layers == 1 and _is_linear(net):
             self.reference, self.n_eval = "exact-closed-form", 0
         elif isinstance(task, Digits):
@@ -183,19 +188,34 @@ class FeedForwardProblem(Problem):
         if x.ndim != 2:  # one sample: let the network handle its shape convention
             return self.batch_gradient(params, batch)
         t = batch_targets(batch.target, self.task.loss_kind, lay.n_out, x.shape[0], False)
-        return self._backward(params, x, t, pre, post, self._batch_work, lay)[1]
+        loss, grads, _ = self._backward(params, x, t, pre, post, self._batch_work, lay)
+        # The backward pass computes the loss on the way (output_error, the same bits as
+        # _output_loss): kept for one loss_from_signals call on these very signals and
+        # parameters, which a measured run makes next (saves a softmax per update).
+        self._signals_loss = (signals, params, pre[-1], post[-1], batch.target, loss)
+        return grads
 
     def loss_from_signals(self, params, batch, signals) -> float:
         """:meth:`loss` from the forward pass in ``signals`` (as for
-        :meth:`batch_gradient_from_signals`): no forward pass is repeated."""
+        :meth:`batch_gradient_from_signals`): no forward pass is repeated.
+
+        Right after :meth:`batch_gradient_from_signals` with these very ``signals``,
+        ``params`` and targets (the same objects), the loss its backward pass computed
+        is returned (the same bits as computing it again); the kept value is used once.
+        """
         x = signals["input"]
         if x.ndim != 2 or not _own(self, "signals", "loss"):
             return self.loss(params, batch)
         lay = self._layout()
+        last = lay.names[-1]
+        u_out, y_out = signals["u_" + last], signals[last]
+        cached, self._signals_loss = self._signals_loss, None
+        if cached is not None and all(a is b for a, b in zip(
+                cached[:-1], (signals, params, u_out, y_out, batch.target), strict=True)):
+            return cached[-1]
         kind = self.task.loss_kind
         t = batch_targets(batch.target, kind, lay.n_out, x.shape[0], False)
-        last = lay.names[-1]
-        return _output_loss(signals["u_" + last], signals[last], t, kind)
+        return _output_loss(u_out, y_out, t, kind)
 
     def loss_and_gradient(self, params, batch):
         """:meth:`loss` and :meth:`batch_gradient` from one forward and backward pass."""
