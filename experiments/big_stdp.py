@@ -64,6 +64,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.experiment import Experiment
+from plasticity.spiking.backends import check_config
 from plasticity.spiking.runner import numba_only
 from plasticity.spiking.song import PROJECTION, SongSTDPConfig
 
@@ -288,6 +289,7 @@ EXPERIMENT = Experiment(
     plot=plot,
     resumable=numba_only,
     memory=memory,
+    check=check_config,
     presets={"quick": {"n_inputs": 4000, "n_neurons": 1000, "duration_s": 40.0},
              "full": {}},
 )

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from plasticity.experiment import Experiment
+from plasticity.spiking.backends import check_config
 from plasticity.spiking.runner import numba_only
 from plasticity.spiking.song import SongSTDPConfig
 
@@ -144,6 +145,7 @@ EXPERIMENT = Experiment(
     plot=plot,
     resumable=numba_only,
     memory=memory,
+    check=check_config,
     presets={"quick": {}, "full": {}},
 )
 

@@ -144,7 +144,9 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from plasticity.engine import Batch
+from plasticity.errors import InvalidParameterError
 from plasticity.experiment import AlignmentMeta, Experiment
+from plasticity.spiking.backends import check_backend
 from plasticity.spiking.runner import SpikingConfig
 
 RULES = ("stdp", "spike_node_perturbation", "random_direction")
@@ -377,6 +379,19 @@ def _one_seed(cfg, ctx, task, trials, loss_oracle, index, bar):
     return setup, per_rule, rel_se
 
 
+def check(cfg: SpikingAlignmentConfig):
+    """Refuse, before a run file exists, a backend the learning trials cannot run on: NEST
+    (the escape-noise neurons have no NEST model; without this the run would fall back to
+    the Numba kernel and still say ``backend=nest``), and Brian2 when it is not installed
+    or its ``brian2_target`` cannot be used
+    (:func:`plasticity.spiking.backends.check_backend` without a network)."""
+    if cfg.backend == "nest":
+        raise InvalidParameterError("spiking-alignment: the escape-noise neurons have no "
+                                    "NEST model; use backend=numba or backend=brian2")
+    if cfg.backend == "brian2":
+        check_backend(None, "brian2", target=cfg.brian2_target)
+
+
 def run(cfg: SpikingAlignmentConfig, ctx):
     from plasticity.spiking.oracle import SpikingGradientOracle
     from plasticity.tasks.spiking import SpikeCountTask
@@ -492,6 +507,7 @@ EXPERIMENT = Experiment(
     config=SpikingAlignmentConfig,
     run=run,
     plot=plot,
+    check=check,
     presets={"quick": {},
              "full": {"n_inputs": 50, "n_outputs": 3, "n_patterns": 4, "n_updates": 2000,
                       "record_every": 20, "n_trials": 1000, "seeds": 5}},

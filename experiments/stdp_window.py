@@ -27,6 +27,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.experiment import Experiment
+from plasticity.spiking.backends import check_config
 from plasticity.spiking.runner import SpikingConfig
 
 
@@ -151,6 +152,7 @@ EXPERIMENT = Experiment(
     config=WindowConfig,
     run=run,
     plot=plot,
+    check=check_config,
     presets={"quick": {}, "full": {"lags_ms": [x / 2 for x in range(-200, 201)],
                                    "n_pairings": 20, "a_plus": 0.005, "a_minus": 0.00525}},
 )

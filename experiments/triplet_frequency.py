@@ -31,6 +31,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from plasticity.experiment import Experiment
+from plasticity.spiking.backends import check_config
 from plasticity.spiking.network import TripletSTDP
 from plasticity.spiking.runner import SpikingConfig
 
@@ -164,6 +165,7 @@ EXPERIMENT = Experiment(
     config=TripletConfig,
     run=run,
     plot=plot,
+    check=check_config,
     presets={"quick": {}, "full": {"frequencies_hz": [float(f) for f in range(1, 51)]}},
 )
 

@@ -152,6 +152,15 @@ class Experiment:
         the memory available before the run file is created. Declared by experiments
         whose arrays grow with their config (a product of sizes, a size squared, a
         long recording); None means nothing the config can make large.
+    check : callable, optional
+        ``check(cfg) -> None``: refuses, with an
+        :class:`~plasticity.errors.InvalidParameterError` of one line, a config whose
+        fields each validate but which cannot run (e.g. a network the chosen spiking
+        backend does not simulate, or a backend that is not installed). :func:`execute`
+        calls it after the memory check, before the run file is created or a resumed one
+        reopened. It must not allocate what the run will (no synapses, no simulator):
+        it looks at the description the run would build. None: nothing to check beyond
+        the config's own validation.
     """
 
     name: str
@@ -165,6 +174,7 @@ class Experiment:
     alignment: AlignmentMeta | None = None
     claim: ClaimMeta | None = None
     memory: Callable[[Any], Any] | None = None
+    check: Callable[[Any], None] | None = None
 
     def build_config(self, *, preset=None, values=None, overrides=None):
         """Layer defaults <- preset <- ``values`` (config file) <- ``overrides`` (--set)
@@ -334,6 +344,8 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
     TooBigForMachine
         Before anything is written, when ``exp.memory(cfg)`` exceeds the memory
         available (:func:`plasticity.io.memory.check_memory`).
+    InvalidParameterError
+        Before anything is written, when ``exp.check(cfg)`` refuses the config.
     PlasticityError
         For bad input discovered during the run (a broken rule); the file is marked
         ``failed`` first. KeyboardInterrupt and SIGTERM mark it ``interrupted``; any other
@@ -352,6 +364,9 @@ def execute(exp: Experiment, cfg, *, seed=0, out=None, preset=None, quiet=False,
         from plasticity.io.memory import check_memory
 
         check_memory(exp.memory(cfg), exp.name)
+    if exp.check is not None:
+        # likewise: a config the run would refuse (a backend's refusal) leaves no file
+        exp.check(cfg)
     saved = None
     if resume is not None:
         if out is not None:

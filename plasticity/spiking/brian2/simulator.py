@@ -25,6 +25,7 @@ import tempfile
 import numpy as np
 
 from plasticity.errors import InvalidParameterError
+from plasticity.io.memory import format_bytes
 from plasticity.spiking.base import Simulator
 from plasticity.spiking.brian2.neurons import izhikevich_group, lif_group, source_group
 from plasticity.spiking.brian2.record import Accumulator, all_monitors, monitors_for
@@ -37,19 +38,35 @@ from plasticity.spiking.brian2.synapses import (
 )
 from plasticity.spiking.brian2.targets import (
     adopt,
+    check_target,
     import_brian2,
     prefs,
     quiet,
+    require_brian2,
     resolve_target,
 )
 from plasticity.spiking.network import Network, available_memory
 from plasticity.spiking.results import Recording, SimResult
 
-__all__ = ["Brian2Simulator", "CHUNK_STEPS"]
+__all__ = ["Brian2Simulator", "CHUNK_STEPS", "check_memory"]
 
 #: steps per ``brian2.Network.run`` call in runtime mode (progress is reported and the
 #: monitors are emptied between calls)
 CHUNK_STEPS = 100_000
+
+
+def check_memory(net: Network):
+    """Refuse, with one line, a network whose synapses as Brian2 stores them
+    (:func:`~.synapses.brian2_synapse_bytes`) exceed ``net.memory_fraction`` of the memory
+    available (the Numba engine's smaller need is checked by the network itself)."""
+    total = sum(brian2_synapse_bytes(s, net.groups[s.source].n, net.groups[s.target].n)
+                for s in net.synapses)
+    budget = net.memory_fraction * available_memory()
+    if total > budget:
+        raise InvalidParameterError(
+            f"the brian2 backend needs about {format_bytes(total)} for the synapses, "
+            f"more than {format_bytes(budget)} of the memory available; make the "
+            f"network smaller or sparser, or use backend='numba'")
 
 
 class Brian2Simulator(Simulator):
@@ -111,6 +128,21 @@ class Brian2Simulator(Simulator):
             with quiet(b2), prefs(b2, self.target_used):
                 self._build()
 
+    @classmethod
+    def check_network(cls, net: Network | None, *, target="auto"):
+        """Refuse, with one line and before anything is built, what the constructor would
+        refuse of ``net`` and ``target`` beyond its group kinds: Brian2 not installed, an
+        unknown target, ``"cython"`` without a working compiler (the only case that
+        imports Brian2), synapses that do not fit in memory (:func:`check_memory`; not
+        checked when ``net`` is None). :func:`plasticity.spiking.backends.check_backend`
+        calls it."""
+        require_brian2()
+        check_target(target)
+        if target == "cython":
+            resolve_target(import_brian2(), target)
+        if net is not None:
+            check_memory(net)
+
     def _unsupported_group(self, name, kind) -> str:
         if kind == "two_compartment":
             return f"group '{name}': the two-compartment neuron runs on the Numba engine " \
@@ -119,15 +151,7 @@ class Brian2Simulator(Simulator):
 
     # -- construction ------------------------------------------------------------------
     def _check_memory(self):
-        net = self.net
-        total = sum(brian2_synapse_bytes(s, net.groups[s.source].n, net.groups[s.target].n)
-                    for s in net.synapses)
-        budget = net.memory_fraction * available_memory()
-        if total > budget:
-            raise InvalidParameterError(
-                f"the brian2 backend needs about {total / 2**30:.1f} GiB for the synapses, "
-                f"more than {budget / 2**30:.1f} GiB of the memory available; make the "
-                f"network smaller or sparser, or use backend='numba'")
+        check_memory(self.net)
 
     def _name(self, kind, index):
         return f"{self._prefix}_{kind}{index:04d}"

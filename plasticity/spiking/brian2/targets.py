@@ -6,15 +6,19 @@ Shared by the simulator (:mod:`.simulator`) and the escape-noise trials (:mod:`.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
 import warnings
 
 from plasticity.errors import InvalidParameterError
 
-__all__ = ["TARGETS", "adopt", "import_brian2", "prefs", "quiet", "resolve_target"]
+__all__ = ["TARGETS", "adopt", "check_target", "import_brian2", "prefs", "quiet",
+           "require_brian2", "resolve_target"]
 
 #: Brian2 code generation: runtime Cython (else NumPy), NumPy, Cython, C++ standalone
 TARGETS = ("auto", "numpy", "cython", "cpp_standalone")
+#: the refusal when Brian2 is not installed
+MISSING = "the brian2 backend needs brian2: pip install brian2"
 
 
 def adopt(network, objects):
@@ -28,6 +32,20 @@ def adopt(network, objects):
         stack.extend(getattr(obj, "contained_objects", ()))
 
 
+def require_brian2():
+    """Refuse, with one line, when Brian2 is not installed, without importing it (a
+    check before a run; a Brian2 that is found but fails to import is refused by
+    :func:`import_brian2` when the simulator is built)."""
+    try:
+        # an imported brian2 counts as found; sys.modules["brian2"] = None (an import
+        # blocked on purpose) as missing
+        found = importlib.util.find_spec("brian2") is not None
+    except ValueError:  # imported, without a __spec__
+        found = True
+    if not found:
+        raise InvalidParameterError(MISSING)
+
+
 def import_brian2():
     """The ``brian2`` module, or one line saying how to install it."""
     try:
@@ -35,8 +53,7 @@ def import_brian2():
             warnings.simplefilter("ignore", DeprecationWarning)
             import brian2
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise InvalidParameterError("the brian2 backend needs brian2: pip install brian2") \
-            from exc
+        raise InvalidParameterError(MISSING) from exc
     return brian2
 
 
@@ -74,12 +91,17 @@ def prefs(b2, target):
         b2.prefs["codegen.target"] = old
 
 
-def resolve_target(b2, target):
-    """The target to use for ``target``: ``"auto"`` is runtime Cython when it compiles,
-    else NumPy; ``"cython"`` without a working compiler is refused."""
+def check_target(target):
+    """Refuse, with one line, a ``target`` that is not one of :data:`TARGETS`."""
     if target not in TARGETS:
         raise InvalidParameterError(f"The 'target' must be one of {', '.join(TARGETS)}. "
                                     f"Got {target!r}.")
+
+
+def resolve_target(b2, target):
+    """The target to use for ``target``: ``"auto"`` is runtime Cython when it compiles,
+    else NumPy; ``"cython"`` without a working compiler is refused."""
+    check_target(target)
     if target in ("numpy", "cpp_standalone"):
         return target
     from brian2.codegen.runtime.cython_rt import CythonCodeObject

@@ -3,13 +3,33 @@ the pending potentiation of ``stdp_synapse`` (what :meth:`NestSimulator.weights`
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import numpy as np
 
 from plasticity.errors import InvalidParameterError
 
-__all__ = ["import_nest", "Comm", "pending_weights"]
+__all__ = ["import_nest", "require_nest", "Comm", "pending_weights"]
+
+#: the refusal when NEST is not installed
+MISSING = "the nest backend needs NEST (pip install nest-simulator, or conda-forge " \
+          "nest-simulator)"
+
+
+def require_nest():
+    """Refuse, with one line, when NEST is not installed, without importing it (NEST's
+    import starts its kernel and takes a second): a check before a run."""
+    # find_spec looks for the package only; a NEST that is found but fails to import is
+    # still refused by import_nest when the simulator is built
+    try:
+        # an imported nest counts as found; sys.modules["nest"] = None (an import
+        # blocked on purpose) as missing
+        found = importlib.util.find_spec("nest") is not None
+    except ValueError:  # imported, without a __spec__
+        found = True
+    if not found:
+        raise InvalidParameterError(MISSING)
 
 
 def import_nest():
@@ -18,8 +38,7 @@ def import_nest():
     try:
         import nest
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise InvalidParameterError("the nest backend needs NEST (pip install "
-                                    "nest-simulator, or conda-forge nest-simulator)") from exc
+        raise InvalidParameterError(MISSING) from exc
     if hasattr(nest, "VerbosityLevel"):  # NEST >= 3.9
         nest.verbosity = nest.VerbosityLevel.ERROR
     else:  # pragma: no cover

@@ -76,7 +76,7 @@ import numpy as np
 from plasticity.errors import InvalidParameterError
 from plasticity.spiking.base import Simulator
 from plasticity.spiking.nest import mapping
-from plasticity.spiking.nest.kernel import Comm, import_nest, pending_weights
+from plasticity.spiking.nest.kernel import Comm, import_nest, pending_weights, require_nest
 from plasticity.spiking.network import Network
 from plasticity.spiking.results import Recording, SimResult
 
@@ -87,6 +87,11 @@ __all__ = ["NestSimulator", "CHUNK_STEPS"]
 CHUNK_STEPS = 100_000
 
 _LIVE = None  # a weak reference to the simulator owning NEST's kernel
+
+
+def _check_threads(threads):
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise InvalidParameterError(f"threads must be an int >= 1. Got {threads!r}.")
 
 
 class NestSimulator(Simulator):
@@ -123,9 +128,7 @@ class NestSimulator(Simulator):
                  threads=1):
         global _LIVE
         super().__init__(net, seed=seed, recording=recording)
-        if isinstance(threads, bool) or not isinstance(threads, int | np.integer) \
-                or threads < 1:
-            raise InvalidParameterError(f"threads must be an int >= 1. Got {threads!r}.")
+        _check_threads(threads)
         self.threads = int(threads)
         self._closed = True
         tau_minus = mapping.check_network(net)
@@ -150,6 +153,19 @@ class NestSimulator(Simulator):
         self._comm = Comm(nest)
         self._build(tau_minus)
         self._n_nodes = int(nest.network_size)
+
+    @classmethod
+    def check_network(cls, net: Network | None, *, threads=1):
+        """Refuse, with one line and without importing NEST or building anything, what
+        the constructor would refuse of ``net`` and ``threads`` beyond its group kinds:
+        bad ``threads``, every feature :func:`.mapping.check_network` does not map, and
+        NEST not installed (:func:`.kernel.require_nest`); with ``net`` None, the threads
+        and the installation only. :func:`plasticity.spiking.backends.check_backend`
+        calls it."""
+        _check_threads(threads)
+        if net is not None:
+            mapping.check_network(net)
+        require_nest()
 
     def _unsupported_group(self, name, kind) -> str:
         return mapping.unsupported_group(name, kind) or \
