@@ -47,11 +47,11 @@ def numba_only(cfg):
 
 def make_simulator(net, cfg, seed, recording=None):
     """The simulator ``cfg.backend`` names, built from ``net``."""
-    from plasticity.spiking.backends import simulator
+    from plasticity.spiking.backends import config_options, simulator
 
-    options = {"brian2": {"target": cfg.brian2_target},
-               "nest": {"threads": cfg.nest_threads}}.get(cfg.backend, {})
-    return simulator(net, backend=cfg.backend, seed=seed, recording=recording, **options)
+    # the options come from the same table the pre-run check reads (check_config)
+    return simulator(net, backend=cfg.backend, seed=seed, recording=recording,
+                     **config_options(cfg))
 
 
 def simulate_into(sim, duration_ms, ctx, *, segment_ms=None, snapshot=(), on_segment=None,

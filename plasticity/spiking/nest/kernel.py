@@ -1,5 +1,18 @@
 """NEST's kernel as the backend uses it: a quiet import, gathering over MPI ranks, and
-the pending potentiation of ``stdp_synapse`` (what :meth:`NestSimulator.weights` adds)."""
+the pending potentiation of ``stdp_synapse`` (what :meth:`NestSimulator.weights` adds).
+
+Weights and eligibility. :meth:`NestSimulator.weights` returns the engine's view: NEST's
+``stdp_synapse`` applies the potentiation of the postsynaptic spikes since a synapse's
+last presynaptic spike only at its next presynaptic spike, so that pending potentiation
+is added here, exactly, from NEST's ``Kplus`` and the recorded spikes. For the same
+reason :meth:`NestSimulator.set_weights` on a pair-STDP projection is refused while
+potentiation is pending (NEST would apply it to the new weight).
+``stdp_dopamine_synapse`` is brought up to date every step by its volume transmitter, so
+its ``w`` and ``c`` are current. :meth:`NestSimulator.modulator` is NEST's ``n``
+computed from the dopamine spikes the volume transmitter received;
+:meth:`NestSimulator.set_modulator` is refused: NEST's dopamine is a sum of spikes and
+cannot be set to a value.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +23,17 @@ import numpy as np
 
 from plasticity.errors import InvalidParameterError
 
-__all__ = ["import_nest", "require_nest", "Comm", "pending_weights"]
+__all__ = ["import_nest", "require_nest", "check_threads", "Comm", "pending_weights"]
 
 #: the refusal when NEST is not installed
 MISSING = "the nest backend needs NEST (pip install nest-simulator, or conda-forge " \
           "nest-simulator)"
+
+
+def check_threads(threads):
+    """Refuse a thread count (NEST's ``local_num_threads``) that is not an int >= 1."""
+    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
+        raise InvalidParameterError(f"threads must be an int >= 1. Got {threads!r}.")
 
 
 def require_nest():

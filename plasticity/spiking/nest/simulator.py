@@ -52,16 +52,7 @@ Approximations that remain (everything else is exact up to rounding):
 - *RewardSTDP's eligibility lags* by a step or two per pairing, so NEST's ``c`` differs
   from the engine's to first order in ``dt / tau_c`` (derived in :mod:`.mapping`).
 
-Weights and eligibility. :meth:`weights` returns the engine's view: NEST's
-``stdp_synapse`` applies the potentiation of the postsynaptic spikes since a synapse's
-last presynaptic spike only at its next presynaptic spike, so that pending potentiation
-is added here, exactly, from NEST's ``Kplus`` and the recorded spikes. For the same
-reason :meth:`set_weights` on a pair-STDP projection is refused while potentiation is
-pending (NEST would apply it to the new weight). ``stdp_dopamine_synapse`` is brought up
-to date every step by its volume transmitter, so its ``w`` and ``c`` are current.
-:meth:`modulator` is NEST's ``n`` computed from the dopamine spikes the volume
-transmitter received; :meth:`set_modulator` is refused: NEST's dopamine is a sum of
-spikes and cannot be set to a value.
+Weights, eligibility and the modulator as the engine reads them: :mod:`.kernel`.
 
 MPI (docs/nest.md; untested: no MPI-enabled NEST here): every rank builds the same
 network; spikes, weights and eligibility are gathered from all ranks with mpi4py.
@@ -75,7 +66,7 @@ import numpy as np
 
 from plasticity.errors import InvalidParameterError
 from plasticity.spiking.base import Simulator
-from plasticity.spiking.nest import mapping
+from plasticity.spiking.nest import kernel, mapping
 from plasticity.spiking.nest.kernel import Comm, import_nest, pending_weights, require_nest
 from plasticity.spiking.network import Network
 from plasticity.spiking.results import Recording, SimResult
@@ -87,11 +78,6 @@ __all__ = ["NestSimulator", "CHUNK_STEPS"]
 CHUNK_STEPS = 100_000
 
 _LIVE = None  # a weak reference to the simulator owning NEST's kernel
-
-
-def _check_threads(threads):
-    if isinstance(threads, bool) or not isinstance(threads, int | np.integer) or threads < 1:
-        raise InvalidParameterError(f"threads must be an int >= 1. Got {threads!r}.")
 
 
 class NestSimulator(Simulator):
@@ -128,7 +114,7 @@ class NestSimulator(Simulator):
                  threads=1):
         global _LIVE
         super().__init__(net, seed=seed, recording=recording)
-        _check_threads(threads)
+        kernel.check_threads(threads)
         self.threads = int(threads)
         self._closed = True
         tau_minus = mapping.check_network(net)
@@ -156,13 +142,10 @@ class NestSimulator(Simulator):
 
     @classmethod
     def check_network(cls, net: Network | None, *, threads=1):
-        """Refuse, with one line and without importing NEST or building anything, what
-        the constructor would refuse of ``net`` and ``threads`` beyond its group kinds:
-        bad ``threads``, every feature :func:`.mapping.check_network` does not map, and
-        NEST not installed (:func:`.kernel.require_nest`); with ``net`` None, the threads
-        and the installation only. :func:`plasticity.spiking.backends.check_backend`
-        calls it."""
-        _check_threads(threads)
+        """Refuse (one line, nothing imported or built) bad ``threads``, what
+        :func:`.mapping.check_network` does not map, and a missing NEST; for
+        :func:`plasticity.spiking.backends.check_backend`. ``net`` None: no mapping."""
+        kernel.check_threads(threads)
         if net is not None:
             mapping.check_network(net)
         require_nest()
