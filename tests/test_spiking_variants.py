@@ -26,6 +26,11 @@ from plasticity.spiking import (
 from plasticity.spiking.numba import NumbaSimulator
 from plasticity.spiking.numba import simulator as sim_module
 
+try:
+    from tests.twins import spiking as twin
+except ModuleNotFoundError:  # plain `pytest` puts tests/, not the repo root, on sys.path
+    from twins import spiking as twin
+
 
 def song():
     """song2000's network (1,000 Poisson inputs at 15 Hz, pair STDP onto one neuron)."""
@@ -128,23 +133,53 @@ def test_variant_equals_the_full_loop(make, monkeypatch):
     _same(net, lean, full)
 
 
-def test_sparse_poisson_draw_is_sorted_and_complete():
-    """The sparse draw takes its count from the generator's binomial draw, then that many
-    distinct sources, in increasing order (Shell's sort, checked here with counts large
-    enough for gaps above 1)."""
+def test_sparse_poisson_draw_is_its_numpy_twin():
+    """The sparse draw (geometric skips between firing sources) gives the plain-NumPy
+    twin's ids to the bit from the same generator state, increasing and in range, and
+    leaves the generator where the twin leaves it."""
     n, prob, gid0 = 5000, 0.04, 7
     ids = np.zeros(n, np.int64)
-    mark = np.zeros(n, np.uint8)
     for seed in range(5):
         rng = np.random.default_rng(seed)
-        twin = np.random.default_rng(seed)
-        cnt = K._poisson_sparse(rng, gid0, n, prob, ids, np.int64(3), mark)
-        m = twin.binomial(n, prob)
+        twin_rng = np.random.default_rng(seed)
+        cnt = K._poisson_sparse(rng, gid0, n, prob, ids, np.int64(3))
+        want = twin.poisson_sparse(twin_rng, gid0, n, prob)
+        np.testing.assert_array_equal(ids[3:cnt], want)
         seg = ids[3:cnt]
-        assert cnt - 3 == m
-        assert np.all(np.diff(seg) > 0)  # sorted, distinct
+        assert np.all(np.diff(seg) > 0)  # increasing, distinct
         assert seg[0] >= gid0 and seg[-1] < gid0 + n
-        assert not mark.any()  # left zero for the next group
+        assert rng.random() == twin_rng.random()  # the same draws were used
+    # no draw at all for a silent group
+    assert K._poisson_sparse(np.random.default_rng(0), gid0, n, 0.0, ids, np.int64(0)) == 0
+
+
+def test_sparse_poisson_draw_has_independent_bernoulli_law():
+    """Over many steps the count per step has the binomial mean n p and variance
+    n p (1 - p), and every source fires with probability p (first and last sources
+    included: the skips start before source 0 and stop at source n - 1): each within 4
+    standard errors of its estimate."""
+    n, prob, steps = 200, 0.02, 20000
+    rng = np.random.default_rng(11)
+    ids = np.zeros(n, np.int64)
+    hits = np.zeros(n)
+    counts = np.empty(steps)
+    for s in range(steps):
+        cnt = K._poisson_sparse(rng, 0, n, prob, ids, np.int64(0))
+        counts[s] = cnt
+        hits[ids[:cnt]] += 1
+    mean, var = n * prob, n * prob * (1 - prob)
+    # SE of the mean count, and of the sample variance (kurtosis of a binomial count)
+    assert abs(counts.mean() - mean) < 4 * np.sqrt(var / steps)
+    kurt = (1 - 6 * prob * (1 - prob)) / var  # excess kurtosis of Binomial(n, p)
+    se_var = var * np.sqrt((2 + kurt) / steps)
+    assert abs(counts.var(ddof=1) - var) < 4 * se_var
+    # per source: Binomial(steps, p) hits; the two ends and the bulk
+    se_p = np.sqrt(prob * (1 - prob) / steps)
+    for j in (0, n - 1):
+        assert abs(hits[j] / steps - prob) < 4.5 * se_p
+    # all sources together: chi-square-like check of the spread of the frequencies
+    z = (hits / steps - prob) / se_p
+    assert abs(np.mean(z * z) - 1.0) < 4 * np.sqrt(2.0 / n)
 
 
 def test_first_chunk_is_traced(tmp_path, monkeypatch):

@@ -436,3 +436,19 @@ def simulate(net, connectivity, weights, duration_ms, *, record_v=None, seed=0):
             "dopamine": {p.syn.label: p.d for p in projs
                          if p.rule is not None and p.rule.kind == "reward"},
             "v": v_out, "g_e": g_out}
+
+
+def poisson_sparse(rng, gid0, n, prob):
+    """The ids of a Poisson group's sources that fire in one step, drawn as the kernel's
+    ``_poisson_sparse`` draws them (geometric skips between firing sources, the same
+    uniform draws in the same order): an int64 array, increasing."""
+    if prob <= 0.0:
+        return np.zeros(0, np.int64)
+    inv_log_q = 1.0 / np.log1p(-prob)
+    out, k = [], -1
+    while True:
+        gap = np.floor(np.log(1.0 - rng.random()) * inv_log_q)
+        if gap >= n - 1 - k:
+            return np.asarray(out, dtype=np.int64)
+        k += 1 + int(gap)
+        out.append(gid0 + k)
