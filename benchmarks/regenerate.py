@@ -141,7 +141,7 @@ def section_coldstart(tmp, args):
 
 
 def section_alignment(tmp, args):
-    argv = ["bench_alignment.py"]
+    argv = ["bench_alignment.py", "--repeats", "9"]
     data, _, wall = _run_script(argv, tmp / "alignment.json")
     rows = ["| run | seconds | ratio to the bare run |", "|---|---:|---:|",
             f"| bare run ({data['updates']} updates) | {data['plain_s']:.3f} | 1.00x |",
@@ -154,6 +154,16 @@ def section_alignment(tmp, args):
                     f"file's opening and closing taken out): full record "
                     f"{data['per_update_ratio_full']:.2f}x, without the measured loss change "
                     f"{data.get('per_update_ratio_no_dloss', float('nan')):.2f}x.")
+    if data.get("paired_median_full") is not None:
+        paired = data["paired_ratios_full"]
+        rows.append(f"- Paired (the full record over the bare run timed in the same round): "
+                    f"median {data['paired_median_full']:.2f}x, range {min(paired):.2f}-"
+                    f"{max(paired):.2f}x over {len(paired)} rounds.")
+    if data.get("ratio_full_vs_plain_file") is not None:
+        rows.append(f"- Against the bare run with its own run file (every run of the command "
+                    f"line has one): {data['ratio_full_vs_plain_file']:.2f}x; at "
+                    f"{4 * data['updates']} updates against the bare run: "
+                    f"{data['ratio_full_long']:.2f}x.")
     if data.get("ratio_full_vs_lean_plain") is not None:
         rows.append(f"- Against a bare backprop that reads its forward pass from the signals "
                     f"(work the library's bare run repeats): full record "
