@@ -21,6 +21,7 @@ the package.)
 from __future__ import annotations
 
 import abc
+import importlib.util
 import math
 from typing import ClassVar
 
@@ -31,12 +32,27 @@ from plasticity.spiking.connectivity import build_connectivity, initial_weights
 from plasticity.spiking.network import Network
 from plasticity.spiking.results import Recording, SimResult
 
-__all__ = ["Simulator", "GROUP_NAMES"]
+__all__ = ["Simulator", "GROUP_NAMES", "require_installed"]
 
 #: how messages name each group kind
 GROUP_NAMES = {"lif": "LIF", "izhikevich": "Izhikevich", "two_compartment": "two-compartment",
                "poisson": "Poisson", "generator": "spike generator"}
 
+
+
+def require_installed(module: str, missing: str) -> None:
+    """Refuse with the one line ``missing`` when ``module`` (a backend's package) is not
+    installed, without importing it: a check before a run. A package that is found but
+    fails to import is refused by the backend's own import when the simulator is built.
+    """
+    try:
+        # an imported module counts as found; sys.modules[module] = None (an import
+        # blocked on purpose) as missing
+        found = importlib.util.find_spec(module) is not None
+    except ValueError:  # imported, without a __spec__
+        found = True
+    if not found:
+        raise InvalidParameterError(missing)
 
 class Simulator(abc.ABC):
     """Simulate a :class:`~plasticity.spiking.network.Network` on one backend.

@@ -6,11 +6,11 @@ Shared by the simulator (:mod:`.simulator`) and the escape-noise trials (:mod:`.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import warnings
 
 from plasticity.errors import InvalidParameterError
+from plasticity.spiking.base import require_installed
 
 __all__ = ["TARGETS", "adopt", "check_target", "import_brian2", "prefs", "quiet",
            "require_brian2", "resolve_target"]
@@ -34,16 +34,8 @@ def adopt(network, objects):
 
 def require_brian2():
     """Refuse, with one line, when Brian2 is not installed, without importing it (a
-    check before a run; a Brian2 that is found but fails to import is refused by
-    :func:`import_brian2` when the simulator is built)."""
-    try:
-        # an imported brian2 counts as found; sys.modules["brian2"] = None (an import
-        # blocked on purpose) as missing
-        found = importlib.util.find_spec("brian2") is not None
-    except ValueError:  # imported, without a __spec__
-        found = True
-    if not found:
-        raise InvalidParameterError(MISSING)
+    check before a run)."""
+    require_installed("brian2", MISSING)
 
 
 def import_brian2():

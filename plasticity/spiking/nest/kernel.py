@@ -16,12 +16,12 @@ cannot be set to a value.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 
 import numpy as np
 
 from plasticity.errors import InvalidParameterError
+from plasticity.spiking.base import require_installed
 
 __all__ = ["import_nest", "require_nest", "check_threads", "Comm", "pending_weights"]
 
@@ -39,16 +39,7 @@ def check_threads(threads):
 def require_nest():
     """Refuse, with one line, when NEST is not installed, without importing it (NEST's
     import starts its kernel and takes a second): a check before a run."""
-    # find_spec looks for the package only; a NEST that is found but fails to import is
-    # still refused by import_nest when the simulator is built
-    try:
-        # an imported nest counts as found; sys.modules["nest"] = None (an import
-        # blocked on purpose) as missing
-        found = importlib.util.find_spec("nest") is not None
-    except ValueError:  # imported, without a __spec__
-        found = True
-    if not found:
-        raise InvalidParameterError(MISSING)
+    require_installed("nest", MISSING)
 
 
 def import_nest():
