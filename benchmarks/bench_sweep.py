@@ -18,13 +18,16 @@ Run from the repository root::
    Dask path's overhead per run (target < 0.5 s). The cluster's own start-up is reported
    apart: it is paid once per cluster, not per sweep.
 
-``--start`` chooses how the local pool's workers start (``forkserver``, the default on
-Linux, ``forkserver-warm`` or ``spawn``; repeatable: each is timed in turn). Wall times include
-starting the workers: a spawned worker imports NumPy, Numba and plasticity itself; forked
-ones share a server that imports them once. Before every timed sweep the forkserver is
-stopped, so each sweep pays the server's start-up as a ``plasticity sweep`` command does;
-``forkserver-warm`` starts it (untimed) instead, as in a long-lived process running its
-second sweep. ``--repeat N`` times each
+``--start`` chooses how the local pool's workers start (``fork``, the default on Linux:
+forks of the sweeping process itself, which has imported everything already;
+``forkserver``, ``forkserver-warm`` or ``spawn``; repeatable: each is timed in turn). Wall
+times include starting the workers: a spawned worker imports NumPy, Numba and plasticity
+itself; the forkserver's share a server that imports them once. Before every timed sweep
+the forkserver is stopped, so each sweep pays the server's start-up as a ``plasticity
+sweep`` command does; ``forkserver-warm`` starts it (untimed) instead, as in a long-lived
+process running its second sweep. The method a pool really used is printed with each row
+(``fork`` falls back to the forkserver in a process that is not safe to fork).
+``--repeat N`` times each
 case N times and keeps the fastest (the machine is shared). Prints a markdown table and
 the load average.
 """
@@ -75,9 +78,10 @@ def main(argv=None):
     ap.add_argument("--experiment", action="append", default=[],
                     help="also time --runs quick runs (seeds) of this real experiment with "
                          "-j 1 and -j 2 (repeatable)")
-    ap.add_argument("--start", action="append", choices=("forkserver", "forkserver-warm", "spawn"),
+    ap.add_argument("--start", action="append", choices=("fork", "forkserver", "forkserver-warm",
+                                                       "spawn"),
                     default=[], help="how pool workers start (repeatable; default: the "
-                    "platform's default, forkserver on Linux; forkserver-warm: the server "
+                    "platform's default, fork on Linux; forkserver-warm: the server "
                     "started before the clock)")
     ap.add_argument("--repeat", type=int, default=1, help="keep the best of N timings")
     ap.add_argument("--json", help="also write the rows and the machine's state here")
@@ -87,7 +91,7 @@ def main(argv=None):
 
     import distributed
 
-    from plasticity.sweep.pool import START_ENV, start_method
+    from plasticity.sweep.pool import START_ENV, resolve_start, start_method
     from plasticity.sweep.worker import usable_cores
 
     seeds = f"0-{args.runs - 1}"
@@ -100,7 +104,9 @@ def main(argv=None):
             method = label.removesuffix("-warm")
             warm = method != label
             os.environ[START_ENV] = method
-            tag = f"[{label}] "
+            used, hazards = resolve_start()
+            tag = f"[{label}] " if used == method else \
+                f"[{label} -> {used}: {'; '.join(hazards)}] "
             w1, r1 = _sweep(tmp / f"{label}-j1", seeds, {"spin": args.spin}, jobs=1,
                             repeat=rep, warm=warm)
             w2, r2 = _sweep(tmp / f"{label}-j2", seeds, {"spin": args.spin}, jobs=2,

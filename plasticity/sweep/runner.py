@@ -151,7 +151,9 @@ def _check_directory(directory: Path, wanted: dict) -> dict | None:
 
 @contextlib.contextmanager
 def _locked(directory: Path):
-    # two sweeps in one directory would move each other's running files aside
+    # two sweeps in one directory would move each other's running files aside. Workers
+    # forked off this process share the lock's open file; they end with the pool, inside
+    # this block (or, orphaned, within seconds: plasticity.sweep.worker._watch_parent).
     try:
         import fcntl
     except ImportError:  # not POSIX: no guard
@@ -267,9 +269,10 @@ def run_sweep(experiment, grid, *, seeds=(0,), sets=None, preset=None, out=None,
     if not distributed:
         from plasticity.sweep.pool import start_server
 
-        # the workers' server imports NumPy, Numba and plasticity (about a second) while
-        # this process loads and checks the experiment; the pool reuses it when the
-        # thread share is the same (a resumed sweep with fewer runs left may restart it)
+        # where workers cannot fork off this process, the workers' server imports NumPy,
+        # Numba and plasticity (about a second) while this process loads and checks the
+        # experiment; the pool reuses it when the thread share is the same (a resumed
+        # sweep with fewer runs left may restart it)
         start_server(max(1, usable_cores() // min(jobs or usable_cores(),
                                                    n_combos * len(seeds))))
     exp = load(experiment)
@@ -391,8 +394,13 @@ def _postfix(counts):
 
 
 def _progress(name, total, initial, quiet):
-    # the plain text bar (tqdm.auto would want ipywidgets inside notebooks)
+    # the plain text bar (tqdm.auto would want ipywidgets inside notebooks), without
+    # tqdm's monitor thread (started even for a disabled bar): a second thread would keep
+    # the local pool from forking its workers off this process (plasticity.sweep.pool)
     from tqdm.std import tqdm
 
-    return tqdm(total=total, initial=initial, desc=f"sweep {name}", unit="run",
-                file=sys.stderr, disable=True if quiet else None, mininterval=0.5)
+    class Bar(tqdm):
+        monitor_interval = 0
+
+    return Bar(total=total, initial=initial, desc=f"sweep {name}", unit="run",
+               file=sys.stderr, disable=True if quiet else None, mininterval=0.5)

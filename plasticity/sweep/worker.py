@@ -57,8 +57,13 @@ def pin_threads(n: int) -> None:
     if "numba" in sys.modules:
         import numba
 
-        # NUMBA_NUM_THREADS was fixed when numba loaded; set_num_threads cannot exceed it
-        numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+        # NUMBA_NUM_THREADS was fixed when numba loaded (a worker forked off a process
+        # that had loaded it); Numba re-reads the variable at each compile and refuses a
+        # value other than its pool's once the pool runs, so it keeps that value, and
+        # set_num_threads cannot exceed it
+        pool = numba.config.NUMBA_NUM_THREADS
+        os.environ["NUMBA_NUM_THREADS"] = str(pool)
+        numba.set_num_threads(min(n, pool))
     if "numpy" in sys.modules:
         try:
             from threadpoolctl import threadpool_limits
