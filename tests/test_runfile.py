@@ -178,3 +178,30 @@ def test_git_state_in_one_command_is_that_of_two(tmp_path):
     assert dirty == provenance._git_state_two_commands(tmp_path)
     assert dirty == {"git_commit": clean["git_commit"], "git_dirty": True}
     assert provenance.package_versions() is not provenance.package_versions()  # copies
+
+
+def test_git_state_is_written_at_the_first_checkpoint(tmp_path, monkeypatch):
+    # git answers in the background; a file read before the first checkpoint says
+    # "unknown", one flushed or closed holds the state git gave when the run started
+    from plasticity.io import provenance, recorder
+
+    asked = []
+
+    class Query(provenance.GitQuery):
+        def __init__(self, path=None):
+            super().__init__(path)
+            asked.append(self)
+
+    monkeypatch.setattr(recorder, "GitQuery", Query)
+    rec = Recorder(tmp_path / "g.h5", experiment="t", seed=0, config={})
+    # (HDF5 opens a file once per process: read through the recorder's handle)
+    assert rec.h5.attrs["git_commit"] == "unknown" and rec.h5.attrs["git_dirty"] == "unknown"
+    rec.flush()
+    expected = asked[0].result()
+    rec.close("complete")
+    with h5py.File(tmp_path / "g.h5", "r") as f:
+        assert f.attrs["git_commit"] == expected["git_commit"]
+        dirty = expected["git_dirty"]
+        assert f.attrs["git_dirty"] == ("unknown" if dirty is None else dirty)
+    assert len(asked) == 1
+    assert expected == provenance.git_state()

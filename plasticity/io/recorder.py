@@ -20,7 +20,8 @@ import numpy as np
 
 from plasticity import __version__
 from plasticity.errors import RunFileError
-from plasticity.io.provenance import provenance
+from plasticity.io.h5columns import ColumnMaker
+from plasticity.io.provenance import GitQuery, provenance
 
 SCHEMA_VERSION = 1
 STATUSES = ("running", "complete", "failed", "interrupted", "diverged")
@@ -100,30 +101,26 @@ class _Table:
             columns = zip(*values, strict=True)
         else:
             columns = ([np.asarray(v) for v in col] for col in zip(*values, strict=True))
+        maker = grp = None  # made at the first new column of this write
         for name, values_of_name in zip(names, columns, strict=True):
             col = np.asarray(values_of_name)
             ds = self._datasets.get(name)
-            filled = False
             if ds is None:
-                grp = scale.parent
+                grp = grp or scale.parent
                 if name in grp:
                     ds = grp[name]
                 else:
-                    chunk_rows = max(1, min(1024, (1 << 16) // max(1, col[0].nbytes)))
-                    shape = col.shape[1:]
-                    filled = n0 == 0
-                    if filled:  # with its rows, as the index above
-                        ds = grp.create_dataset(name, data=col, maxshape=(None, *shape),
-                                                chunks=(chunk_rows, *shape))
-                    else:  # a column that starts later: earlier rows hold the fill value
-                        ds = grp.create_dataset(name, shape=(0, *shape),
-                                                maxshape=(None, *shape), dtype=col.dtype,
-                                                chunks=(chunk_rows, *shape))
-                    ds.dims[0].attach_scale(scale)
-                    ds.attrs["units"] = self.units.get(name, "")
+                    chunks = (max(1, min(1024, (1 << 16) // max(1, col[0].nbytes))),
+                              *col.shape[1:])
+                    maker = maker or ColumnMaker(scale)
+                    self._datasets[name] = maker.filled(
+                        grp, name, col if n0 == 0 else col[:0], chunks,
+                        self.units.get(name, ""))
+                    if n0 == 0:  # created with its rows, as the index above
+                        continue
+                    # a column that starts later: its earlier rows hold the fill value
+                    ds = self._datasets[name]
                 self._datasets[name] = ds
-            if filled:
-                continue
             ds.resize((n0 + len(col), *ds.shape[1:]))
             ds[n0:] = col
         self.rows.clear()
@@ -178,12 +175,15 @@ class Recorder:
         a["plasticity_version"] = __version__
         a["created"] = datetime.now(UTC).isoformat(timespec="seconds")
         a["wall_time_s"] = 0.0
-        prov = provenance()
+        # git answers in the background (about 4 ms, a tenth of a short run): its state
+        # is written at the first checkpoint or at the end, "unknown" until then
+        self._git = GitQuery()
+        prov = {**provenance(git=False), "git_commit": None, "git_dirty": None}
         a["versions"] = json.dumps(prov.pop("versions"), sort_keys=True)
         for key, value in prov.items():
             a[key] = "unknown" if value is None else value
         self._h5.require_group("summary")
-        self.flush()
+        self._flush(git=False)
 
     @classmethod
     def reopen(cls, path, *, checkpoint_s=5.0):
@@ -205,6 +205,7 @@ class Recorder:
         self.checkpoint_s = float(checkpoint_s)
         self._tables = {}
         self.replaying = True
+        self._git = None  # the file keeps the provenance of the run it resumes
         try:
             self._h5 = h5py.File(self.path, "r+")
         except OSError as exc:
@@ -348,6 +349,13 @@ class Recorder:
 
     def flush(self):
         """Write buffered rows and flush the file to disk."""
+        self._flush(git=True)
+
+    def _flush(self, git):
+        if git and self._git is not None:
+            for key, value in self._git.result().items():
+                self._h5.attrs[key] = "unknown" if value is None else value
+            self._git = None
         for tab in self._tables.values():
             tab.write(self._h5)
         self._h5.attrs["wall_time_s"] = time.monotonic() - self._t0
