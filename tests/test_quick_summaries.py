@@ -120,4 +120,7 @@ def test_env_mismatch_names_the_version():
     assert qs.env_mismatch({**env, "numpy": "1.0.0", "python": "3.99"}, env) is None
     reason = qs.env_mismatch({**env, "numba": "0.1.0"}, env)
     assert "numba 0.1.0" in reason and f"numba {env['numba']}" in reason
+    # another kind of CPU picks other vector kernels: measured to change results
+    reason = qs.env_mismatch({**env, "cpu": "x86_64 GenuineIntel avx2"}, env)
+    assert "cpu x86_64 GenuineIntel avx2" in reason
     assert qs.env_differences({**env, "numpy": "1.0.0"}, env) == f"numpy 1.0.0 -> {env['numpy']}"
