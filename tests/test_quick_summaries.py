@@ -124,3 +124,25 @@ def test_env_mismatch_names_the_version():
     reason = qs.env_mismatch({**env, "cpu": "x86_64 GenuineIntel avx2"}, env)
     assert "cpu x86_64 GenuineIntel avx2" in reason
     assert qs.env_differences({**env, "numpy": "1.0.0"}, env) == f"numpy 1.0.0 -> {env['numpy']}"
+
+
+def test_tree_dirty_ignores_the_golden_file_only(tmp_path, monkeypatch):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    golden = tmp_path / "tests" / "data" / "quick_summaries.json"
+    golden.parent.mkdir(parents=True)
+    golden.write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    monkeypatch.setattr(qs, "ROOT", tmp_path)
+    monkeypatch.setattr(qs, "GOLDEN", golden)
+    assert qs.tree_dirty() is False
+    golden.write_text('{"experiments": {}}')  # a regeneration's own output
+    assert qs.tree_dirty() is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert qs.tree_dirty() is True
