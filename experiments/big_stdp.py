@@ -29,7 +29,7 @@ was built and still held after it (all its arrays: weights, traces, rings, state
 ``n_synapses``; ``bytes_per_synapse_peak_rss``: the process's peak
 resident memory (Linux ``VmHWM``, reset just before the simulator is built where the
 kernel allows) above its resident memory at that moment, over ``n_synapses`` -- everything the run
-held at its peak, including a resumed run's read of its checkpoint and the engine's
+held at its peak, including a resumed run's restore from its checkpoint and the engine's
 compilation (None where ``/proc`` is missing); ``sim_s_per_wall_s`` (simulated over wall
 seconds of the simulation loop, checkpoints and histograms included; of the last
 session only when resumed); ``rate_first_window_hz``, ``rate_last_window_hz`` (mean
@@ -50,8 +50,11 @@ resident, 9.0 bytes per synapse, and a simulated second took 7.7 s of wall time.
 checkpoints wrote views, each one copied the 800 MB of weights first: 17.25 bytes per
 synapse.) The file keeps two checkpoint slots, so that a run killed while writing one
 still has the other: 1.65 GB on disk at 10^8 synapses. A resumed run reads the
-checkpoint before restoring it and so peaks near 17 bytes per synapse (the memory
-estimate covers that case). Output rate 12.1 Hz in
+checkpoint's arrays straight into its new simulator's (:class:`~plasticity.io.checkpoint.
+StoredArray`), never holding the weights twice: a 3-second run stopped by SIGTERM after
+its first checkpoint (1 s) and resumed peaked at 9.07 bytes per synapse above the
+baseline, 1.01 GB resident in all (before: near 17 bytes per synapse, the checkpoint
+read whole and then copied). Output rate 12.1 Hz in
 the first second, 4.7 Hz in the last; 11.0% of the weights below 0.1 gmax and 9.5%
 above 0.9 gmax after 10 s (from 10% each).
 """
@@ -221,12 +224,12 @@ PER_INPUT_BYTES = 64 * 32 + 64
 def memory(cfg: BigSTDPConfig):
     """The dominant arrays of a run (:mod:`plasticity.io.memory`): the synapses as the
     Numba engine stores them (:func:`~plasticity.spiking.network.synapse_bytes`, 8 bytes
-    each), as much again for a resumed run (which reads the checkpoint's arrays before
-    copying them into the new simulator; writing a checkpoint needs no copy: it writes
-    the engine's own arrays, ``get_state(copy=False)``), and the
-    engine's per-neuron buffers. The recorded data (rates, histograms, the sample) are
-    small and streamed to the file. At 20,000 x 5,000: 1.56 GiB estimated (16.7 bytes
-    per synapse); measured peak 9.0 bytes per synapse, with checkpoints or without."""
+    each) and the engine's per-neuron buffers. Checkpoints add nothing: writing one
+    writes the engine's own arrays (``get_state(copy=False)``), and a resumed run reads
+    them from the file straight into the new simulator's. The recorded data (rates,
+    histograms, the sample) are small and streamed to the file. At 20,000 x 5,000:
+    0.81 GiB estimated (8.7 bytes per synapse); measured peak 9.0-9.1 bytes per synapse,
+    with checkpoints or without, resumed or not."""
     from plasticity.io.memory import MemoryEstimate
     from plasticity.spiking.network import synapse_bytes
 
@@ -234,7 +237,6 @@ def memory(cfg: BigSTDPConfig):
     syn = synapse_bytes(net.synapses[0], cfg.n_inputs, cfg.n_neurons)
     est = MemoryEstimate()
     est.add("the synapses", "n_inputs x n_neurons float64", syn)
-    est.add("a resumed run's read of the checkpoint", "n_inputs x n_neurons float64", syn)
     est.add("the engine's buffers", f"n_neurons x {PER_NEURON_BYTES} B + n_inputs x "
             f"{PER_INPUT_BYTES} B",
             cfg.n_neurons * PER_NEURON_BYTES + cfg.n_inputs * PER_INPUT_BYTES)

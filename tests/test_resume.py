@@ -237,6 +237,74 @@ def test_state_tree_round_trip_is_exact(tmp_path):
     assert np.array_equal(back["mt"].integers(1 << 30, size=4), mt.integers(1 << 30, size=4))
 
 
+def test_in_place_arrays_stay_in_the_file_until_read_into(tmp_path):
+    """Arrays saved :class:`InPlace` come back unread (:class:`StoredArray`) and are read
+    straight into their destination, whatever its memory order; the others are read."""
+    from plasticity.io.checkpoint import (
+        InPlace,
+        StoredArray,
+        in_place,
+        read_checkpoint,
+        write_checkpoint,
+    )
+
+    w = np.arange(12.0).reshape(3, 4) / 7
+    f = np.asfortranarray(w)
+    tree = {"sim": in_place({"w": w, "parts": [np.arange(3), np.zeros(0)], "step": 5}),
+            "f": InPlace(f), "plain": w}
+    with h5py.File(tmp_path / "c.h5", "w") as h5:
+        write_checkpoint(h5, {"step": 1}, tree, {})
+        _, back, _ = read_checkpoint(h5)
+        assert isinstance(back["sim"]["w"], StoredArray) and back["sim"]["step"] == 5
+        assert type(back["plain"]) is np.ndarray and np.array_equal(back["plain"], w)
+        dst = np.empty_like(w)
+        back["sim"]["w"].read_into(dst)
+        assert np.array_equal(dst, w)
+        dst_f = np.empty_like(f)
+        back["f"].read_into(dst_f)
+        assert np.array_equal(dst_f, f) and np.asarray(back["f"]).flags.f_contiguous
+        ints, empty = back["sim"]["parts"]
+        assert np.array_equal(np.asarray(ints), np.arange(3)) and ints.dtype == np.int64
+        empty.read_into(np.zeros(0))
+        with pytest.raises(CheckpointError, match=r"shape \(3, 4\) \(float64\) does not fit"):
+            back["sim"]["w"].read_into(np.empty((3, 4), np.float32))
+
+
+def test_resumed_simulator_never_holds_its_weights_twice(tmp_path):
+    """A simulator restored from a checkpoint reads its weights from the file into its
+    own array: NumPy allocates far less than one copy of them while it is restored
+    (tracemalloc's NumPy domain), and the run goes on bit for bit."""
+    import tracemalloc
+
+    from plasticity.io.checkpoint import in_place, read_checkpoint, write_checkpoint
+    from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
+    from plasticity.spiking.numba import NumbaSimulator
+
+    net = Network(groups={"in": PoissonGroup(n=4000, rate_hz=10.0), "out": LIF(n=50)},
+                  synapses=[Synapses(source="in", target="out", w_init=(0.0, 0.01),
+                                     w_max=0.01, plasticity=PairSTDP())])
+    whole = NumbaSimulator(net, seed=2)
+    whole.run(20.0)
+    with h5py.File(tmp_path / "c.h5", "w") as h5:
+        write_checkpoint(h5, {"step": 1}, {"sim": in_place(whole.get_state(copy=False))}, {})
+    rest = whole.run(20.0)
+    fresh = NumbaSimulator(net, seed=2)
+    weight_bytes = fresh.weights("in_out", copy=False).nbytes  # 4000 x 50 x 8 B
+    with h5py.File(tmp_path / "c.h5", "r") as h5:
+        tracemalloc.start()
+        try:
+            _, state, _ = read_checkpoint(h5)
+            fresh.set_state(state["sim"])
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    # an eager read would allocate the whole weight array (1.6 MB) once more
+    assert peak < weight_bytes / 4
+    again = fresh.run(20.0)
+    assert np.array_equal(again.spikes["out"][0], rest.spikes["out"][0])
+    assert np.array_equal(fresh.weights("in_out"), whole.weights("in_out"))
+
+
 def test_unserialisable_state_refused_with_its_path():
     with pytest.raises(CheckpointError, match=r"state\['rule'\]\[0\].*object"):
         encode({"rule": [object()]}, [])

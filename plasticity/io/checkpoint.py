@@ -21,6 +21,11 @@ still has the previous one. A slot holds the state as a tree (``tree``: JSON in 
 dataset, arrays and NumPy scalars as datasets ``a<i>``), the step reached (attrs
 ``loop``, ``kind``, ``step``, ``seq``) and the length of every extendable dataset of the
 file at that moment (``lengths``: JSON).
+
+Arrays that the restoring code copies into arrays it already holds (a simulator's
+weights: :func:`in_place`) are not read when the checkpoint is: they come back as
+:class:`StoredArray`, read straight into their destination by ``read_into``, so that a
+resumed run never holds a 10^8-synapse network's weights twice.
 """
 
 from __future__ import annotations
@@ -44,8 +49,8 @@ def current_checkpointer():
     """The :class:`Checkpointer` of the run being executed in this thread, or None."""
     return CHECKPOINTER.get()
 
-__all__ = ["CheckpointError", "Checkpointer", "encode", "decode", "read_checkpoint",
-           "data_lengths", "truncate_to"]
+__all__ = ["CheckpointError", "Checkpointer", "InPlace", "StoredArray", "encode", "decode",
+           "in_place", "read_checkpoint", "data_lengths", "truncate_to"]
 
 _SLOTS = ("slot0", "slot1")
 
@@ -55,6 +60,70 @@ class CheckpointError(PlasticityError):
 
 
 # --------------------------------------------------------------------------- trees
+class InPlace:
+    """An array of a state tree that is restored by copying it into an array the
+    restoring code already holds: :func:`read_checkpoint` hands it back unread, as a
+    :class:`StoredArray`."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray):
+        self.array = array
+
+
+def in_place(tree):
+    """``tree`` with every NumPy array (in dicts, lists and tuples) marked :class:`InPlace`."""
+    if isinstance(tree, np.ndarray):
+        return InPlace(tree)
+    if isinstance(tree, dict):
+        return {k: in_place(v) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return type(tree)(in_place(v) for v in tree)
+    return tree
+
+
+class StoredArray:
+    """An array of a checkpoint, still in the run file: ``shape`` and ``dtype`` of the
+    saved array, read by :meth:`read_into` (or ``np.asarray``) while the file is open.
+
+    Parameters
+    ----------
+    dataset : h5py.Dataset
+        The saved array (C order).
+    order : {"C", "F"}
+        The memory order it was saved from.
+    """
+
+    def __init__(self, dataset, order="C"):
+        self._ds = dataset
+        self.order = order
+        self.shape = tuple(dataset.shape)
+        self.dtype = dataset.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def read_into(self, dst: np.ndarray):
+        """Copy the saved array into ``dst`` (same shape and dtype), straight from the
+        file when ``dst`` is C-contiguous: no second copy in memory."""
+        if dst.shape != self.shape or dst.dtype != self.dtype:
+            raise CheckpointError(f"a saved array of shape {self.shape} ({self.dtype}) does "
+                                  f"not fit one of shape {dst.shape} ({dst.dtype})")
+        if dst.size == 0:
+            return
+        if dst.ndim and dst.flags.c_contiguous and dst.flags.writeable:
+            self._ds.read_direct(dst)
+        else:
+            np.copyto(dst, self._ds[()])
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._ds[()] if self.shape else np.asarray(self._ds[()], dtype=self.dtype)
+        if self.order == "F":
+            arr = np.asfortranarray(arr)
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+
 def encode(tree, arrays: list, where="state"):
     """A JSON-able description of ``tree``; its arrays are appended to ``arrays``.
 
@@ -70,6 +139,11 @@ def encode(tree, arrays: list, where="state"):
         return tree
     if isinstance(tree, (int, float)) and not isinstance(tree, np.generic):
         return tree
+    if isinstance(tree, InPlace):
+        out = encode(tree.array, arrays, where)
+        if not isinstance(out, dict) or "__nd__" not in out:
+            raise CheckpointError(f"cannot checkpoint {where} in place: only arrays can be")
+        return {**out, "in_place": True}
     if isinstance(tree, np.ndarray):
         if tree.dtype.hasobject or tree.dtype.kind in "UV" and tree.dtype.names is None:
             raise CheckpointError(f"cannot checkpoint {where}: arrays of dtype {tree.dtype} "
@@ -97,16 +171,23 @@ def encode(tree, arrays: list, where="state"):
 
 
 def decode(desc, arrays):
-    """Inverse of :func:`encode` (``arrays``: the saved arrays, in order)."""
+    """Inverse of :func:`encode` (``arrays``: the saved arrays, in order, in memory or as
+    h5py datasets, read here except those saved :class:`InPlace`)."""
     if isinstance(desc, list):
         return [decode(v, arrays) for v in desc]
     if not isinstance(desc, dict):
         return desc
     if "__nd__" in desc:
         arr = arrays[desc["__nd__"]]
-        return np.asfortranarray(arr) if desc.get("order") == "F" else arr
+        order = desc.get("order", "C")
+        if isinstance(arr, h5py.Dataset):
+            if desc.get("in_place"):
+                return StoredArray(arr, order)
+            arr = _read(arr)
+        return np.asfortranarray(arr) if order == "F" else arr
     if "__np__" in desc:
-        return arrays[desc["__np__"]][()]
+        arr = arrays[desc["__np__"]]
+        return (_read(arr) if isinstance(arr, h5py.Dataset) else arr)[()]
     if "__rng__" in desc:
         state = decode(desc["__rng__"], arrays)
         bitgen = getattr(np.random, state["bit_generator"])()
@@ -117,6 +198,10 @@ def decode(desc, arrays):
     if "__dict__" in desc:
         return {_hashable(decode(k, arrays)): decode(v, arrays) for k, v in desc["__dict__"]}
     raise CheckpointError(f"unknown checkpoint entry {sorted(desc)}")
+
+
+def _read(ds):
+    return np.asarray(ds[()], dtype=ds.dtype) if ds.shape == () else ds[()]
 
 
 def _hashable(key):
@@ -132,7 +217,10 @@ def restore_into(target, saved, where):
         if target.shape != saved.shape:
             raise CheckpointError(f"checkpoint of {where}: shape {saved.shape} does not fit "
                                   f"{target.shape}.")
-        np.copyto(target, saved)
+        if isinstance(saved, StoredArray):
+            saved.read_into(target)
+        else:
+            np.copyto(target, saved)
     elif isinstance(target, dict):
         target.clear()
         target.update(saved)
@@ -150,7 +238,8 @@ def _snapshot_of(obj):
     if isinstance(obj, np.random.Generator):
         return obj  # encode() stores its state
     if isinstance(obj, np.ndarray):
-        return obj.copy()
+        # written out before the loop goes on, and read back into the same array
+        return InPlace(obj)
     if isinstance(obj, dict):
         return dict(obj)
     if isinstance(obj, list):
@@ -208,15 +297,17 @@ def has_checkpoint(h5) -> bool:
 
 
 def read_checkpoint(h5):
-    """The newest complete checkpoint: ``(info, state, lengths)`` or None."""
+    """The newest complete checkpoint: ``(info, state, lengths)`` or None.
+
+    Arrays saved :class:`InPlace` are :class:`StoredArray` s, to be read while ``h5`` is
+    open; the others are read now."""
     slot = _best_slot(h5)
     if slot is None:
         return None
     arrays = []
     i = 0
     while f"a{i}" in slot:
-        ds = slot[f"a{i}"]
-        arrays.append(np.asarray(ds[()], dtype=ds.dtype) if ds.shape == () else ds[()])
+        arrays.append(slot[f"a{i}"])
         i += 1
     tree = json.loads(slot["tree"][()].tobytes().decode())
     info = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in slot.attrs.items()}

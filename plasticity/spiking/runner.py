@@ -149,6 +149,8 @@ def _data_origin(rec):
 
 
 def _simulation_state(sim, done, duration_ms, origin, parts):
+    from plasticity.io.checkpoint import in_place
+
     # spikes and rates of the segments so far are in the file; counts and sampled state
     # are not, so they travel with the checkpoint (merged: one part stands for all)
     first = parts[0]
@@ -156,8 +158,10 @@ def _simulation_state(sim, done, duration_ms, origin, parts):
     state = {k: {var: np.concatenate([p.state[k][var] for p in parts]) for var in v}
              for k, v in first.state.items()}
     # views, not copies: the checkpoint writes them out before the simulation goes on,
-    # so a 10^8-synapse network does not hold its weights twice
-    return {"sim": sim.get_state(copy=False), "done": done, "duration_ms": float(duration_ms),
+    # so a 10^8-synapse network does not hold its weights twice; and read back straight
+    # into the resumed simulator's arrays (in_place), not into a copy first
+    return {"sim": in_place(sim.get_state(copy=False)), "done": done,
+            "duration_ms": float(duration_ms),
             "origin": origin, "t_start_ms": first.t_start_ms, "counts": counts,
             "state": state, "spike_groups": list(first.spikes),
             "rate_groups": list(first.rates)}

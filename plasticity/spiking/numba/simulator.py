@@ -334,7 +334,10 @@ class NumbaSimulator(Simulator):
 
     def set_state(self, state: dict):
         """Restore :meth:`get_state`'s result into this simulator (built from the same
-        network and seed); arrays are copied in place."""
+        network and seed); arrays are copied in place. An array may also be anything
+        with ``shape``, ``dtype`` and ``read_into(dst)`` (a checkpoint's
+        :class:`~plasticity.io.checkpoint.StoredArray`), which is read straight into
+        the simulator's own array."""
         mine = self._state_arrays()
         saved = state["arrays"]
         if set(mine) != set(saved):
@@ -344,11 +347,16 @@ class NumbaSimulator(Simulator):
             pairs = zip(target, saved[name], strict=True) if isinstance(target, list) \
                 else [(target, saved[name])]
             for dst, src in pairs:
-                src = np.asarray(src)
-                if dst.shape != src.shape or dst.dtype != src.dtype:
+                stored = hasattr(src, "read_into")  # a checkpoint's array, still on disk
+                if not stored:
+                    src = np.asarray(src)
+                if dst.shape != tuple(src.shape) or dst.dtype != src.dtype:
                     raise InvalidParameterError(
-                        f"the saved simulator array {name} has shape {src.shape} "
+                        f"the saved simulator array {name} has shape {tuple(src.shape)} "
                         f"({src.dtype}); this simulator's is {dst.shape} ({dst.dtype})")
-                np.copyto(dst, src)
+                if stored:
+                    src.read_into(dst)  # straight from the file: no second copy
+                else:
+                    np.copyto(dst, src)
         self.step = int(state["step"])
         self._rng.bit_generator.state = state["rng"]
