@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 import tracemalloc
 
+import numpy as np
 import pytest
 
 from plasticity.errors import InvalidParameterError
@@ -144,3 +145,58 @@ def test_supported_configs_pass_without_allocating(monkeypatch):
         finally:
             tracemalloc.stop()
         assert peak < 8 * 10**6, peak  # < 1 % of the weights
+
+
+# NEST's tic is 0.001 ms: steps off that grid are refused by NEST's kernel, and now by
+# the preflight before anything is imported or written
+TIC_CASES = [0.1, 0.05, 0.001, 0.3, 0.1 + 0.2, 2.0, 0.25, 1e5, 1e7 + 0.001,
+             0.0005, 0.0009999999, 0.0015, 0.1234, 1 / 3, 0.1 + 1e-13, 0.1 + 1e-9,
+             0.1 - 1e-9, 0.001 + 1e-10]
+
+
+def test_resolution_check_agrees_with_nest():
+    """:func:`check_resolution` accepts exactly the steps NEST's kernel accepts: the
+    listed edge cases (one tic, below it, rounding residues of 1e-13 to 1e-9) and 200
+    random steps, half of them on the grid of tics."""
+    pytest.importorskip("nest")
+    from plasticity.spiking.nest.kernel import import_nest
+    from plasticity.spiking.nest.mapping import check_resolution
+
+    nest = import_nest()
+    rng = np.random.default_rng(0)
+    on_grid = rng.integers(1, 100_000, 100) * 0.001
+    off_grid = rng.uniform(0.0, 100.0, 100)
+    disagree = []
+    for dt in [*TIC_CASES, *on_grid, *off_grid]:
+        try:
+            check_resolution(float(dt))
+            ours = True
+        except InvalidParameterError:
+            ours = False
+        nest.ResetKernel()
+        try:
+            nest.set(resolution=float(dt))
+            theirs = True
+        except Exception:  # NEST's KernelException
+            theirs = False
+        if ours != theirs:
+            disagree.append((dt, ours, theirs))
+    nest.ResetKernel()
+    assert disagree == []
+
+
+def test_resolution_check_without_nest():
+    from plasticity.spiking.nest.mapping import check_resolution
+
+    for dt in (0.1, 0.001, 0.1 + 0.2, 2.0):
+        check_resolution(dt)
+    with pytest.raises(InvalidParameterError, match="shorter than NEST's tic"):
+        check_resolution(0.0005)
+    for dt in (0.1234, 1 / 3, 0.1 + 1e-9):
+        with pytest.raises(InvalidParameterError, match="not a multiple of NEST's tic"):
+            check_resolution(dt)
+
+
+def test_step_off_nests_tic_grid_refused_without_run_file(cli, tmp_path):
+    _refused(cli, tmp_path, "song2000", ["backend=nest", "dt_ms=0.1234"],
+             "dt_ms (0.1234)", "not a multiple of NEST's tic")

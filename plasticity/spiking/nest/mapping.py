@@ -47,8 +47,9 @@ Izhikevich and two-compartment groups, triplet STDP, nearest pairing, a lower we
 bound above 0 under pair STDP (NEST's ``stdp_synapse`` clips at 0), plastic inhibitory
 projections, a pair rule with ``a_plus = 0 < a_minus``, periodic reward updates, a
 reward rule with ``eta = 0`` or a modulator with ``d_jump <= 0``, two plastic
-projections onto one group with different ``tau_minus`` (NEST keeps it per neuron), and
-a spike generator firing at 0 ms (nothing happens at time 0 in NEST).
+projections onto one group with different ``tau_minus`` (NEST keeps it per neuron), a
+spike generator firing at 0 ms (nothing happens at time 0 in NEST), and a time step that
+is not a whole number of NEST's tics (:func:`check_resolution`).
 """
 
 from __future__ import annotations
@@ -59,12 +60,14 @@ import numpy as np
 
 from plasticity.errors import InvalidParameterError
 
-__all__ = ["C_M_PF", "check_network", "neuron_model", "weight_scale", "pair_params",
-           "reward_params", "reward_factor", "window_factors", "dopamine_level",
-           "unsupported_group"]
+__all__ = ["C_M_PF", "TICS_PER_MS", "check_network", "check_resolution", "neuron_model",
+           "weight_scale", "pair_params", "reward_params", "reward_factor",
+           "window_factors", "dopamine_level", "unsupported_group"]
 
 #: membrane capacitance given to every NEST neuron (pF); only the ratios matter
 C_M_PF = 250.0
+#: NEST's default clock: tics per ms (its ``tics_per_ms``, which the backend leaves alone)
+TICS_PER_MS = 1000.0
 
 
 def _refuse(msg):
@@ -83,9 +86,28 @@ def unsupported_group(name, kind) -> str | None:
     return None
 
 
+def check_resolution(dt_ms, tics_per_ms=TICS_PER_MS):
+    """Refuse, as NEST's kernel would but without importing it, a time step that is not
+    a whole number (at least one) of NEST's tics.
+
+    NEST (``SimulationManager::set_status``) takes ``dt_ms * tics_per_ms`` as whole when
+    its distance to the nearest integer is below 4 eps times itself (two bits of
+    rounding): 0.1 + 0.2 ms passes, 0.1 + 1e-13 ms does not.
+    """
+    tic = 1.0 / tics_per_ms
+    if dt_ms < tic:
+        _refuse(f"dt_ms ({dt_ms:g}) is shorter than NEST's tic ({tic:g} ms): the nest "
+                f"backend needs dt_ms >= {tic:g}")
+    n = dt_ms * tics_per_ms
+    if abs(n - round(n)) >= 4 * n * np.finfo(float).eps:
+        _refuse(f"dt_ms ({dt_ms!r}) is not a multiple of NEST's tic ({tic:g} ms), so "
+                "NEST refuses it as its resolution")
+
+
 def check_network(net):
     """Refuse, with one line, every feature of ``net`` NEST cannot simulate as the
     engine does (module docstring)."""
+    check_resolution(net.dt_ms)
     tau_minus = {}
     for syn in net.synapses:
         label, plastic = syn.label, syn.plasticity

@@ -130,7 +130,7 @@ class NestSimulator(Simulator):
         try:
             nest.set(resolution=self.dt, local_num_threads=self.threads,
                      rng_seed=self._rng_seed, print_time=False)
-        except Exception as exc:  # NEST's own errors: a resolution off its tic grid
+        except Exception as exc:  # NEST's own errors (its tic grid: mapping.check_network)
             raise InvalidParameterError(f"NEST refused the kernel settings (dt_ms="
                                         f"{self.dt}, threads={self.threads}): "
                                         f"{str(exc).splitlines()[0]}") from exc
