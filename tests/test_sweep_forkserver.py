@@ -269,3 +269,25 @@ def test_workers_fork_off_a_clean_sweep_process(tmp_path, probe, monkeypatch):
         assert numeric and s.keys() == t.keys()
         np.testing.assert_allclose([s[k] for k in numeric], [t[k] for k in numeric],
                                    rtol=1e-12, atol=0)
+
+
+PRELOAD_CHECK = r"""
+import json, sys
+from plasticity.sweep.pool import PRELOAD, fork_hazards, preload
+before = fork_hazards()
+preload()
+print(json.dumps({"before": before, "after": fork_hazards(),
+                  "missing": [m for m in PRELOAD if m not in sys.modules]}))
+"""
+
+
+def test_preload_readies_numba_and_leaves_the_process_safe_to_fork():
+    """What a sweep process does before it forks its workers: every module of
+    :data:`PRELOAD` imported and Numba's CPU target readied, with no thread started (so
+    :func:`fork_hazards` still finds none). What it saves each worker's first run is
+    measured in benchmarks/bench_sweep.py."""
+    proc = subprocess.run([sys.executable, "-c", PRELOAD_CHECK], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["before"] == [] and seen["after"] == [] and seen["missing"] == []
