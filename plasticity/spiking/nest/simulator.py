@@ -379,7 +379,8 @@ class NestSimulator(Simulator):
                     f"projection '{label}': NEST applies the potentiation pending since a "
                     "synapse's last presynaptic spike at its next one and would add it to "
                     "new weights; set pair-STDP weights on NEST before the first run")
-        p["conns"].set(weight=(w[pos] * p["scale"]).tolist())
+        # one dict per local connection: NEST refuses a list of values under MPI
+        p["conns"].set([{"weight": x} for x in (w[pos] * p["scale"]).tolist()])
 
     def _modulator(self, label) -> float:
         self._check_kernel()
