@@ -118,7 +118,7 @@ class StoredArray:
             np.copyto(dst, self._ds[()])
 
     def __array__(self, dtype=None, copy=None):
-        arr = self._ds[()] if self.shape else np.asarray(self._ds[()], dtype=self.dtype)
+        arr = _read(self._ds)
         if self.order == "F":
             arr = np.asfortranarray(arr)
         return arr if dtype is None else arr.astype(dtype, copy=False)
