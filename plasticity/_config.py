@@ -21,14 +21,50 @@ the callers with ``numba.set_num_threads``.
 import os
 import sys
 
-#: Numba's threading layer for the parallel kernels. ``workqueue`` (Numba's own scheduler),
-#: not OpenMP: with the ``omp`` layer's pool started, NEST's kernel (its own OpenMP
-#: runtime, in the same process in the cross-checks and for users who drive both)
-#: crashed in ``ResetKernel`` (a segmentation fault, tests/test_nest_dopamine.py). The
-#: engine calls its parallel kernels from one Python thread, which is all ``workqueue``
-#: supports, and results do not depend on the layer (no reduction follows the schedule).
-#: A user's own ``NUMBA_THREADING_LAYER`` is respected.
-THREADING_LAYER = os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
+#: the pip wheel's TBB library (it lies in the environment's ``lib``, which the loader
+#: does not search: loaded here by path, Numba's ``tbb`` layer then finds it loaded)
+TBB_LIBRARY = "libtbb.so.12"
+#: layers that Numba may resolve to ``tbb``
+_TBB_LAYERS = (None, "tbb", "default", "safe", "threadsafe", "forksafe")
+
+
+def _load_tbb() -> bool:
+    """True if the TBB library is loaded now and Numba has its ``tbb`` pool module
+    (checked without importing Numba; the pool module's own version check follows in
+    :func:`_use_layer`)."""
+    import ctypes
+    import importlib.util
+
+    spec = importlib.util.find_spec("numba")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    ufunc = os.path.join(spec.submodule_search_locations[0], "np", "ufunc")
+    if not os.path.isdir(ufunc) or not any(f.startswith("tbbpool") for f in os.listdir(ufunc)):
+        return False
+    for path in (TBB_LIBRARY, os.path.join(sys.prefix, "lib", TBB_LIBRARY)):
+        try:
+            ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+_tbb = os.environ.get("NUMBA_THREADING_LAYER") in _TBB_LAYERS and _load_tbb()
+#: Numba's threading layer for the parallel kernels, when the user has not chosen one
+#: (``NUMBA_THREADING_LAYER``): ``tbb`` (Intel's oneTBB, the ``tbb`` wheel) where it
+#: loads, else ``workqueue`` (Numba's own scheduler). Not OpenMP: with the ``omp``
+#: layer's pool started, NEST's kernel (its own OpenMP runtime, in the same process in
+#: the cross-checks and for users who drive both) crashed in ``ResetKernel`` (a
+#: segmentation fault, tests/test_nest_dopamine.py). ``tbb`` before ``workqueue``
+#: because the engine meets its threads once per window, and a recurrent network's
+#: window is its shortest delay, often one step: a parallel region costs about 1.3 us
+#: with ``tbb`` and 77 us with ``workqueue`` here (benchmarks/README.md). Results do not
+#: depend on the layer (no reduction follows the schedule). A user's own
+#: ``NUMBA_THREADING_LAYER`` is respected (and inherited by the processes this one starts,
+#: as ours is, which load TBB the same way).
+THREADING_LAYER = os.environ.setdefault("NUMBA_THREADING_LAYER",
+                                        "tbb" if _tbb else "workqueue")
 
 JIT_OPTIONS = {"nopython": True, "cache": True, "nogil": True, "fastmath": False}
 REDUCE_OPTIONS = {**JIT_OPTIONS, "fastmath": {"reassoc", "contract"}}
@@ -53,7 +89,14 @@ def jit_reduce(fn):
 
 def _use_layer(numba) -> None:
     # the environment variable acts only if Numba was imported after this module; set the
-    # layer on Numba's config too (effective until its thread pool first starts)
+    # layer on Numba's config too (effective until its thread pool first starts), and fall
+    # back to workqueue if Numba refuses this TBB (older than its minimum)
+    global THREADING_LAYER
+    if THREADING_LAYER == "tbb":
+        try:
+            import numba.np.ufunc.tbbpool  # noqa: F401
+        except ImportError:
+            THREADING_LAYER = "workqueue"
     numba.config.THREADING_LAYER = THREADING_LAYER
 
 

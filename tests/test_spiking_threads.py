@@ -1,11 +1,13 @@
 """The Numba engine gives the same result bit for bit on any number of threads.
 
 Exact equality is the contract tested here (not a tolerance): the multithreaded path
-(:func:`plasticity._kernels.spiking.ff_prepass`, ``ff_blocks``, ``ff_merge``) must compute
-every value with the same expressions in the same order as the one-thread step loop, so
-that a seed names one result whatever the machine. The networks are song2000-like
-(Poisson inputs onto LIF neurons with STDP), wide enough to be split into target blocks,
-plus a reward-modulated (dopamine) network, which runs the step loop on any thread count.
+(:func:`plasticity._kernels.spiking.ff_windows`: ``ff_prepass``, the target blocks,
+``ff_merge``) must compute every value with the same expressions in the same order as the
+one-thread step loop, so that a seed names one result whatever the machine. The networks
+are song2000-like (Poisson inputs onto LIF neurons with STDP), wide enough to be split
+into target blocks, the same with recurrent excitation and inhibition (windows as long as
+the shortest recurrent delay), and a reward-modulated (dopamine) network, which runs the
+step loop on any thread count.
 """
 
 import json
@@ -76,7 +78,7 @@ def simulate(net, threads, spans, seed=7, step_loop=False):
                     state_every_ms=0.5, rate_bin_ms=50.0)
     sim = NumbaSimulator(net, seed=seed, recording=rec, threads=threads)
     if step_loop:
-        sim._feed_forward = lambda: False
+        sim._window_steps = lambda: 0
     out = {}
     for n, span in enumerate(spans):
         res = sim.run(span)
@@ -106,7 +108,7 @@ def test_feed_forward_one_and_two_threads(rule, model):
     _, one = simulate(net, 1, [200.0, 200.0])
     sim, two = simulate(net, 2, [200.0, 200.0])
     # the run took the multithreaded path (two target blocks shared by two threads)
-    assert sim._feed_forward() and hasattr(sim, "_ff_scratch")
+    assert sim._window_steps() and hasattr(sim, "_ff_scratch")
     assert sim._proj[0, engine.K.P_NBLK] == 2
     assert_identical(one, two)
     # and both equal the step loop (one 400 ms run: a split changes nothing either)
@@ -123,6 +125,65 @@ def test_feed_forward_one_and_two_threads(rule, model):
     assert np.abs(two["w/syn"] - w0).max() > 1e-3 * net.synapses[0].bounds[1]
 
 
+def recurrent_net(delay_ee_ms=1.0, delay_ie_ms=0.5, n_in=1000, n_out=600):
+    """song_like's inputs onto LIF neurons that also excite each other (plastic, pair
+    STDP) and inhibit each other (static, another delay): coupled through delays only,
+    so the windows are as long as the shortest recurrent delay. The inhibition holds
+    the rate near 30 Hz (without it the inputs drive the neurons near 800 Hz)."""
+    gmax = 0.6 * 1000 / n_in * 1.6
+    lif = LIF(n=n_out, model="current", tau_m_ms=10.0, v_rest_mV=-74.0, v_reset_mV=-60.0,
+              v_th_mV=-54.0, tau_e_ms=5.0, t_ref_ms=1.0)
+    stdp = PairSTDP(a_plus=0.01, a_minus=0.0105)
+    return Network(dt_ms=0.1, groups={
+        "input": PoissonGroup(n=n_in, rate_hz=15.0), "neuron": lif,
+    }, synapses=[
+        Synapses(name="syn", source="input", target="neuron", w_init=(0.0, gmax),
+                 w_min=0.0, w_max=gmax, delay_ms=0.3, plasticity=stdp),
+        Synapses(name="ee", source="neuron", target="neuron", w_init=(0.0, 0.05 * gmax),
+                 w_min=0.0, w_max=gmax, delay_ms=delay_ee_ms, plasticity=stdp),
+        Synapses(name="ie", source="neuron", target="neuron", receptor="i",
+                 w_init=(0.0, 0.2), delay_ms=delay_ie_ms),
+    ])
+
+
+@needs_two
+@pytest.mark.parametrize("delay_ee_ms,delay_ie_ms,window", [(1.0, 0.5, 5), (0.1, 2.0, 1)])
+def test_recurrent_one_and_two_threads(delay_ee_ms, delay_ie_ms, window):
+    """Recurrent projections with delays: windows of the shortest recurrent delay (5
+    steps, and 1: a window per step), bit-identical to the step loop on 1 and 2 threads,
+    and the recurrent weights learn."""
+    net = recurrent_net(delay_ee_ms, delay_ie_ms)
+    _, loop = simulate(net, 1, [300.0], step_loop=True)
+    _, one = simulate(net, 1, [150.0, 150.0])
+    sim, two = simulate(net, 2, [150.0, 150.0])
+    assert sim._window_steps() == window and hasattr(sim, "_ff_scratch")
+    assert_identical(one, two)
+    for s in net.synapses:
+        assert np.array_equal(loop[f"w/{s.label}"], two[f"w/{s.label}"]), s.label
+    for g in net.groups:
+        for part in ("t", "i"):
+            both = np.concatenate([two[f"0/{g}/{part}"], two[f"1/{g}/{part}"]])
+            assert np.array_equal(loop[f"0/{g}/{part}"], both), (g, part)
+    # not vacuous: the neurons fired (so recurrent spikes arrived: at least 5 Hz) and
+    # the recurrent weights moved
+    assert sum(one[f"{n}/neuron/i"].size for n in range(2)) > 5.0 * 600 * 0.3
+    w0 = NumbaSimulator(net, seed=7).weights("ee")
+    assert np.abs(two["w/ee"] - w0).max() > 1e-3 * net.synapses[1].bounds[1]
+
+
+def test_recurrence_without_delay_runs_the_step_loop():
+    """A recurrent projection without delay couples the blocks within a step: no
+    windows (and a sparse one, no target blocks: no windows either)."""
+    assert NumbaSimulator(recurrent_net(0.0, 0.5), seed=1)._window_steps() == 0
+    assert NumbaSimulator(recurrent_net(1.0, 0.0), seed=1)._window_steps() == 0
+    assert NumbaSimulator(recurrent_net(1.0, 0.5), seed=1)._window_steps() == 5
+    sparse = recurrent_net(1.0, 0.5)
+    syn = [*sparse.synapses[:2], sparse.synapses[2].model_copy(
+        update={"connect": "random", "p": 0.1})]
+    sparse = sparse.model_copy(update={"synapses": syn})
+    assert NumbaSimulator(sparse, seed=1)._window_steps() == 0
+
+
 @needs_two
 def test_checkpoint_moves_between_thread_counts():
     """A state saved by a two-thread run continues in the one-thread step loop exactly
@@ -136,7 +197,7 @@ def test_checkpoint_moves_between_thread_counts():
     first.run(150.0)
     state = first.get_state()
     second = NumbaSimulator(net, seed=7, recording=rec, threads=1)
-    second._feed_forward = lambda: False
+    second._window_steps = lambda: 0
     second.set_state(state)
     res = second.run(150.0)
     for g in net.groups:
@@ -177,7 +238,7 @@ def test_dopamine_network_one_and_two_threads():
         outs.append({"t": t, "i": i, "dop": np.array([sim.modulator("pre_izh")]),
                      **{f"w/{s.label}": sim.weights(s.label) for s in net.synapses},
                      **{f"c/{s.label}": sim.eligibility(s.label) for s in net.synapses}})
-    assert not sim._feed_forward()
+    assert sim._window_steps() == 0
     assert_identical(*outs)
     assert outs[0]["i"].size > 100
 
@@ -191,7 +252,7 @@ net = song_like("triplet", n_in=800, n_out=1100)
 digest = {{}}
 for threads in (1, 3, 4):
     sim, out = simulate(net, threads, [120.0])
-    digest[threads] = [sim._feed_forward(), int(sim._proj[0, 29]),
+    digest[threads] = [sim._window_steps() > 0, int(sim._proj[0, 29]),
                        {{k: v.tobytes().hex() for k, v in out.items()}}]
 print("RESULT " + json.dumps(digest))
 """
@@ -233,3 +294,38 @@ def test_blocks_are_a_function_of_the_network():
     assert [engine.target_blocks(n) for n in (1, m, 2 * m - 1, 2 * m, 3 * m, 5 * m)] \
         == [1, 1, 1, 2, 2, 4]
     assert engine.target_blocks(10**9) == engine.MAX_BLOCKS
+
+
+LAYER_SCRIPT = """
+import sys
+sys.path.insert(0, {root!r})
+import numba
+from plasticity import _config
+from tests.test_spiking_threads import recurrent_net
+from plasticity.spiking.numba import NumbaSimulator
+NumbaSimulator(recurrent_net(), seed=1, threads=2).run(5.0)
+print("RESULT", _config.THREADING_LAYER, numba.threading_layer())
+"""
+
+
+@needs_two
+def test_threading_layer_is_tbb_where_its_wheel_is():
+    """Without the user's NUMBA_THREADING_LAYER the engine uses TBB when the tbb wheel
+    is installed (a parallel region costs ~1 us, not workqueue's ~77 us), and a user's
+    choice is kept; never OpenMP by default (it crashed NEST in the same process)."""
+    from importlib import metadata
+
+    try:
+        metadata.version("tbb")
+        expected = "tbb"
+    except metadata.PackageNotFoundError:
+        expected = "workqueue"
+    for env_layer, want in ((None, expected), ("workqueue", "workqueue")):
+        env = {k: v for k, v in os.environ.items() if k != "NUMBA_THREADING_LAYER"}
+        if env_layer:
+            env["NUMBA_THREADING_LAYER"] = env_layer
+        proc = subprocess.run([sys.executable, "-c", LAYER_SCRIPT.format(root=str(ROOT))],
+                              env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+        assert line, proc.stderr[-2000:]
+        assert line[0].split()[1:] == [want, want]

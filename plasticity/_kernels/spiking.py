@@ -108,8 +108,8 @@ row's last arrival. A block's work on an arrival (flush of its ring's pending ev
 the row, propagation, depression) touches only its own targets and state, and each
 target's conductance adds the arrivals in spike order, so the blocks may run in any
 order or at once without changing a single bit. The step loop runs them in turn;
-feed-forward networks run them on several threads for whole windows of steps (the
-``ff_*`` kernels at the end of this file).
+networks whose blocks interact only through delays run them on several threads for whole
+windows of steps (the ``ff_*`` kernels at the end of this file).
 """
 
 import functools
@@ -1015,19 +1015,23 @@ simulate = step_loop((True,) * len(FEATURES))
 
 
 
-# -- decoupled windows: feed-forward networks on several threads -------------------------
-# A network whose projections all run from spike sources (Poisson groups, generators) onto
-# one LIF group splits into target blocks that do not interact: a block's neurons see
-# only the sources' spikes, which do not depend on the network. So instead of meeting at
-# every step (a fork and join per step, ruinous when the machine is busy), the threads
-# meet once per window of steps: a serial pass draws the sources' spikes of the window
-# (the same draws in the same order as the step loop), decays and jumps the pre traces
-# and records every arrival (row, r2 before and x1 after the jump); then every block runs
-# the whole window on its own (post traces, integration, thresholds, arrivals, deferred
-# potentiation in its own ring, resets, its monitors); a serial merge writes the spike
-# record, the rate counts and the delay ring in the step loop's order. Each value is
-# computed by the same expressions in the same order as in :func:`simulate`, so the
-# result is bit-identical to it, whatever the number of threads.
+# -- decoupled windows: networks coupled only through delays, on several threads ---------
+# A network whose projections all run onto one LIF group, from spike sources (Poisson
+# groups, generators) or from the group itself with a delay of at least one window,
+# splits into target blocks that do not interact within a window: a block's neurons see
+# the sources' spikes, which do not depend on the network, and the group's own spikes of
+# earlier windows, which the delay ring already holds (NEST's min_delay). So instead of
+# meeting at every step (a fork and join per step, ruinous when the machine is busy), the
+# threads meet once per window of steps: a serial pass draws the sources' spikes of the
+# window (the same draws in the same order as the step loop), decays and jumps the pre
+# traces and records every arrival (row, r2 before and x1 after the jump); then every
+# block runs the whole window on its own (post traces, integration, thresholds,
+# arrivals, deferred potentiation in its own ring, resets, its monitors); a serial merge
+# writes the spike record, the rate counts and the delay ring in the step loop's order.
+# Each value is computed by the same expressions in the same order as in
+# :func:`simulate`, so the result is bit-identical to it, whatever the number of threads.
+# The caller bounds the window (``t1`` of :func:`ff_prepass`) by the recurrent delays:
+# an arrival read from this window's source spikes must come from a source group.
 
 
 @jit
@@ -1168,34 +1172,6 @@ def _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr
                     mon_g[ms, m] = ge[k]
 
 
-@jit_parallel
-def ff_blocks(t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr_post2, arr_j,
-              arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every, mon_first, mon_v, mon_g,
-              ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl,
-              touch):
-    """Every target block through the window, the blocks shared among Numba's threads
-    (one parallel region per window)."""
-    for b in prange(proj[0, P_NBLK]):
-        _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1,
-                  tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every,
-                  mon_first, mon_v, mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
-                  pre_tlast, pre_xa, pow_tbl, touch)
-
-
-@jit
-def ff_blocks_serial(t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr_post2,
-                     arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every, mon_first,
-                     mon_v, mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
-                     pre_xa, pow_tbl, touch):
-    """:func:`ff_blocks` on one thread, the blocks in turn (without compiling the
-    parallel version; a block's window runs from cache better than the step loop)."""
-    for b in range(proj[0, P_NBLK]):
-        _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1,
-                  tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every,
-                  mon_first, mon_v, mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
-                  pre_tlast, pre_xa, pow_tbl, touch)
-
-
 @jit
 def ff_merge(s0, t, te, groups, fired, src_ids, src_ptr, ring_ids, ring_cnt, out_t, out_id,
              out_cnt, rate_counts, bin0, bin_steps):
@@ -1239,3 +1215,60 @@ def ff_merge(s0, t, te, groups, fired, src_ids, src_ptr, ring_ids, ring_cnt, out
                     out_cnt[0] += 1
         ring_cnt[row] = cnt
     return te
+
+
+
+def _make_ff_windows(parallel):
+    """:func:`ff_windows`'s Python function, with the blocks on Numba's threads
+    (``parallel``) or in turn. Two closures, not one function compiled twice: Numba's
+    cache keys a function by its source and its closure's values, not by the compiler's
+    flags, so one function's serial and parallel builds would load each other's code."""
+
+    def ff_windows(t, t1, window, rng, groups, probs, proj, projf, lif_par, v, u, ge, gi,
+                   ref, W, tr_pre1, tr_pre2, tr_post1, tr_post2, ring_ids, ring_cnt,
+                   gen_steps, gen_ids, gen_ptr, src_ids, src_ptr, arr_j, arr_r2, arr_xa,
+                   arr_ptr, fired, out_t, out_id, out_cnt, rate_counts, bin0, bin_steps,
+                   mon_idx, mon_every, mon_first, mon_v, mon_g, ev_i, ev_o2, st_t, st_e,
+                   ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, touch, merged):
+        """Windows of at most ``window`` steps from step ``t`` up to ``t1``: for each
+        the serial pass (:func:`ff_prepass`), every target block through it (shared
+        among Numba's threads: one parallel region per window) and the merge
+        (:func:`ff_merge`). One call for many windows, so that a short window (a
+        recurrent delay of a few steps) costs no call from Python.
+
+        Returns the end of the last window run. ``merged[0]`` is its start and
+        ``merged[1]`` the first of its steps not merged: that is the end unless the spike
+        record filled up, and then the caller empties the record and merges the rest."""
+        while t < t1:
+            te = ff_prepass(t, min(t1, t + window), rng, groups, probs, proj, projf,
+                            tr_pre1, tr_pre2, ring_ids, ring_cnt, gen_steps, gen_ids,
+                            gen_ptr, src_ids, src_ptr, arr_j, arr_r2, arr_xa, arr_ptr)
+            if parallel:
+                for b in prange(proj[0, P_NBLK]):
+                    _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W,
+                              tr_post1, tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired,
+                              mon_idx, mon_every, mon_first, mon_v, mon_g, ev_i, ev_o2,
+                              st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl,
+                              touch)
+            else:
+                for b in range(proj[0, P_NBLK]):
+                    _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W,
+                              tr_post1, tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired,
+                              mon_idx, mon_every, mon_first, mon_v, mon_g, ev_i, ev_o2,
+                              st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl,
+                              touch)
+            merged[0] = t
+            merged[1] = ff_merge(0, t, te, groups, fired, src_ids, src_ptr, ring_ids,
+                                 ring_cnt, out_t, out_id, out_cnt, rate_counts, bin0,
+                                 bin_steps)
+            t = te
+            if merged[1] < te:
+                break
+        return t
+    return ff_windows
+
+
+#: the windows with the blocks on Numba's threads, and on one thread (without paying
+#: for the parallel compiler)
+ff_windows = jit_parallel(_make_ff_windows(True))
+ff_windows_serial = jit(_make_ff_windows(False))

@@ -14,13 +14,18 @@ them, in group order). Recording their state samples ``U`` into the ``v`` slot o
 monitor and ``V*`` into the ``g_e`` slot; :class:`SimResult` names them ``"U"`` and
 ``"V_star"``.
 
-Threads: a feed-forward network (spike sources onto one LIF group through dense
-projections wide enough for target blocks, :meth:`NumbaSimulator._feed_forward`) runs in
-windows whose target blocks are shared among ``threads`` Numba threads (default
+Threads: a network whose neurons interact only through delays runs in windows whose
+target blocks are shared among ``threads`` Numba threads (default
 :func:`plasticity._config.threads`: ``--threads`` of ``plasticity run``, else the cores
-available); other networks run the step loop on one thread. Nothing random is drawn in
-the parallel part, and every sum keeps its order, so results are bit-identical for any
-thread count, and to the step loop.
+available). That is one LIF group fed by spike sources and by itself through dense
+projections wide enough for target blocks (:meth:`NumbaSimulator._window_steps`); a
+recurrent projection's delay bounds the window (NEST's ``min_delay``: a spike cannot
+arrive within the window in which it was sent), so the blocks meet once per window
+rather than once per step. Other networks (Izhikevich or two-compartment neurons,
+several neuron groups, sparse, dendritic or reward-modulated projections, recurrence
+without delay) run the step loop on one thread. Nothing random is drawn in the parallel
+part, and every sum keeps its order, so results are bit-identical for any thread count,
+and to the step loop.
 
 The whole state is the simulator's underscore arrays (found by name, so that arrays
 added to the engine later are saved too), its step and its generator's state:
@@ -50,8 +55,8 @@ __all__ = ["NumbaSimulator", "CHUNK_STEPS"]
 
 #: steps per compiled call (progress and Ctrl-C are handled between calls)
 CHUNK_STEPS = 10_000
-#: steps per window of the multithreaded feed-forward path (the threads meet once per
-#: window; its spike flags take FF_WINDOW bytes per LIF neuron)
+#: steps per window of the multithreaded path at most (the threads meet once per window;
+#: its spike flags take FF_WINDOW bytes per LIF neuron); a recurrent delay shortens it
 FF_WINDOW = 2048
 #: entries of its buffers of source spikes and arrivals (at least one step's worth)
 FF_BUFFER = 1 << 18
@@ -146,8 +151,9 @@ class NumbaSimulator(Simulator):
         before = numba.get_num_threads()
         numba.set_num_threads(n_threads)  # this thread's setting, restored below
         try:
-            if self._feed_forward():
-                self._steps_ff(t0, t1, rec, progress, n_threads)
+            window = self._window_steps()
+            if window:
+                self._steps_ff(t0, t1, rec, progress, n_threads, window)
             else:
                 self._steps(t0, t1, rec, progress)
         finally:
@@ -157,26 +163,36 @@ class NumbaSimulator(Simulator):
         self._flush()
         return rec.result()
 
-    def _feed_forward(self) -> bool:
-        """True if the network splits into target blocks that run a whole window on
-        their own (:func:`plasticity._kernels.spiking.ff_prepass`): every projection is
-        dense, from a Poisson group or a generator onto the one LIF group, static or
-        pair/triplet STDP with deferred potentiation, split into at least two blocks."""
+    def _window_steps(self) -> int:
+        """Steps per window of the multithreaded path, or 0 for the step loop.
+
+        Windows need a network that splits into target blocks that run a whole window
+        on their own (:func:`plasticity._kernels.spiking.ff_prepass`): one LIF group and
+        spike sources (Poisson groups, generators); every projection dense, onto the LIF
+        group, static or pair/triplet STDP with deferred potentiation, split into the
+        same two or more blocks; from a source, or from the LIF group itself with a
+        delay of at least one step. A window is at most the shortest such recurrent
+        delay (and :data:`FF_WINDOW`): every arrival of a window was sent before it.
+        """
         g, p = self._groups, self._proj
         kinds = g[:, K.G_KIND]
         if p.shape[0] == 0 or np.any((kinds != K.LIF) & (kinds != K.POISSON)
                                      & (kinds != K.GENERATOR)) or (kinds == K.LIF).sum() != 1:
-            return False
+            return 0
         lif = g[kinds == K.LIF][0]
         sources = set(g[(kinds == K.POISSON) | (kinds == K.GENERATOR), K.G_OFF].tolist())
+        window = FF_WINDOW
         for row in p:
             plastic = row[K.P_PLASTIC]
-            if (row[K.P_TGT] != lif[K.G_OFF] or row[K.P_SRC] not in sources
+            recurrent = row[K.P_SRC] == lif[K.G_OFF]
+            if (row[K.P_TGT] != lif[K.G_OFF] or not (recurrent or row[K.P_SRC] in sources)
                     or row[K.P_SPARSE] or row[K.P_COMP] or plastic not in (0, K.PAIR, K.TRIPLET)
                     or (plastic and row[K.P_EVCAP] == 0) or row[K.P_NBLK] < 2
                     or row[K.P_NBLK] != p[0, K.P_NBLK]):
-                return False
-        return True
+                return 0
+            if recurrent:
+                window = min(window, int(row[K.P_DELAY]))
+        return window
 
     def _ff_buffers(self):
         """Scratch arrays of the feed-forward path (not part of the state: a dict, which
@@ -192,31 +208,35 @@ class NumbaSimulator(Simulator):
                 "arr_xa": np.zeros(n_buf),
                 "arr_ptr": np.zeros(FF_WINDOW * self._proj.shape[0] + 1, np.int64),
                 "fired": np.zeros((FF_WINDOW, self._v.shape[0]), np.uint8),
-                "touch": np.zeros(int(self._proj[:, K.P_NBLK].max()))}
+                "touch": np.zeros(int(self._proj[:, K.P_NBLK].max())),
+                "merged": np.zeros(2, np.int64)}
         return sc
 
-    def _steps_ff(self, t0, t1, rec, progress, n_threads):
-        """The feed-forward path: windows of serial sources, target blocks (on
-        ``n_threads`` threads) and a serial merge (bit-identical to :meth:`_steps`; on
-        one thread too, where it is faster than the step loop: a block's window runs
-        from cache)."""
+    def _steps_ff(self, t0, t1, rec, progress, n_threads, window):
+        """The multithreaded path: windows of at most ``window`` steps, each a serial
+        pass over the sources and arrivals, the target blocks (on ``n_threads`` threads)
+        and a serial merge (bit-identical to :meth:`_steps`; on one thread too, where it
+        is faster than the step loop: a block's window runs from cache), run by one
+        compiled call per chunk of :data:`CHUNK_STEPS` steps or more (whole windows)."""
         sc = self._ff_buffers()
-        blocks = K.ff_blocks if n_threads > 1 else K.ff_blocks_serial
-        tr_pre1, tr_pre2, tr_post1, tr_post2 = self._tr
+        driver = K.ff_windows if n_threads > 1 else K.ff_windows_serial
+        merged = sc["merged"]
         t = t0
         while t < t1:
-            te = K.ff_prepass(t, t1, self._rng, self._groups, self._probs, self._proj,
-                              self._projf, tr_pre1, tr_pre2, self._ring_ids, self._ring_cnt,
-                              self._gen_steps, self._gen_ids, self._gen_ptr, sc["src_ids"],
-                              sc["src_ptr"], sc["arr_j"], sc["arr_r2"], sc["arr_xa"],
-                              sc["arr_ptr"])
-            blocks(t, te, self._proj, self._projf, self._lif_par, self._v, self._u,
-                   self._ge, self._gi, self._ref, self._W, tr_post1, tr_post2, sc["arr_j"],
-                   sc["arr_r2"], sc["arr_xa"], sc["arr_ptr"], sc["fired"], rec.mon_idx,
-                   rec.every, rec.first, rec.mon_v, rec.mon_g, *self._defer, sc["touch"])
-            s = t
+            te = driver(t, min(t1, t + max(CHUNK_STEPS, window)), window, self._rng,
+                        self._groups, self._probs, self._proj, self._projf, self._lif_par,
+                        self._v, self._u, self._ge, self._gi, self._ref, self._W, *self._tr,
+                        self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
+                        self._gen_ptr, sc["src_ids"], sc["src_ptr"], sc["arr_j"],
+                        sc["arr_r2"], sc["arr_xa"], sc["arr_ptr"], sc["fired"], rec.out_t,
+                        rec.out_id, rec.out_cnt, rec.rate_counts, t0, rec.bin_steps,
+                        rec.mon_idx, rec.every, rec.first, rec.mon_v, rec.mon_g,
+                        *self._defer, sc["touch"], merged)
+            rec.collect()
+            # the record filled up within the last window: empty it and merge the rest
+            tw, s = int(merged[0]), int(merged[1])
             while s < te:
-                s = K.ff_merge(s - t, t, te, self._groups, sc["fired"], sc["src_ids"],
+                s = K.ff_merge(s - tw, tw, te, self._groups, sc["fired"], sc["src_ids"],
                                sc["src_ptr"], self._ring_ids, self._ring_cnt, rec.out_t,
                                rec.out_id, rec.out_cnt, rec.rate_counts, t0, rec.bin_steps)
                 rec.collect()
