@@ -173,15 +173,81 @@ def test_recurrent_one_and_two_threads(delay_ee_ms, delay_ie_ms, window):
 
 def test_recurrence_without_delay_runs_the_step_loop():
     """A recurrent projection without delay couples the blocks within a step: no
-    windows (and a sparse one, no target blocks: no windows either)."""
+    windows; nor with a sparse plastic projection (its eager potentiation reads the
+    presynaptic traces of the step); a sparse static one is fine."""
     assert NumbaSimulator(recurrent_net(0.0, 0.5), seed=1)._window_steps() == 0
     assert NumbaSimulator(recurrent_net(1.0, 0.0), seed=1)._window_steps() == 0
     assert NumbaSimulator(recurrent_net(1.0, 0.5), seed=1)._window_steps() == 5
-    sparse = recurrent_net(1.0, 0.5)
-    syn = [*sparse.synapses[:2], sparse.synapses[2].model_copy(
-        update={"connect": "random", "p": 0.1})]
-    sparse = sparse.model_copy(update={"synapses": syn})
-    assert NumbaSimulator(sparse, seed=1)._window_steps() == 0
+    net = recurrent_net(1.0, 0.5)
+    for k, window in ((2, 5), (1, 0)):
+        syn = list(net.synapses)
+        syn[k] = syn[k].model_copy(update={"connect": "random", "p": 0.1})
+        sparse = net.model_copy(update={"synapses": syn})
+        assert NumbaSimulator(sparse, seed=1)._window_steps() == window
+
+
+def excitatory_inhibitory_net():
+    """Two LIF groups (E and I) driven by Poisson inputs, coupled both ways with delays:
+    dense plastic E -> E and inputs -> E, sparse static E -> I, I -> E, I -> I and
+    inputs -> I. E is split into 4 target blocks, I is one: five units. E fires near
+    25 Hz and I near 19 Hz (with the inhibition weaker, E runs away to ~900 Hz)."""
+    gmax = 0.6 * 1000 / 1000 * 1.6
+    lif = dict(model="current", tau_m_ms=10.0, v_rest_mV=-74.0, v_reset_mV=-60.0,
+               v_th_mV=-54.0, tau_e_ms=5.0, t_ref_ms=1.0)
+    stdp = PairSTDP(a_plus=0.01, a_minus=0.0105)
+    return Network(dt_ms=0.1, groups={
+        "input": PoissonGroup(n=1000, rate_hz=15.0), "E": LIF(n=1100, **lif),
+        "I": LIF(n=300, **lif),
+    }, synapses=[
+        Synapses(name="in_E", source="input", target="E", w_init=(0.0, 0.8 * gmax),
+                 w_min=0.0,
+                 w_max=gmax, delay_ms=0.3, plasticity=stdp),
+        Synapses(name="in_I", source="input", target="I", connect="random", p=0.5,
+                 w_init=(0.0, gmax)),
+        Synapses(name="EE", source="E", target="E", w_init=(0.0, 0.05 * gmax), w_min=0.0,
+                 w_max=gmax, delay_ms=1.0, plasticity=stdp),
+        Synapses(name="EI", source="E", target="I", connect="random", p=0.2,
+                 w_init=(0.0, 0.3), delay_ms=0.5),
+        Synapses(name="IE", source="I", target="E", connect="random", p=0.5, receptor="i",
+                 w_init=(0.0, 1.5), w_max=1.5, delay_ms=0.8),
+        Synapses(name="II", source="I", target="I", connect="random", p=0.5, receptor="i",
+                 w_init=(0.0, 0.3), delay_ms=0.6),
+    ])
+
+
+@needs_two
+def test_two_groups_one_and_two_threads():
+    """E and I groups coupled by sparse and dense projections run in windows of the
+    shortest delay between them (E -> I, 5 steps), bit-identical to the step loop."""
+    net = excitatory_inhibitory_net()
+    rec = Recording(spikes=tuple(net.groups), state={"E": [0, 700], "I": [5]},
+                    state_every_ms=0.5, rate_bin_ms=50.0)
+    outs = []
+    for threads, loop in ((1, True), (1, False), (2, False)):
+        sim = NumbaSimulator(net, seed=5, recording=rec, threads=threads)
+        if loop:
+            sim._window_steps = lambda: 0
+        else:
+            assert sim._window_steps() == 5 and sim._units().shape[0] == 5
+        out = {}
+        for n, span in enumerate((150.0, 150.0)):
+            res = sim.run(span)
+            for g in net.groups:
+                out[f"{n}/{g}/t"], out[f"{n}/{g}/i"] = res.spikes[g]
+            for g in ("E", "I"):
+                for key, val in res.state[g].items():
+                    out[f"{n}/{g}/{key}"] = np.asarray(val)
+        for s in net.synapses:
+            out[f"w/{s.label}"] = sim.weights(s.label)
+        outs.append(out)
+    assert_identical(outs[0], outs[1])
+    assert_identical(outs[1], outs[2])
+    # not vacuous: both groups fired at more than 2 Hz (so the recurrent and cross
+    # projections delivered spikes) and the recurrent weights moved
+    for g, n in (("E", 1100), ("I", 300)):
+        assert sum(outs[2][f"{k}/{g}/i"].size for k in range(2)) > 2.0 * n * 0.3, g
+    w0 = NumbaSimulator(net, seed=5).weights("EE")
+    assert np.abs(outs[2]["w/EE"] - w0).max() > 1e-3 * net.synapses[2].bounds[1]
 
 
 @needs_two

@@ -108,7 +108,7 @@ row's last arrival. A block's work on an arrival (flush of its ring's pending ev
 the row, propagation, depression) touches only its own targets and state, and each
 target's conductance adds the arrivals in spike order, so the blocks may run in any
 order or at once without changing a single bit. The step loop runs them in turn;
-networks whose blocks interact only through delays run them on several threads for whole
+networks whose groups interact only through delays run them on several threads for whole
 windows of steps (the ``ff_*`` kernels at the end of this file).
 """
 
@@ -1016,22 +1016,24 @@ simulate = step_loop((True,) * len(FEATURES))
 
 
 # -- decoupled windows: networks coupled only through delays, on several threads ---------
-# A network whose projections all run onto one LIF group, from spike sources (Poisson
-# groups, generators) or from the group itself with a delay of at least one window,
-# splits into target blocks that do not interact within a window: a block's neurons see
-# the sources' spikes, which do not depend on the network, and the group's own spikes of
-# earlier windows, which the delay ring already holds (NEST's min_delay). So instead of
-# meeting at every step (a fork and join per step, ruinous when the machine is busy), the
-# threads meet once per window of steps: a serial pass draws the sources' spikes of the
-# window (the same draws in the same order as the step loop), decays and jumps the pre
-# traces and records every arrival (row, r2 before and x1 after the jump); then every
-# block runs the whole window on its own (post traces, integration, thresholds,
-# arrivals, deferred potentiation in its own ring, resets, its monitors); a serial merge
-# writes the spike record, the rate counts and the delay ring in the step loop's order.
-# Each value is computed by the same expressions in the same order as in
-# :func:`simulate`, so the result is bit-identical to it, whatever the number of threads.
-# The caller bounds the window (``t1`` of :func:`ff_prepass`) by the recurrent delays:
-# an arrival read from this window's source spikes must come from a source group.
+# A network of LIF groups whose projections all run from spike sources (Poisson groups,
+# generators), or from LIF groups with a delay of at least one window, splits into units
+# (the target blocks of each LIF group) that do not interact within a window: a unit's
+# neurons see the sources' spikes, which do not depend on the network, and the groups'
+# spikes of earlier windows, which the delay ring already holds (NEST's min_delay). So
+# instead of meeting at every step, the threads meet once per window of steps: a serial
+# pass draws the sources' spikes of the window (the same draws in the same order as the
+# step loop), decays and jumps the pre traces and records every arrival (row, r2 before
+# and x1 after the jump); then every unit runs the whole window on its own (post traces,
+# integration, thresholds, arrivals, deferred potentiation in its own ring, resets, its
+# monitors); a serial merge writes the spike record, the rate counts and the delay ring
+# in the step loop's order. Each value is computed by the same expressions in the same
+# order as in :func:`simulate`, so the result is bit-identical to it, whatever the number
+# of threads. The caller bounds the window (``t1`` of :func:`ff_prepass`) by the delays
+# from LIF groups: an arrival read from this window's source spikes must come from a
+# source group. Plastic projections must be dense with deferred potentiation: eager
+# potentiation would read presynaptic traces of its own step, which the serial pass has
+# moved on.
 
 
 @jit
@@ -1107,25 +1109,50 @@ def ff_prepass(t, t1, rng, groups, probs, proj, projf, tr_pre1, tr_pre2, ring_id
     return t + s
 
 
+# columns of the unit table of the windows (one row per target block of each LIF group):
+# the group's global id offset and first LIF index, the block's first and last target
+# (group-local) and its index within the group's blocking
+U_TGT, U_TLIF, U_I0, U_I1, U_B = range(5)
+N_UCOLS = 5
+
+
 @jit
-def _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr_post2,
-              arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx, mon_every, mon_first, mon_v,
-              mon_g, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa,
-              pow_tbl, touch):
-    """Steps ``t`` to ``te`` of the neurons of target block ``b`` (every projection has
-    the same target group and blocking); their spikes go to ``fired[s, k]``."""
+def _pre_block_sparse(p, arr_j, a0, a1, W, indptr, indices, g, i0, i1):
+    """Arrivals ``arr_j[a0:a1]`` on a static sparse projection, restricted to targets
+    ``i0 <= i < i1``: a row's synapses are sorted by target (``build_connectivity``), so
+    the block's part of each row is found by bisection; each target's conductance takes
+    the arrivals in the same order as in :func:`_pre_events`."""
+    ptr, idx, woff, tgt_lif = p[P_PTR], p[P_IDX], p[P_WOFF], p[P_TLIF]
+    for q in range(a0, a1):
+        j = arr_j[q]
+        lo, hi = indptr[ptr + j], indptr[ptr + j + 1]
+        row = indices[idx + lo:idx + hi]
+        s0 = lo + np.searchsorted(row, i0)
+        s1 = lo + np.searchsorted(row, i1)
+        for s in range(s0, s1):
+            g[tgt_lif + indices[idx + s]] += W[woff + s]
+
+
+@jit
+def _ff_block(u, t, te, units, proj, projf, lif_par, v, u_izh, ge, gi, ref, W, indptr,
+              indices, tr_post1, tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired, mon_idx,
+              mon_every, mon_first, mon_v, mon_g, ev_i, ev_o2, st_t, st_e, ev_state,
+              pre_done, pre_tlast, pre_xa, pow_tbl, touch):
+    """Steps ``t`` to ``te`` of the neurons of unit ``u`` (row of ``units``: a target
+    block of one LIF group, with every projection onto that group); their spikes go to
+    ``fired[s, k]``. ``touch`` is the unit's own row of sinks (units of two groups share
+    block indices)."""
     n_proj = proj.shape[0]
-    p0 = proj[0]
-    i0 = b * p0[P_BW]
-    i1 = min(p0[P_NTGT], i0 + p0[P_BW])
-    k0, k1 = p0[P_TLIF] + i0, p0[P_TLIF] + i1
-    gid = p0[P_TGT] - p0[P_TLIF]  # global id of LIF index k: gid + k
+    tgt, tlif, b = units[u, U_TGT], units[u, U_TLIF], units[u, U_B]
+    i0, i1 = units[u, U_I0], units[u, U_I1]
+    k0, k1 = tlif + i0, tlif + i1
+    gid = tgt - tlif  # global id of LIF index k: gid + k
     spk = np.zeros(i1 - i0, np.int64)
     for s in range(te - t):
         tt = t + s
         for pi in range(n_proj):
             p, pf = proj[pi], projf[pi]
-            if p[P_PLASTIC]:
+            if p[P_TGT] == tgt and p[P_PLASTIC]:
                 a, d3, d4 = p[P_TRPOST], pf[F_DM], pf[F_DY]
                 for i in range(a + i0, a + i1):
                     tr_post1[i] *= d3
@@ -1148,13 +1175,18 @@ def _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr
             else:
                 fr[k] = 0
         for pi in range(n_proj):
+            if proj[pi, P_TGT] != tgt:
+                continue
             a0, a1 = arr_ptr[s * n_proj + pi], arr_ptr[s * n_proj + pi + 1]
             g = ge if proj[pi, P_REC] == 0 else gi
-            _pre_block(tt, pi, proj[pi], projf[pi], b, arr_j, arr_r2, arr_xa, a0, a1, W, g,
-                       tr_post1, ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
-                       pre_xa, pow_tbl, touch)
+            if proj[pi, P_SPARSE]:
+                _pre_block_sparse(proj[pi], arr_j, a0, a1, W, indptr, indices, g, i0, i1)
+            else:
+                _pre_block(tt, pi, proj[pi], projf[pi], b, arr_j, arr_r2, arr_xa, a0, a1,
+                           W, g, tr_post1, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
+                           pre_tlast, pre_xa, pow_tbl, touch)
         for pi in range(n_proj):
-            if proj[pi, P_EVCAP] > 0 and n_spk > 0:
+            if proj[pi, P_TGT] == tgt and proj[pi, P_EVCAP] > 0 and n_spk > 0:
                 _post_block(tt, pi, proj[pi], projf[pi], b, spk, n_spk, W, tr_post1,
                             tr_post2, ev_i, ev_o2, st_t, st_e, ev_state, pre_done,
                             pre_tlast, pre_xa, pow_tbl)
@@ -1162,7 +1194,7 @@ def _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W, tr_post1, tr
             if fr[k]:
                 v[k] = lif_par[k, L_RESET]
                 ref[k] = np.int64(lif_par[k, L_REF])
-                u[k] += lif_par[k, L_D]
+                u_izh[k] += lif_par[k, L_D]
         if mon_idx.shape[0] > 0 and tt % mon_every == 0:
             ms = tt // mon_every - mon_first
             for m in range(mon_idx.shape[0]):
@@ -1224,10 +1256,11 @@ def _make_ff_windows(parallel):
     cache keys a function by its source and its closure's values, not by the compiler's
     flags, so one function's serial and parallel builds would load each other's code."""
 
-    def ff_windows(t, t1, window, rng, groups, probs, proj, projf, lif_par, v, u, ge, gi,
-                   ref, W, tr_pre1, tr_pre2, tr_post1, tr_post2, ring_ids, ring_cnt,
-                   gen_steps, gen_ids, gen_ptr, src_ids, src_ptr, arr_j, arr_r2, arr_xa,
-                   arr_ptr, fired, out_t, out_id, out_cnt, rate_counts, bin0, bin_steps,
+    def ff_windows(t, t1, window, units, rng, groups, probs, proj, projf, lif_par, v, u, ge,
+                   gi, ref, W, indptr, indices, tr_pre1, tr_pre2, tr_post1, tr_post2,
+                   ring_ids, ring_cnt, gen_steps, gen_ids, gen_ptr, src_ids, src_ptr,
+                   arr_j, arr_r2, arr_xa, arr_ptr, fired, out_t, out_id, out_cnt,
+                   rate_counts, bin0, bin_steps,
                    mon_idx, mon_every, mon_first, mon_v, mon_g, ev_i, ev_o2, st_t, st_e,
                    ev_state, pre_done, pre_tlast, pre_xa, pow_tbl, touch, merged):
         """Windows of at most ``window`` steps from step ``t`` up to ``t1``: for each
@@ -1244,19 +1277,19 @@ def _make_ff_windows(parallel):
                             tr_pre1, tr_pre2, ring_ids, ring_cnt, gen_steps, gen_ids,
                             gen_ptr, src_ids, src_ptr, arr_j, arr_r2, arr_xa, arr_ptr)
             if parallel:
-                for b in prange(proj[0, P_NBLK]):
-                    _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W,
-                              tr_post1, tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired,
-                              mon_idx, mon_every, mon_first, mon_v, mon_g, ev_i, ev_o2,
-                              st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl,
-                              touch)
+                for w in prange(units.shape[0]):
+                    _ff_block(w, t, te, units, proj, projf, lif_par, v, u, ge, gi, ref,
+                              W, indptr, indices, tr_post1, tr_post2, arr_j, arr_r2, arr_xa,
+                              arr_ptr, fired, mon_idx, mon_every, mon_first, mon_v, mon_g,
+                              ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+                              pre_xa, pow_tbl, touch[w])
             else:
-                for b in range(proj[0, P_NBLK]):
-                    _ff_block(b, t, te, proj, projf, lif_par, v, u, ge, gi, ref, W,
-                              tr_post1, tr_post2, arr_j, arr_r2, arr_xa, arr_ptr, fired,
-                              mon_idx, mon_every, mon_first, mon_v, mon_g, ev_i, ev_o2,
-                              st_t, st_e, ev_state, pre_done, pre_tlast, pre_xa, pow_tbl,
-                              touch)
+                for w in range(units.shape[0]):
+                    _ff_block(w, t, te, units, proj, projf, lif_par, v, u, ge, gi, ref,
+                              W, indptr, indices, tr_post1, tr_post2, arr_j, arr_r2, arr_xa,
+                              arr_ptr, fired, mon_idx, mon_every, mon_first, mon_v, mon_g,
+                              ev_i, ev_o2, st_t, st_e, ev_state, pre_done, pre_tlast,
+                              pre_xa, pow_tbl, touch[w])
             merged[0] = t
             merged[1] = ff_merge(0, t, te, groups, fired, src_ids, src_ptr, ring_ids,
                                  ring_cnt, out_t, out_id, out_cnt, rate_counts, bin0,

@@ -15,17 +15,17 @@ monitor and ``V*`` into the ``g_e`` slot; :class:`SimResult` names them ``"U"`` 
 ``"V_star"``.
 
 Threads: a network whose neurons interact only through delays runs in windows whose
-target blocks are shared among ``threads`` Numba threads (default
-:func:`plasticity._config.threads`: ``--threads`` of ``plasticity run``, else the cores
-available). That is one LIF group fed by spike sources and by itself through dense
-projections wide enough for target blocks (:meth:`NumbaSimulator._window_steps`); a
-recurrent projection's delay bounds the window (NEST's ``min_delay``: a spike cannot
-arrive within the window in which it was sent), so the blocks meet once per window
-rather than once per step. Other networks (Izhikevich or two-compartment neurons,
-several neuron groups, sparse, dendritic or reward-modulated projections, recurrence
-without delay) run the step loop on one thread. Nothing random is drawn in the parallel
-part, and every sum keeps its order, so results are bit-identical for any thread count,
-and to the step loop.
+units (the target blocks of its LIF groups) are shared among ``threads`` Numba threads
+(default :func:`plasticity._config.threads`: ``--threads`` of ``plasticity run``, else the
+cores available). That is LIF groups fed by spike sources and by each other (or
+themselves) through projections with a delay: static ones dense or sparse, plastic ones
+(pair or triplet STDP) dense (:meth:`NumbaSimulator._window_steps`). The shortest delay
+between LIF groups bounds the window (NEST's ``min_delay``: a spike cannot arrive within
+the window in which it was sent), so the units meet once per window rather than once per
+step. Other networks (Izhikevich or two-compartment neurons, sparse plastic, dendritic or
+reward-modulated projections, coupling without delay) run the step loop on one thread.
+Nothing random is drawn in the parallel part, and every sum keeps its order, so results
+are bit-identical for any thread count, and to the step loop.
 
 The whole state is the simulator's underscore arrays (found by name, so that arrays
 added to the engine later are saved too), its step and its generator's state:
@@ -47,7 +47,7 @@ from plasticity._kernels import spiking as K
 from plasticity.errors import InvalidParameterError
 from plasticity.spiking.base import Simulator
 from plasticity.spiking.network import Network
-from plasticity.spiking.numba.pack import pack_groups, pack_projections
+from plasticity.spiking.numba.pack import pack_groups, pack_projections, target_blocks
 from plasticity.spiking.numba.record import RunRecord
 from plasticity.spiking.results import Recording, SimResult
 
@@ -166,33 +166,49 @@ class NumbaSimulator(Simulator):
     def _window_steps(self) -> int:
         """Steps per window of the multithreaded path, or 0 for the step loop.
 
-        Windows need a network that splits into target blocks that run a whole window
-        on their own (:func:`plasticity._kernels.spiking.ff_prepass`): one LIF group and
-        spike sources (Poisson groups, generators); every projection dense, onto the LIF
-        group, static or pair/triplet STDP with deferred potentiation, split into the
-        same two or more blocks; from a source, or from the LIF group itself with a
-        delay of at least one step. A window is at most the shortest such recurrent
-        delay (and :data:`FF_WINDOW`): every arrival of a window was sent before it.
+        Windows need a network whose neurons interact only through delays, split into
+        units that run a whole window on their own (:func:`plasticity._kernels.spiking.ff_prepass`):
+        LIF groups and spike sources (Poisson groups, generators) only; every projection
+        onto a LIF group's soma, static or pair/triplet STDP, plastic ones dense with
+        deferred potentiation (static ones dense or sparse); from a source, or from a LIF
+        group with a delay of at least one step; and at least two units (target blocks
+        of the LIF groups, :meth:`_units`). A window is at most the shortest delay from
+        a LIF group (and :data:`FF_WINDOW`): every arrival of a window was sent before
+        it.
         """
         g, p = self._groups, self._proj
         kinds = g[:, K.G_KIND]
         if p.shape[0] == 0 or np.any((kinds != K.LIF) & (kinds != K.POISSON)
-                                     & (kinds != K.GENERATOR)) or (kinds == K.LIF).sum() != 1:
+                                     & (kinds != K.GENERATOR)):
             return 0
-        lif = g[kinds == K.LIF][0]
-        sources = set(g[(kinds == K.POISSON) | (kinds == K.GENERATOR), K.G_OFF].tolist())
+        lif = set(g[kinds == K.LIF, K.G_OFF].tolist())
         window = FF_WINDOW
         for row in p:
             plastic = row[K.P_PLASTIC]
-            recurrent = row[K.P_SRC] == lif[K.G_OFF]
-            if (row[K.P_TGT] != lif[K.G_OFF] or not (recurrent or row[K.P_SRC] in sources)
-                    or row[K.P_SPARSE] or row[K.P_COMP] or plastic not in (0, K.PAIR, K.TRIPLET)
-                    or (plastic and row[K.P_EVCAP] == 0) or row[K.P_NBLK] < 2
-                    or row[K.P_NBLK] != p[0, K.P_NBLK]):
+            if (row[K.P_TGT] not in lif or row[K.P_COMP] or plastic not in (0, K.PAIR, K.TRIPLET)
+                    or (plastic and (row[K.P_SPARSE] or row[K.P_EVCAP] == 0))):
                 return 0
-            if recurrent:
+            n_tgt = int(g[g[:, K.G_OFF] == row[K.P_TGT], K.G_N][0])
+            if not row[K.P_SPARSE] and row[K.P_NBLK] != target_blocks(n_tgt):
+                return 0  # (not made by pack_projections: its blocks are not the units')
+            if row[K.P_SRC] in lif:
+                if row[K.P_DELAY] < 1:
+                    return 0
                 window = min(window, int(row[K.P_DELAY]))
-        return window
+        return window if self._units().shape[0] >= 2 else 0
+
+    def _units(self):
+        """The windows' units (rows ``K.U_*``): each LIF group's target blocks
+        (:func:`~plasticity.spiking.numba.pack.target_blocks`, as its dense projections
+        have them), in group and block order."""
+        rows = []
+        for grp in self._groups[self._groups[:, K.G_KIND] == K.LIF]:
+            n = int(grp[K.G_N])
+            nb = target_blocks(n)
+            bw = -(-n // nb)
+            rows += [(grp[K.G_OFF], grp[K.G_LIF], b * bw, min(n, (b + 1) * bw), b)
+                     for b in range(nb) if b * bw < n]
+        return np.array(rows, dtype=np.int64).reshape(-1, K.N_UCOLS)
 
     def _ff_buffers(self):
         """Scratch arrays of the feed-forward path (not part of the state: a dict, which
@@ -208,7 +224,8 @@ class NumbaSimulator(Simulator):
                 "arr_xa": np.zeros(n_buf),
                 "arr_ptr": np.zeros(FF_WINDOW * self._proj.shape[0] + 1, np.int64),
                 "fired": np.zeros((FF_WINDOW, self._v.shape[0]), np.uint8),
-                "touch": np.zeros(int(self._proj[:, K.P_NBLK].max())),
+                "units": (units := self._units()),
+                "touch": np.zeros((units.shape[0], int(self._proj[:, K.P_NBLK].max()) + 1)),
                 "merged": np.zeros(2, np.int64)}
         return sc
 
@@ -223,9 +240,10 @@ class NumbaSimulator(Simulator):
         merged = sc["merged"]
         t = t0
         while t < t1:
-            te = driver(t, min(t1, t + max(CHUNK_STEPS, window)), window, self._rng,
-                        self._groups, self._probs, self._proj, self._projf, self._lif_par,
-                        self._v, self._u, self._ge, self._gi, self._ref, self._W, *self._tr,
+            te = driver(t, min(t1, t + max(CHUNK_STEPS, window)), window, sc["units"],
+                        self._rng, self._groups, self._probs, self._proj, self._projf,
+                        self._lif_par, self._v, self._u, self._ge, self._gi, self._ref,
+                        self._W, self._indptr, self._indices, *self._tr,
                         self._ring_ids, self._ring_cnt, self._gen_steps, self._gen_ids,
                         self._gen_ptr, sc["src_ids"], sc["src_ptr"], sc["arr_j"],
                         sc["arr_r2"], sc["arr_xa"], sc["arr_ptr"], sc["fired"], rec.out_t,
