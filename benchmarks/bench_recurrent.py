@@ -1,10 +1,16 @@
-"""The engine's threads on a recurrent network: windows of the shortest recurrent delay.
+"""The engine's threads on recurrent networks: windows of the shortest recurrent delay.
 
-A LIF group driven by Poisson inputs (2 x n_out, 15 Hz, pair STDP) that excites itself
-through an all-to-all plastic projection (pair STDP) and inhibits itself through an
-all-to-all static one, both with the same delay: the windows of the multithreaded path
-are that delay long (NEST's min_delay), so a short delay means the threads meet often.
-For each delay, in one fresh process per Numba threading layer (``tbb``, the default
+Two networks, each at a few delays (the windows of the multithreaded path are that delay
+long, NEST's min_delay, so a short delay means the threads meet often):
+
+- ``stdp``: a LIF group driven by Poisson inputs (2 x n_out, 15 Hz, pair STDP) that
+  excites itself through an all-to-all plastic projection (pair STDP) and inhibits
+  itself through an all-to-all static one;
+- ``ei``: a Brunel-like network, n_e excitatory and n_e / 4 inhibitory LIF neurons,
+  sparse static connections (p = 0.1) among them and from 1,000 Poisson inputs (10 Hz),
+  inhibition dominated (g = 5), near 10 Hz.
+
+For each network and delay, in one fresh process per Numba threading layer (``tbb``, the default
 where its wheel loads, and ``workqueue``), round robin over ``--repeat`` rounds (best
 kept): the step loop (one thread), the windows on one thread and on two. Simulation
 time only (``sim.run`` after a 20 ms warm-up run that compiles); the same seed gives
@@ -13,8 +19,8 @@ compared.
 
 Usage::
 
-    python benchmarks/bench_recurrent.py [--n-out 2000] [--delays 0.2,0.5,1.0]
-        [--duration 300] [--repeat 3] [--json out.json]
+    python benchmarks/bench_recurrent.py [--n-out 2000] [--n-e 8000] [--duration 300]
+        [--repeat 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -32,13 +38,31 @@ LAYERS = ("tbb", "workqueue")
 MODES = ("step loop", "windows, 1 thread", "windows, 2 threads")
 
 
-def network(n_out, delay_ms):
-    """The benchmark's network (the same as ``recurrent_net`` of the tests, scaled)."""
+#: the delays (ms) measured per network
+DELAYS = {"stdp": (0.2, 0.5, 1.0), "ei": (0.5, 1.5)}
+
+
+def network(kind, size, delay_ms):
+    """The benchmark's networks (``stdp`` is ``recurrent_net`` of the tests, scaled):
+    ``size`` is n_out for ``stdp`` and n_e for ``ei``."""
     from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
 
-    n_in = 2 * n_out
+    if kind == "ei":
+        lif = dict(model="current", tau_m_ms=20.0, v_rest_mV=-70.0, v_reset_mV=-60.0,
+                   v_th_mV=-50.0, tau_e_ms=5.0, tau_i_ms=5.0, t_ref_ms=2.0)
+        w_e, g, w_ext = 0.2, 5.0, 4.0
+        syn = [Synapses(name=f"ext_{t}", source="ext", target=t, connect="random", p=0.1,
+                        w_init=w_ext, w_max=w_ext) for t in ("E", "I")]
+        syn += [Synapses(name=s + t, source=s, target=t, connect="random", p=0.1,
+                         receptor="e" if s == "E" else "i", w_init=w_e if s == "E" else g * w_e,
+                         w_max=w_e if s == "E" else g * w_e, delay_ms=delay_ms)
+                for s in ("E", "I") for t in ("E", "I")]
+        return Network(dt_ms=0.1, groups={
+            "ext": PoissonGroup(n=1000, rate_hz=10.0), "E": LIF(n=size, **lif),
+            "I": LIF(n=size // 4, **lif)}, synapses=syn)
+    n_in = 2 * size
     gmax = 0.6 * 1000 / n_in * 1.6
-    lif = LIF(n=n_out, model="current", tau_m_ms=10.0, v_rest_mV=-74.0, v_reset_mV=-60.0,
+    lif = LIF(n=size, model="current", tau_m_ms=10.0, v_rest_mV=-74.0, v_reset_mV=-60.0,
               v_th_mV=-54.0, tau_e_ms=5.0, t_ref_ms=1.0)
     stdp = PairSTDP(a_plus=0.01, a_minus=0.0105)
     return Network(dt_ms=0.1, groups={
@@ -61,25 +85,33 @@ def worker(args):
     from plasticity.spiking.numba import NumbaSimulator
 
     rows = []
-    for delay in args.delays:
-        net = network(args.n_out, delay)
-        best = {m: float("inf") for m in MODES}
-        window = rate = None
-        for _ in range(args.repeat):
-            for mode in MODES:
-                sim = NumbaSimulator(net, seed=args.seed,
-                                     recording=Recording(spikes=("neuron",)),
-                                     threads=2 if mode.endswith("2 threads") else 1)
-                window = sim._window_steps()
-                if mode == "step loop":
-                    sim._window_steps = lambda: 0
-                sim.run(20.0)
-                t = time.perf_counter()
-                res = sim.run(args.duration)
-                best[mode] = min(best[mode], time.perf_counter() - t)
-                rate = res.spikes["neuron"][1].size / args.n_out / (args.duration / 1000)
-        rows.append({"layer": numba.threading_layer(), "delay_ms": delay,
-                     "window_steps": window, "rate_hz": rate, **best})
+    for kind, size in (("stdp", args.n_out), ("ei", args.n_e)):
+        for delay in DELAYS[kind]:
+            net = network(kind, size, delay)
+            first = next(g for g, grp in net.groups.items() if grp.kind == "lif")
+            n_lif = sum(grp.n for grp in net.groups.values() if grp.kind == "lif")
+            best = {m: float("inf") for m in MODES}
+            window = rate = n_syn = None
+            for _ in range(args.repeat):
+                for mode in MODES:
+                    sim = NumbaSimulator(net, seed=args.seed,
+                                         recording=Recording(spikes=(first,)),
+                                         threads=2 if mode.endswith("2 threads") else 1)
+                    window = sim._window_steps()
+                    n_syn = int(sim._W.size)
+                    if mode == "step loop":
+                        sim._window_steps = lambda: 0
+                    else:  # (one thread runs a recurrent network's windows only if told)
+                        sim._windows_on_one_thread = lambda: True
+                    sim.run(20.0)
+                    t = time.perf_counter()
+                    res = sim.run(args.duration)
+                    best[mode] = min(best[mode], time.perf_counter() - t)
+                    rate = (res.spikes[first][1].size / net.groups[first].n
+                            / (args.duration / 1000))
+            rows.append({"net": kind, "layer": numba.threading_layer(), "delay_ms": delay,
+                         "window_steps": window, "rate_hz": rate, "n_syn": n_syn,
+                         "n_lif": n_lif, **best})
     return rows
 
 
@@ -88,7 +120,7 @@ def run(args):
     for layer in LAYERS:
         env = dict(os.environ, NUMBA_THREADING_LAYER=layer)
         argv = [sys.executable, __file__, "--worker", "--n-out", str(args.n_out),
-                "--delays", ",".join(map(str, args.delays)), "--duration",
+                "--n-e", str(args.n_e), "--duration",
                 str(args.duration), "--repeat", str(args.repeat), "--seed", str(args.seed)]
         proc = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=ROOT)
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -99,28 +131,30 @@ def run(args):
     return out
 
 
-def table(rows, n_out):
-    lines = [f"Recurrent network: {2 * n_out:,} Poisson inputs -> {n_out:,} LIF neurons, "
-             f"which excite (plastic) and inhibit (static) each other all-to-all "
-             f"({4 * n_out * n_out:,} synapses); simulation time (s), "
-             "best of the rounds; speed-up = step loop / windows on 2 threads.", "",
-             "| layer | delay (ms) | window (steps) | rate (Hz) | step loop | windows, 1 "
-             "thread | windows, 2 threads | speed-up |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+NAMES = {"stdp": "all-to-all, STDP", "ei": "E/I sparse, static"}
+
+
+def table(rows):
+    lines = ["Simulation time (s), best of the rounds; speed-up = step loop / windows on 2 "
+             "threads. Rate: of the first LIF group.", "",
+             "| network | LIF neurons | synapses | layer | delay (ms) | window (steps) | "
+             "rate (Hz) | step loop | windows, 1 thread | windows, 2 threads | speed-up |",
+             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['layer']} | failed: {r['error']} |||||||")
+            lines.append(f"| | | | {r['layer']} | failed: {r['error']} |||||||")
             continue
-        lines.append(f"| {r['layer']} | {r['delay_ms']:g} | {r['window_steps']} | "
-                     f"{r['rate_hz']:.1f} | {r[MODES[0]]:.3f} | {r[MODES[1]]:.3f} | "
-                     f"{r[MODES[2]]:.3f} | {r[MODES[0]] / r[MODES[2]]:.2f}x |")
+        lines.append(f"| {NAMES[r['net']]} | {r['n_lif']:,} | {r['n_syn']:,} | {r['layer']} | "
+                     f"{r['delay_ms']:g} | {r['window_steps']} | {r['rate_hz']:.1f} | "
+                     f"{r[MODES[0]]:.3f} | {r[MODES[1]]:.3f} | {r[MODES[2]]:.3f} | "
+                     f"{r[MODES[0]] / r[MODES[2]]:.2f}x |")
     return "\n".join(lines)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n-out", type=int, default=2000)
-    ap.add_argument("--delays", default="0.2,0.5,1.0",
-                    type=lambda s: [float(x) for x in s.split(",")])
+    ap.add_argument("--n-e", type=int, default=8000)
     ap.add_argument("--duration", type=float, default=300.0, help="ms simulated per run")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
@@ -131,9 +165,9 @@ def main(argv=None):
         print("RESULT " + json.dumps(worker(args)))
         return
     rows = run(args)
-    print(table(rows, args.n_out))
+    print(table(rows))
     if args.json:
-        Path(args.json).write_text(json.dumps({"n_out": args.n_out, "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

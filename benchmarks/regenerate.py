@@ -208,14 +208,17 @@ def section_recurrent(tmp, args):
     argv = ["bench_recurrent.py", "--repeat", str(args.repeat + 1)]
     data, _, wall = _run_script(argv, tmp / "recurrent.json")
     bench = _load("bench_recurrent")
-    lines = [bench.table(data["rows"], data["n_out"]), ""]
+    lines = [bench.table(data["rows"]), ""]
     ok = [r for r in data["rows"] if "error" not in r]
-    for layer in sorted({r["layer"] for r in ok}):
-        ups = [r[bench.MODES[0]] / r[bench.MODES[2]] for r in ok if r["layer"] == layer]
-        lines.append(f"- {layer}: 2 threads run the recurrent network "
-                     f"{min(ups):.2f}x-{max(ups):.2f}x faster than the step loop over these "
-                     "delays (no target: the issue's 1.7x is for the 10M feed-forward "
-                     "network above).")
+    for net in bench.NAMES:
+        for layer in sorted({r["layer"] for r in ok}):
+            ups = [r[bench.MODES[0]] / r[bench.MODES[2]] for r in ok
+                   if r["layer"] == layer and r["net"] == net]
+            if ups:
+                lines.append(f"- {bench.NAMES[net]}, {layer}: 2 threads "
+                             f"{min(ups):.2f}x-{max(ups):.2f}x as fast as the step loop over "
+                             "these delays (no target: the issue's 1.7x is for the 10M "
+                             "feed-forward network above).")
     return argv, lines, wall
 
 

@@ -71,14 +71,17 @@ def song_like(rule="add", n_in=1500, n_out=600, model="current"):
     ])
 
 
-def simulate(net, threads, spans, seed=7, step_loop=False):
+def simulate(net, threads, spans, seed=7, step_loop=False, windows=False):
     """Spikes of every group, sampled state, rates and final weights after ``spans``
-    (``step_loop``: through the one-thread step loop, not the feed-forward windows)."""
+    (``step_loop``: through the one-thread step loop, not the windows; ``windows``: the
+    windows even on one thread for a recurrent network)."""
     rec = Recording(spikes=tuple(net.groups), state={"neuron": [0, 17, 333]},
                     state_every_ms=0.5, rate_bin_ms=50.0)
     sim = NumbaSimulator(net, seed=seed, recording=rec, threads=threads)
     if step_loop:
         sim._window_steps = lambda: 0
+    if windows:
+        sim._windows_on_one_thread = lambda: True
     out = {}
     for n, span in enumerate(spans):
         res = sim.run(span)
@@ -154,7 +157,7 @@ def test_recurrent_one_and_two_threads(delay_ee_ms, delay_ie_ms, window):
     and the recurrent weights learn."""
     net = recurrent_net(delay_ee_ms, delay_ie_ms)
     _, loop = simulate(net, 1, [300.0], step_loop=True)
-    _, one = simulate(net, 1, [150.0, 150.0])
+    _, one = simulate(net, 1, [150.0, 150.0], windows=True)
     sim, two = simulate(net, 2, [150.0, 150.0])
     assert sim._window_steps() == window and hasattr(sim, "_ff_scratch")
     assert_identical(one, two)
@@ -178,6 +181,12 @@ def test_recurrence_without_delay_runs_the_step_loop():
     assert NumbaSimulator(recurrent_net(0.0, 0.5), seed=1)._window_steps() == 0
     assert NumbaSimulator(recurrent_net(1.0, 0.0), seed=1)._window_steps() == 0
     assert NumbaSimulator(recurrent_net(1.0, 0.5), seed=1)._window_steps() == 5
+    # one thread runs a recurrent network's step loop (faster or nearly), a feed-forward
+    # one's windows (faster)
+    for net, windows in ((recurrent_net(1.0, 0.5), False), (song_like(n_out=520), True)):
+        sim = NumbaSimulator(net, seed=1, threads=1)
+        sim.run(1.0)
+        assert hasattr(sim, "_ff_scratch") is windows
     net = recurrent_net(1.0, 0.5)
     for k, window in ((2, 5), (1, 0)):
         syn = list(net.synapses)
@@ -228,6 +237,7 @@ def test_two_groups_one_and_two_threads():
         if loop:
             sim._window_steps = lambda: 0
         else:
+            sim._windows_on_one_thread = lambda: True
             assert sim._window_steps() == 5 and sim._units().shape[0] == 5
         out = {}
         for n, span in enumerate((150.0, 150.0)):

@@ -152,7 +152,7 @@ class NumbaSimulator(Simulator):
         numba.set_num_threads(n_threads)  # this thread's setting, restored below
         try:
             window = self._window_steps()
-            if window:
+            if window and (n_threads > 1 or self._windows_on_one_thread()):
                 self._steps_ff(t0, t1, rec, progress, n_threads, window)
             else:
                 self._steps(t0, t1, rec, progress)
@@ -196,6 +196,14 @@ class NumbaSimulator(Simulator):
                     return 0
                 window = min(window, int(row[K.P_DELAY]))
         return window if self._units().shape[0] >= 2 else 0
+
+    def _windows_on_one_thread(self) -> bool:
+        """Whether one thread runs the windows too (same result as the step loop): for
+        feed-forward networks, whose blocks then run from cache, not for recurrent ones
+        (no projection from a LIF group), which gained 2-4% or lost 7%
+        (benchmarks/README.md, "Recurrent networks on threads")."""
+        lif = self._groups[self._groups[:, K.G_KIND] == K.LIF, K.G_OFF]
+        return not np.isin(self._proj[:, K.P_SRC], lif).any()
 
     def _units(self):
         """The windows' units (rows ``K.U_*``): each LIF group's target blocks
