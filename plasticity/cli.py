@@ -62,8 +62,9 @@ def _do_run(experiment, preset, sets, config_file, seed, out, quiet, *, resume=N
     exp, path, status = launch(experiment, preset=preset, sets=sets, config_file=config_file,
                                seed=seed, out=out, quiet=quiet, resume=resume,
                                checkpoint_s=checkpoint_s, seed_given=seed_given)
-    for line in report_lines(exp, path, status):
-        click.echo(line)
+    if path is not None:  # (None on MPI ranks other than 0: they print nothing)
+        for line in report_lines(exp, path, status):
+            click.echo(line)
 
 
 def _fmt(v):
@@ -352,6 +353,10 @@ cli.add_command(sweep_cmd)
 def main(argv=None):
     """Entry point: click in non-standalone mode so that errors are one line, exit 2."""
     from plasticity.errors import PlasticityError
+    from plasticity.io.mpi import world
+
+    # under mpirun every rank meets the same refusal: rank 0 says it
+    say = (lambda msg: None) if world()[0] > 0 else (lambda msg: click.echo(msg, err=True))
 
     try:
         # non-standalone click returns the code of a command's click.exceptions.Exit
@@ -362,19 +367,19 @@ def main(argv=None):
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
-        click.echo(f"plasticity: error: {exc.format_message()}", err=True)
+        say(f"plasticity: error: {exc.format_message()}")
         return EXIT_USAGE
     except PlasticityError as exc:
-        click.echo(f"plasticity: error: {exc}", err=True)
+        say(f"plasticity: error: {exc}")
         return EXIT_USAGE
     except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("plasticity: interrupted", err=True)
+        say("plasticity: interrupted")
         return 130
     except BaseException as exc:
         from plasticity.io.interrupts import Interrupted
 
         if isinstance(exc, Interrupted):
-            click.echo("plasticity: terminated", err=True)
+            say("plasticity: terminated")
             return 143
         raise
     return 0

@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
 
 from plasticity.errors import InvalidParameterError, PlasticityError, RunFileError
 from plasticity.experiment import Interrupted, execute, parse_sets
+from plasticity.io import mpi
+from plasticity.io.paths import check_out, default_out
 
 __all__ = ["launch", "read_config_file", "report_lines", "run_file_main"]
 
@@ -100,14 +104,53 @@ def launch(experiment, *, preset=None, sets=(), config_file=None, seed=0, out=No
 
     exp = load(experiment)
     values = read_config_file(config_file) if config_file else {}
+    rank, size = mpi.world()
+    if size > 1 and resume is not None:
+        raise InvalidParameterError(f"--resume under MPI ({size} ranks) is not supported; "
+                                    "resume without mpirun, or start the run again.")
     if resume is not None:
         cfg, seed = _resume_config(exp, resume, preset, values, parse_sets(sets), seed,
                                    seed_given)
     else:
         cfg = exp.build_config(preset=preset, values=values, overrides=parse_sets(sets))
-    path, status = execute(exp, cfg, seed=seed, out=out, preset=preset or exp.default_preset,
-                           quiet=quiet, resume=resume, checkpoint_s=checkpoint_s)
+    preset = preset or exp.default_preset
+    if size > 1:
+        return _launch_rank(exp, cfg, rank, size, seed=seed, out=out, preset=preset,
+                            quiet=quiet, checkpoint_s=checkpoint_s)
+    path, status = execute(exp, cfg, seed=seed, out=out, preset=preset, quiet=quiet,
+                           resume=resume, checkpoint_s=checkpoint_s)
     return exp, path, status
+
+
+def _launch_rank(exp, cfg, rank, size, *, seed, out, preset, quiet, checkpoint_s):
+    """One rank's part of a command run under ``mpirun`` (:mod:`plasticity.io.mpi`):
+    rank 0 checks the run file's path and tells the others (so that a refusal stops every
+    rank, not rank 0 alone while the others wait for it in NEST), then runs into it;
+    the other ranks run the same into a temporary file, removed after, quietly. Returns
+    what :func:`launch` returns, the path None on ranks other than 0."""
+    communicator = mpi.comm()
+    if communicator is None or communicator.Get_size() != size:
+        raise InvalidParameterError(
+            f"running under MPI ({size} ranks) needs mpi4py built for the MPI that "
+            "mpirun belongs to (docs/nest.md, 'Beyond one machine')")
+    refusal, path = None, None
+    if rank == 0:
+        try:
+            path = check_out(Path(out), create_parent=False) if out is not None else \
+                check_out(default_out(exp.name, seed), create_parent=True)
+        except PlasticityError as exc:
+            refusal = str(exc)
+    refusal = communicator.bcast(refusal, root=0)
+    if refusal is not None:
+        raise RunFileError(refusal)
+    if rank == 0:
+        path, status = execute(exp, cfg, seed=seed, out=path, preset=preset, quiet=quiet,
+                               checkpoint_s=checkpoint_s)
+        return exp, path, status
+    with tempfile.TemporaryDirectory(prefix=f"plasticity-rank{rank}-") as tmp:
+        _, status = execute(exp, cfg, seed=seed, out=Path(tmp) / "run.h5", preset=preset,
+                            quiet=True, checkpoint_s=checkpoint_s)
+    return exp, None, status
 
 
 #: Strings longer than this are cut in the one-line summary (verdicts are shown whole on
@@ -170,6 +213,8 @@ def run_file_main(path, argv=None) -> int:
     143 for SIGTERM.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    # under mpirun every rank meets the same refusal: rank 0 says it
+    err = sys.stderr if mpi.world()[0] == 0 else None
     try:
         args = _parser(str(path)).parse_args(argv)
         if args.seed is not None and args.seed < 0:
@@ -181,14 +226,18 @@ def run_file_main(path, argv=None) -> int:
             str(path), preset=args.preset, sets=args.sets, config_file=args.config_file,
             seed=args.seed or 0, out=args.out, quiet=args.quiet, resume=args.resume,
             checkpoint_s=args.checkpoint_s, seed_given=args.seed is not None)
-        print("\n".join(report_lines(exp, out, status)))
+        if out is not None:  # (None on MPI ranks other than 0: they print nothing)
+            print("\n".join(report_lines(exp, out, status)))
         return 0
     except PlasticityError as exc:
-        print(f"plasticity: error: {exc}", file=sys.stderr)
+        if err:
+            print(f"plasticity: error: {exc}", file=err)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("plasticity: interrupted", file=sys.stderr)
+        if err:
+            print("plasticity: interrupted", file=err)
         return 130
     except Interrupted:
-        print("plasticity: terminated", file=sys.stderr)
+        if err:
+            print("plasticity: terminated", file=err)
         return 143

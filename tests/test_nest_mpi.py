@@ -80,3 +80,47 @@ def test_two_ranks_equal_one_process_of_two_threads(mpirun, tmp_path):
         for part in (0, 1):
             assert a[f"{tag}_{part}_out_t"].size > 10
     assert np.abs(a["da_c"]).max() > 0
+
+
+def _env():
+    return {**os.environ, "OMPI_MCA_rmaps_base_oversubscribe": "1",
+            "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+def test_command_line_under_mpirun(mpirun, tmp_path):
+    """``mpirun -np 2 plasticity run ...`` (plasticity.io.mpi): one run file, written by
+    rank 0, one report, equal to a single process of 2 threads (the same virtual
+    processes) bit for bit in its summary and spike record; the ranks' own files are
+    gone. An --out that exists is refused once, on every rank, without hanging."""
+    from plasticity.io.runfile import open_run
+
+    cmd = [sys.executable, "-m", "plasticity", "run", "song2000", "--quick", "--seed", "3",
+           "--quiet", "--set", "backend=nest"]
+    mpi_out, single_out = tmp_path / "mpi.h5", tmp_path / "single.h5"
+    env = {**_env(), "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir()
+    done = subprocess.run([mpirun, "-np", "2", *cmd, "--set", "nest_threads=1", "--out",
+                           str(mpi_out)], capture_output=True, text=True, timeout=900,
+                          env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote ") == 1, done.stdout
+    done = subprocess.run([*cmd, "--set", "nest_threads=2", "--out", str(single_out)],
+                          capture_output=True, text=True, timeout=900, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mpi.h5", "single.h5", "tmp"]
+    assert list((tmp_path / "tmp").iterdir()) == []  # the other rank's file was removed
+    a, b = open_run(mpi_out), open_run(single_out)
+    assert a.status == b.status == "complete"
+    assert a.provenance["mpi_ranks"] == 2 and b.provenance["mpi_ranks"] == 1
+    # the same virtual processes: the same numbers
+    assert a.summary.keys() == b.summary.keys()
+    for key in a.summary:
+        assert np.array_equal(a.summary[key], b.summary[key]), key
+    assert a.summary["rate_first_10s"] > 0 and a.summary["backend"] == "nest"
+    # an existing --out: one refusal (rank 0's), exit status 2, no hang, file untouched
+    before = mpi_out.stat().st_mtime_ns
+    done = subprocess.run([mpirun, "-np", "2", *cmd, "--out", str(mpi_out)],
+                          capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    assert done.stderr.count("already exists") == 1, done.stderr
+    assert mpi_out.stat().st_mtime_ns == before

@@ -19,6 +19,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from plasticity.io import mpi
+
 PACKAGES = ("plasticity", "numpy", "scipy", "numba", "llvmlite", "h5py", "matplotlib",
             "brian2", "pydantic", "click", "scikit-learn")
 
@@ -135,6 +137,8 @@ def provenance(git: bool = True) -> dict:
         # compiled engines' threads (set by `plasticity run --threads`; results do not
         # depend on it, speed does)
         "threads": os.environ.get("PLASTICITY_THREADS", "default"),
+        # processes of an mpirun (NEST's results depend on ranks x threads)
+        "mpi_ranks": mpi.world()[1],
     }
     if git:
         info.update(git_state())

@@ -111,7 +111,7 @@ def open_run(path) -> RunFile:
         summary = {k: _plain(v) for k, v in h5["summary"].attrs.items()} \
             if "summary" in h5 else {}
         prov = {k: attrs[k] for k in ("git_commit", "git_dirty", "python_version",
-                                      "platform", "host", "command", "threads")
+                                      "platform", "host", "command", "threads", "mpi_ranks")
                 if k in attrs}
         if "versions" in attrs:
             prov["versions"] = json.loads(attrs["versions"])
