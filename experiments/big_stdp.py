@@ -213,7 +213,7 @@ def run(cfg: BigSTDPConfig, ctx):
 
 
 #: bytes of the engine's other arrays per LIF neuron: a window of spike flags
-#: (FF_WINDOW = 2048 steps, 1 byte each) and the deferred-potentiation rings (at most
+#: (windows.FF_WINDOW = 2048 steps, 1 byte each) and the deferred-potentiation rings (at most
 #: 64 events per target of 28 bytes, rounded up to a power of two: 2 x 64 x 28)
 PER_NEURON_BYTES = 2048 + 2 * 64 * 28
 #: ... and per input: the per-block state of deferred potentiation (24 bytes per input

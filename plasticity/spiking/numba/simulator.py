@@ -47,7 +47,8 @@ from plasticity._kernels import spiking as K
 from plasticity.errors import InvalidParameterError
 from plasticity.spiking.base import Simulator
 from plasticity.spiking.network import Network
-from plasticity.spiking.numba.pack import pack_groups, pack_projections, target_blocks
+from plasticity.spiking.numba import windows
+from plasticity.spiking.numba.pack import pack_groups, pack_projections
 from plasticity.spiking.numba.record import RunRecord
 from plasticity.spiking.results import Recording, SimResult
 
@@ -55,11 +56,6 @@ __all__ = ["NumbaSimulator", "CHUNK_STEPS"]
 
 #: steps per compiled call (progress and Ctrl-C are handled between calls)
 CHUNK_STEPS = 10_000
-#: steps per window of the multithreaded path at most (the threads meet once per window;
-#: its spike flags take FF_WINDOW bytes per LIF neuron); a recurrent delay shortens it
-FF_WINDOW = 2048
-#: entries of its buffers of source spikes and arrivals (at least one step's worth)
-FF_BUFFER = 1 << 18
 #: environment variable naming a file to which the first compiled chunk of this process
 #: appends when it has run (benchmarks/bench_coldstart.py: the time to start simulating)
 TRACE_START_ENV = "PLASTICITY_TRACE_START"
@@ -164,77 +160,25 @@ class NumbaSimulator(Simulator):
         return rec.result()
 
     def _window_steps(self) -> int:
-        """Steps per window of the multithreaded path, or 0 for the step loop.
-
-        Windows need a network whose neurons interact only through delays, split into
-        units that run a whole window on their own (:func:`plasticity._kernels.spiking.ff_prepass`):
-        LIF groups and spike sources (Poisson groups, generators) only; every projection
-        onto a LIF group's soma, static or pair/triplet STDP, plastic ones dense with
-        deferred potentiation (static ones dense or sparse); from a source, or from a LIF
-        group with a delay of at least one step; and at least two units (target blocks
-        of the LIF groups, :meth:`_units`). A window is at most the shortest delay from
-        a LIF group (and :data:`FF_WINDOW`): every arrival of a window was sent before
-        it.
-        """
-        g, p = self._groups, self._proj
-        kinds = g[:, K.G_KIND]
-        if p.shape[0] == 0 or np.any((kinds != K.LIF) & (kinds != K.POISSON)
-                                     & (kinds != K.GENERATOR)):
-            return 0
-        lif = set(g[kinds == K.LIF, K.G_OFF].tolist())
-        window = FF_WINDOW
-        for row in p:
-            plastic = row[K.P_PLASTIC]
-            if (row[K.P_TGT] not in lif or row[K.P_COMP] or plastic not in (0, K.PAIR, K.TRIPLET)
-                    or (plastic and (row[K.P_SPARSE] or row[K.P_EVCAP] == 0))):
-                return 0
-            n_tgt = int(g[g[:, K.G_OFF] == row[K.P_TGT], K.G_N][0])
-            if not row[K.P_SPARSE] and row[K.P_NBLK] != target_blocks(n_tgt):
-                return 0  # (not made by pack_projections: its blocks are not the units')
-            if row[K.P_SRC] in lif:
-                if row[K.P_DELAY] < 1:
-                    return 0
-                window = min(window, int(row[K.P_DELAY]))
-        return window if self._units().shape[0] >= 2 else 0
+        """Steps per window of the multithreaded path, 0 for the step loop
+        (:func:`.windows.window_steps`)."""
+        return windows.window_steps(self._groups, self._proj)
 
     def _windows_on_one_thread(self) -> bool:
-        """Whether one thread runs the windows too (same result as the step loop): for
-        feed-forward networks, whose blocks then run from cache, not for recurrent ones
-        (no projection from a LIF group), which gained 2-4% or lost 7%
-        (benchmarks/README.md, "Recurrent networks on threads")."""
-        lif = self._groups[self._groups[:, K.G_KIND] == K.LIF, K.G_OFF]
-        return not np.isin(self._proj[:, K.P_SRC], lif).any()
+        """Whether one thread runs the windows too (:func:`.windows.on_one_thread`)."""
+        return windows.on_one_thread(self._groups, self._proj)
 
     def _units(self):
-        """The windows' units (rows ``K.U_*``): each LIF group's target blocks
-        (:func:`~plasticity.spiking.numba.pack.target_blocks`, as its dense projections
-        have them), in group and block order."""
-        rows = []
-        for grp in self._groups[self._groups[:, K.G_KIND] == K.LIF]:
-            n = int(grp[K.G_N])
-            nb = target_blocks(n)
-            bw = -(-n // nb)
-            rows += [(grp[K.G_OFF], grp[K.G_LIF], b * bw, min(n, (b + 1) * bw), b)
-                     for b in range(nb) if b * bw < n]
-        return np.array(rows, dtype=np.int64).reshape(-1, K.N_UCOLS)
+        """The windows' units (:func:`.windows.units`)."""
+        return windows.units(self._groups)
 
     def _ff_buffers(self):
-        """Scratch arrays of the feed-forward path (not part of the state: a dict, which
+        """Scratch arrays of the windows (not part of the state: a dict, which
         :meth:`_state_arrays` does not save)."""
         sc = getattr(self, "_ff_scratch", None)
         if sc is None:
-            n_src = int(self._proj[:, K.P_NSRC].sum())
-            n_buf = max(FF_BUFFER, 2 * int(self._ring_ids.shape[1]), 2 * n_src)
-            sc = self._ff_scratch = {
-                "src_ids": np.zeros(n_buf, np.int64), "src_ptr": np.zeros(FF_WINDOW + 1,
-                                                                         np.int64),
-                "arr_j": np.zeros(n_buf, np.int64), "arr_r2": np.zeros(n_buf),
-                "arr_xa": np.zeros(n_buf),
-                "arr_ptr": np.zeros(FF_WINDOW * self._proj.shape[0] + 1, np.int64),
-                "fired": np.zeros((FF_WINDOW, self._v.shape[0]), np.uint8),
-                "units": (units := self._units()),
-                "touch": np.zeros((units.shape[0], int(self._proj[:, K.P_NBLK].max()) + 1)),
-                "merged": np.zeros(2, np.int64)}
+            sc = self._ff_scratch = windows.buffers(self._groups, self._proj,
+                                                    self._ring_ids.shape[1], self._v.shape[0])
         return sc
 
     def _steps_ff(self, t0, t1, rec, progress, n_threads, window):
