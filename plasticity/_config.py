@@ -66,6 +66,9 @@ _tbb = os.environ.get("NUMBA_THREADING_LAYER") in _TBB_LAYERS and _load_tbb()
 THREADING_LAYER = os.environ.setdefault("NUMBA_THREADING_LAYER",
                                         "tbb" if _tbb else "workqueue")
 
+#: the names Numba accepts in NUMBA_THREADING_LAYER
+KNOWN_LAYERS = ("default", "safe", "threadsafe", "forksafe", "tbb", "omp", "workqueue")
+
 JIT_OPTIONS = {"nopython": True, "cache": True, "nogil": True, "fastmath": False}
 REDUCE_OPTIONS = {**JIT_OPTIONS, "fastmath": {"reassoc", "contract"}}
 PARALLEL_OPTIONS = {**JIT_OPTIONS, "parallel": True}
@@ -129,17 +132,36 @@ def threads() -> int:
     return n
 
 
+def check_layer() -> None:
+    """Refuse, in one line, a ``NUMBA_THREADING_LAYER`` Numba does not know (it would
+    fail only when the engine first starts its threads, inside a run).
+
+    Raises
+    ------
+    InvalidParameterError
+        If :data:`THREADING_LAYER` is not one of :data:`KNOWN_LAYERS`.
+    """
+    from plasticity.errors import InvalidParameterError
+
+    if THREADING_LAYER not in KNOWN_LAYERS:
+        raise InvalidParameterError(
+            f"NUMBA_THREADING_LAYER={THREADING_LAYER!r} is not a Numba threading layer "
+            f"(one of {', '.join(KNOWN_LAYERS)}; unset it for the engine's choice)")
+
+
 def set_threads(n: int) -> None:
     """Let the compiled engines use ``n`` threads (this process and those it starts).
 
     Raises
     ------
     InvalidParameterError
-        If ``n`` is below 1, or above the size of Numba's thread pool once Numba has
-        started it (``NUMBA_NUM_THREADS``, by default the machine's cores).
+        If the threading layer is unknown (:func:`check_layer`), ``n`` is below 1, or
+        above the size of Numba's thread pool once Numba has started it
+        (``NUMBA_NUM_THREADS``, by default the machine's cores).
     """
     from plasticity.errors import InvalidParameterError
 
+    check_layer()
     n = int(n)
     if n < 1:
         raise InvalidParameterError(f"threads must be at least 1 (got {n})")

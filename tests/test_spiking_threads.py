@@ -405,3 +405,19 @@ def test_threading_layer_is_tbb_where_its_wheel_is():
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         assert line, proc.stderr[-2000:]
         assert line[0].split()[1:] == [want, want]
+
+
+@pytest.mark.parametrize("command", [["run", "song2000", "--quick", "--out", "r.h5"],
+                                     ["sweep", "song2000", "--seeds", "0-1", "--out", "s"]])
+def test_unknown_threading_layer_is_refused_before_any_file(tmp_path, command):
+    """A NUMBA_THREADING_LAYER Numba does not know: one line, exit status 2, no file
+    (Numba itself would raise only when the engine starts its threads, inside the run)."""
+    env = {**os.environ, "NUMBA_THREADING_LAYER": "bogus"}
+    proc = subprocess.run([sys.executable, "-m", "plasticity", *command], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "plasticity: error: NUMBA_THREADING_LAYER='bogus' is not a Numba threading layer "
+        "(one of default, safe, threadsafe, forksafe, tbb, omp, workqueue; unset it for "
+        "the engine's choice)"]
+    assert list(tmp_path.iterdir()) == []

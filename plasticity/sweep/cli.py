@@ -41,8 +41,11 @@ def sweep_cmd(experiment, preset, grids, sets, seeds, jobs, out, scheduler, clus
     OUT/runs/*.h5. Running the same command again with --out OUT resumes: finished runs
     are kept, failed or unfinished ones run again. Exit status 1 if a run failed.
     """
+    from plasticity import _config
     from plasticity.experiment import parse_sets
     from plasticity.sweep.options import parse_cluster_opts, parse_grid, parse_seeds
+
+    _config.check_layer()  # (every worker would fail on it, inside its run)
     from plasticity.sweep.runner import run_sweep
 
     grid = parse_grid(grids)
