@@ -34,6 +34,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.networks import recurrent_net  # noqa: E402
+
 LAYERS = ("tbb", "workqueue")
 MODES = ("step loop", "windows, 1 thread", "windows, 2 threads")
 
@@ -43,9 +47,9 @@ DELAYS = {"stdp": (0.2, 0.5, 1.0), "ei": (0.5, 1.5)}
 
 
 def network(kind, size, delay_ms):
-    """The benchmark's networks (``stdp`` is ``recurrent_net`` of the tests, scaled):
-    ``size`` is n_out for ``stdp`` and n_e for ``ei``."""
-    from plasticity.spiking import LIF, Network, PairSTDP, PoissonGroup, Synapses
+    """The benchmark's networks (``stdp`` is the tests' ``recurrent_net`` with 2 x size
+    inputs and one delay): ``size`` is n_out for ``stdp`` and n_e for ``ei``."""
+    from plasticity.spiking import LIF, Network, PoissonGroup, Synapses
 
     if kind == "ei":
         lif = dict(model="current", tau_m_ms=20.0, v_rest_mV=-70.0, v_reset_mV=-60.0,
@@ -60,21 +64,7 @@ def network(kind, size, delay_ms):
         return Network(dt_ms=0.1, groups={
             "ext": PoissonGroup(n=1000, rate_hz=10.0), "E": LIF(n=size, **lif),
             "I": LIF(n=size // 4, **lif)}, synapses=syn)
-    n_in = 2 * size
-    gmax = 0.6 * 1000 / n_in * 1.6
-    lif = LIF(n=size, model="current", tau_m_ms=10.0, v_rest_mV=-74.0, v_reset_mV=-60.0,
-              v_th_mV=-54.0, tau_e_ms=5.0, t_ref_ms=1.0)
-    stdp = PairSTDP(a_plus=0.01, a_minus=0.0105)
-    return Network(dt_ms=0.1, groups={
-        "input": PoissonGroup(n=n_in, rate_hz=15.0), "neuron": lif,
-    }, synapses=[
-        Synapses(name="syn", source="input", target="neuron", w_init=(0.0, gmax),
-                 w_min=0.0, w_max=gmax, delay_ms=0.3, plasticity=stdp),
-        Synapses(name="ee", source="neuron", target="neuron", w_init=(0.0, 0.05 * gmax),
-                 w_min=0.0, w_max=gmax, delay_ms=delay_ms, plasticity=stdp),
-        Synapses(name="ie", source="neuron", target="neuron", receptor="i",
-                 w_init=(0.0, 0.2), delay_ms=delay_ms),
-    ])
+    return recurrent_net(delay_ms, delay_ms, n_in=2 * size, n_out=size)
 
 
 def worker(args):
